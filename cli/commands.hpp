@@ -1,0 +1,15 @@
+#pragma once
+// Subcommands of the `eddy` tool. Each adds itself to the app and runs from its
+// callback, which stores its exit status in `exit_code`; failures print a message
+// that says what to fix and set a non-zero status.
+
+namespace CLI {
+class App;
+}
+
+namespace eddy::cli {
+
+void add_normalize(CLI::App& app, int& exit_code);
+void add_generate(CLI::App& app, int& exit_code);
+
+} // namespace eddy::cli

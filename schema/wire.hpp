@@ -1,0 +1,75 @@
+#pragma once
+// eddy's MessagePack wire format (schema/WIRE.md is the normative description).
+//
+// A frame is one version byte followed by exactly one MessagePack map with frozen
+// integer keys. Encoders are deterministic (same input -> same bytes), so golden files
+// round-trip byte for byte.
+
+#include "schema/error.hpp"
+#include "schema/event.hpp"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eddy {
+class interaction_registry;
+}
+
+namespace eddy::wire {
+
+/// The version byte this build writes. Decoders accept every version <= this.
+inline constexpr std::uint8_t current_version = 1;
+
+/// Frozen keys of the event map.
+enum class event_key : std::uint8_t { user = 0, item = 1, type = 2, ts = 3, value = 4 };
+/// Frozen keys of the batch map.
+enum class batch_key : std::uint8_t { producer = 0, seq = 1, events = 2 };
+
+/// Decoding limits; every violation is a clear error, never a crash.
+struct limits {
+  std::size_t max_frame_bytes = 16u << 20;  ///< whole frame
+  std::size_t max_events = 65536;           ///< events in one batch (and any array)
+  std::size_t max_map_entries = 64;         ///< keys of any map (room for extensions)
+  std::size_t max_id_bytes = eddy::max_id_bytes; ///< user, item
+  std::size_t max_producer_bytes = 256;
+  std::size_t max_depth = 4;                ///< nesting of maps/arrays
+};
+
+/// Why one event of a batch was refused (the rest of the batch stays good).
+struct event_reject {
+  std::uint32_t index = 0;  ///< position in the batch's event array
+  std::string reason;       ///< stable reason code, e.g. "unknown_type"
+  std::string detail;       ///< human-readable explanation
+};
+
+struct batch {
+  std::string producer;
+  std::uint64_t seq = 0;
+  std::vector<event> events;          ///< the good events, in order
+  std::vector<event_reject> rejects;  ///< the bad ones, by index
+};
+
+/// Appends the MessagePack map of one event (no version byte) to `out`.
+void encode_event(const event_view& ev, std::string& out);
+
+/// Appends one batch frame (version byte + map) to `out`.
+void encode_batch(std::string_view producer, std::uint64_t seq,
+                  std::span<const event_view> events, std::string& out);
+
+/// Decodes one batch frame. A malformed frame (bad version, not a map, wrong key
+/// types, limits exceeded) is an error for the whole frame. A well-formed frame whose
+/// individual events are bad (missing field, over-long id, type not in `registry`)
+/// yields those events as `rejects`. `registry` may be null: then any type id 1..255
+/// is accepted.
+expected<batch> decode_batch(std::string_view frame, const limits& lim,
+                             const interaction_registry* registry);
+
+/// Reads frames one after another from a byte stream (an eddy .msgpack file):
+/// returns the length of the first complete frame in `bytes`, 0 if more bytes are
+/// needed, or an error if the bytes cannot start a valid frame.
+expected<std::size_t> frame_length(std::string_view bytes, const limits& lim);
+
+} // namespace eddy::wire

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds (Release) and runs the benchmarks; each prints its figures and ends with a
+# `RESULT name=value ...` line, with ratios against a baseline measured in the same run.
+#   scripts/bench.sh [normalize] [-- extra args for the benchmark]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh >/dev/null
+scripts/build.sh >/dev/null
+which=${1:-all}
+shift || true
+[ "${1:-}" = "--" ] && shift
+if [ "$which" = all ] || [ "$which" = normalize ]; then
+  echo "== bench_normalize (one core)"
+  taskset -c 0 "${EDDY_BUILD_DIR:-build}/bin/bench_normalize" "$@"
+fi

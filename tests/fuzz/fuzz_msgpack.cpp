@@ -1,0 +1,93 @@
+// libFuzzer target for the MessagePack wire codec (schema/wire.hpp).
+//
+// Any input: frame_length and decode_batch return a value or an error, never
+// crash, hang or leak. Beyond that, three properties:
+//  - the two parsers agree: bytes decode_batch accepts are exactly one frame for
+//    frame_length;
+//  - a decoded batch without rejects re-encodes to a frame that decodes to the
+//    same batch, and encoding is stable (encode(decode(encode(b))) == encode(b));
+//  - a registry only turns events into rejects, it never changes a frame error.
+#include "schema/interactions.hpp"
+#include "schema/wire.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+const eddy::interaction_registry& fuzz_registry() {
+  static const auto reg = [] {
+    auto r = eddy::interaction_registry::parse("[[type]]\nid = 1\nname = \"view\"\n"
+                                               "weight = 1.0\n\n"
+                                               "[[type]]\nid = 3\nname = \"purchase\"\n"
+                                               "weight = 5.0\n",
+                                               "fuzz");
+    EDDY_ASSERT(r.has_value());
+    return std::move(r).value();
+  }();
+  return reg;
+}
+
+std::string encode(const eddy::wire::batch& b) {
+  std::vector<eddy::event_view> views(b.events.begin(), b.events.end());
+  std::string out;
+  eddy::wire::encode_batch(b.producer, b.seq, views, out);
+  return out;
+}
+
+void check_reencode(const eddy::wire::batch& b, const eddy::wire::limits& lim) {
+  auto bytes = encode(b);
+  auto again = eddy::wire::decode_batch(bytes, lim, nullptr);
+  if (!again) {
+    std::fprintf(stderr, "re-encoded batch does not decode: %s\n",
+                 again.err().message.c_str());
+    std::abort();
+  }
+  EDDY_ASSERT(again->producer == b.producer);
+  EDDY_ASSERT(again->seq == b.seq);
+  EDDY_ASSERT(again->events == b.events);
+  EDDY_ASSERT(again->rejects.empty());
+  EDDY_ASSERT(encode(*again) == bytes);
+  auto len = eddy::wire::frame_length(bytes, lim);
+  EDDY_ASSERT(len.has_value() && *len == bytes.size());
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view bytes{reinterpret_cast<const char*>(data), size};
+
+  // Small limits too, so the fuzzer reaches every limit check cheaply.
+  eddy::wire::limits small;
+  small.max_frame_bytes = 512;
+  small.max_events = 4;
+  small.max_map_entries = 6;
+  small.max_id_bytes = 16;
+  small.max_producer_bytes = 8;
+  small.max_depth = 3;
+
+  for (const auto& lim : {eddy::wire::limits{}, small}) {
+    auto len = eddy::wire::frame_length(bytes, lim);
+    auto plain = eddy::wire::decode_batch(bytes, lim, nullptr);
+    auto with_registry = eddy::wire::decode_batch(bytes, lim, &fuzz_registry());
+
+    EDDY_ASSERT(plain.has_value() == with_registry.has_value());
+    if (plain) {
+      EDDY_ASSERT(len.has_value() && *len == bytes.size());
+      EDDY_ASSERT(plain->events.size() + plain->rejects.size() ==
+                  with_registry->events.size() + with_registry->rejects.size());
+      if (plain->rejects.empty())
+        check_reencode(*plain, lim);
+      if (with_registry->rejects.empty())
+        check_reencode(*with_registry, lim);
+    }
+    // The first frame of a stream decodes on its own like the stream's prefix.
+    if (len && *len > 0 && *len < bytes.size())
+      (void)eddy::wire::decode_batch(bytes.substr(0, *len), lim, nullptr);
+  }
+  return 0;
+}
