@@ -19,37 +19,29 @@ namespace {
 // ---------------------------------------------------------------------------
 // Encoder: a tiny MessagePack writer.
 //
-// msgpack::packer + sbuffer would copy every frame once more and check capacity on
-// every byte; the event shape is fixed, so we compute the exact size first, grow the
-// string once and write through a raw pointer. Every helper picks the smallest
-// encoding MessagePack allows (what msgpack-python does too), which makes the output
-// deterministic: same events -> same bytes, in any language.
+// msgpack::packer + sbuffer would copy every frame once more and check capacity
+// on every byte; the event shape is fixed, so we compute the exact size first,
+// grow the string once and write through a raw pointer. Every helper picks the
+// smallest encoding MessagePack allows (what msgpack-python does too), which
+// makes the output deterministic: same events -> same bytes, in any language.
 // ---------------------------------------------------------------------------
 
 constexpr std::size_t uint_size(std::uint64_t v) noexcept {
-  if (v < 0x80)
-    return 1; // positive fixint
-  if (v <= 0xff)
-    return 2; // uint 8
-  if (v <= 0xffff)
-    return 3; // uint 16
-  if (v <= 0xffffffffu)
-    return 5; // uint 32
-  return 9;   // uint 64
+  if (v < 0x80) return 1;         // positive fixint
+  if (v <= 0xff) return 2;        // uint 8
+  if (v <= 0xffff) return 3;      // uint 16
+  if (v <= 0xffffffffu) return 5; // uint 32
+  return 9;                       // uint 64
 }
 
 constexpr std::size_t int_size(std::int64_t v) noexcept {
-  // Non-negative integers use the unsigned family: that is the smallest encoding.
-  if (v >= 0)
-    return uint_size(static_cast<std::uint64_t>(v));
-  if (v >= -32)
-    return 1; // negative fixint
-  if (v >= std::numeric_limits<std::int8_t>::min())
-    return 2;
-  if (v >= std::numeric_limits<std::int16_t>::min())
-    return 3;
-  if (v >= std::numeric_limits<std::int32_t>::min())
-    return 5;
+  // Non-negative integers use the unsigned family: that is the smallest
+  // encoding.
+  if (v >= 0) return uint_size(static_cast<std::uint64_t>(v));
+  if (v >= -32) return 1; // negative fixint
+  if (v >= std::numeric_limits<std::int8_t>::min()) return 2;
+  if (v >= std::numeric_limits<std::int16_t>::min()) return 3;
+  if (v >= std::numeric_limits<std::int32_t>::min()) return 5;
   return 9;
 }
 
@@ -100,8 +92,7 @@ inline char* put_uint(char* p, std::uint64_t v) noexcept {
 }
 
 inline char* put_int(char* p, std::int64_t v) noexcept {
-  if (v >= 0)
-    return put_uint(p, static_cast<std::uint64_t>(v));
+  if (v >= 0) return put_uint(p, static_cast<std::uint64_t>(v));
   if (v >= -32) {
     *p++ = static_cast<char>(v); // negative fixint: 0xe0..0xff
   } else if (v >= std::numeric_limits<std::int8_t>::min()) {
@@ -134,8 +125,7 @@ inline char* put_str(char* p, std::string_view s) noexcept {
     *p++ = static_cast<char>(0xdb);
     p = put_be32(p, static_cast<std::uint32_t>(n));
   }
-  if (n != 0)
-    std::memcpy(p, s.data(), n);
+  if (n != 0) std::memcpy(p, s.data(), n);
   return p + n;
 }
 
@@ -160,8 +150,8 @@ inline char* put_float32(char* p, float v) noexcept {
   return put_be32(p, bits);
 }
 
-// `value` is omitted when it is exactly the default: most events carry no strength,
-// and 5 bytes per event are ~15% of a typical one.
+// `value` is omitted when it is exactly the default: most events carry no
+// strength, and 5 bytes per event are ~15% of a typical one.
 inline bool has_value(const event_view& ev) noexcept {
   return ev.value != 1.0f;
 }
@@ -192,8 +182,8 @@ inline char* put_event(char* p, const event_view& ev) noexcept {
 }
 
 // Grows `out` by `n` bytes and returns where they start. Capacity grows
-// geometrically ourselves: reserve() is allowed to allocate exactly, which would
-// make appending many frames to one buffer quadratic.
+// geometrically ourselves: reserve() is allowed to allocate exactly, which
+// would make appending many frames to one buffer quadratic.
 inline char* grow(std::string& out, std::size_t n) {
   auto old = out.size();
   if (old + n > out.capacity())
@@ -206,10 +196,10 @@ inline char* grow(std::string& out, std::size_t n) {
 // Decoder helpers.
 // ---------------------------------------------------------------------------
 
-// First (and kept) chunk of each thread's decoding zone. An event costs ~260 bytes
-// of msgpack objects, so 1 MiB holds a ~4000-event batch without any malloc;
-// bigger batches allocate extra chunks that are freed after the call. Pages are
-// only touched as far as frames need them.
+// First (and kept) chunk of each thread's decoding zone. An event costs ~260
+// bytes of msgpack objects, so 1 MiB holds a ~4000-event batch without any
+// malloc; bigger batches allocate extra chunks that are freed after the call.
+// Pages are only touched as far as frames need them.
 constexpr std::size_t zone_chunk_bytes = 1024 * 1024;
 
 constexpr std::int64_t max_ts_exclusive = 4102444800000; // 2100-01-01T00:00:00Z
@@ -226,26 +216,37 @@ error version_error(std::uint8_t v) {
                      std::to_string(current_version));
 }
 
-// Points str/bin/ext objects into the caller's frame instead of copying them into
-// the zone: the frame outlives the object tree, and ids are copied once, into the
-// events, anyway.
+// Points str/bin/ext objects into the caller's frame instead of copying them
+// into the zone: the frame outlives the object tree, and ids are copied once,
+// into the events, anyway.
 bool reference_everything(msgpack::type::object_type, std::size_t, void*) {
   return true;
 }
 
 const char* type_name(const msgpack::object& o) {
   switch (o.type) {
-  case msgpack::type::NIL: return "nil";
-  case msgpack::type::BOOLEAN: return "bool";
-  case msgpack::type::POSITIVE_INTEGER: return "uint";
-  case msgpack::type::NEGATIVE_INTEGER: return "negative int";
-  case msgpack::type::FLOAT32: return "float32";
-  case msgpack::type::FLOAT64: return "float64";
-  case msgpack::type::STR: return "str";
-  case msgpack::type::BIN: return "bin";
-  case msgpack::type::ARRAY: return "array";
-  case msgpack::type::MAP: return "map";
-  case msgpack::type::EXT: return "ext";
+  case msgpack::type::NIL:
+    return "nil";
+  case msgpack::type::BOOLEAN:
+    return "bool";
+  case msgpack::type::POSITIVE_INTEGER:
+    return "uint";
+  case msgpack::type::NEGATIVE_INTEGER:
+    return "negative int";
+  case msgpack::type::FLOAT32:
+    return "float32";
+  case msgpack::type::FLOAT64:
+    return "float64";
+  case msgpack::type::STR:
+    return "str";
+  case msgpack::type::BIN:
+    return "bin";
+  case msgpack::type::ARRAY:
+    return "array";
+  case msgpack::type::MAP:
+    return "map";
+  case msgpack::type::EXT:
+    return "ext";
   }
   return "?";
 }
@@ -280,7 +281,8 @@ struct reject_info {
   std::string detail;
 };
 
-constexpr const char* event_field_names[] = {"user", "item", "type", "ts", "value"};
+constexpr const char* event_field_names[] = {"user", "item", "type", "ts",
+                                             "value"};
 
 std::string field_label(std::size_t key) {
   return std::string{"'"} + event_field_names[key] + "' (key " +
@@ -301,21 +303,24 @@ reject_info read_event(const std::array<const msgpack::object*, 5>& fields,
   for (std::size_t k = 0; k < 2; ++k) {
     const auto& o = *fields[k];
     if (o.type != msgpack::type::STR)
-      return {"wrong_field_type", "field " + field_label(k) + " must be a str, got " +
-                                      type_name(o)};
+      return {"wrong_field_type", "field " + field_label(k) +
+                                      " must be a str, got " + type_name(o)};
     if (o.via.str.size == 0)
       return {"empty_id", "field " + field_label(k) + " is empty"};
     if (o.via.str.size > lim.max_id_bytes)
       return {"id_too_long", "field " + field_label(k) + " has " +
-                                 std::to_string(o.via.str.size) + " bytes (limit " +
+                                 std::to_string(o.via.str.size) +
+                                 " bytes (limit " +
                                  std::to_string(lim.max_id_bytes) + ")"};
     if (!valid_utf8(o))
-      return {"invalid_utf8", "field " + field_label(k) + " is not valid UTF-8"};
+      return {"invalid_utf8",
+              "field " + field_label(k) + " is not valid UTF-8"};
   }
 
   const auto& t = *fields[2];
   if (t.type == msgpack::type::NEGATIVE_INTEGER ||
-      (t.type == msgpack::type::POSITIVE_INTEGER && (t.via.u64 == 0 || t.via.u64 > 255)))
+      (t.type == msgpack::type::POSITIVE_INTEGER &&
+       (t.via.u64 == 0 || t.via.u64 > 255)))
     return {"unknown_type", "field 'type' (key 2) is " +
                                 (t.type == msgpack::type::NEGATIVE_INTEGER
                                      ? std::to_string(t.via.i64)
@@ -323,7 +328,8 @@ reject_info read_event(const std::array<const msgpack::object*, 5>& fields,
                                 "; type ids are 1..255"};
   if (t.type != msgpack::type::POSITIVE_INTEGER)
     return {"wrong_field_type",
-            std::string{"field 'type' (key 2) must be an integer, got "} + type_name(t)};
+            std::string{"field 'type' (key 2) must be an integer, got "} +
+                type_name(t)};
   auto id = static_cast<type_id>(t.via.u64);
   if (registry != nullptr && !registry->contains(id))
     return {"unknown_type", "type id " + std::to_string(id) +
@@ -341,7 +347,8 @@ reject_info read_event(const std::array<const msgpack::object*, 5>& fields,
             "ts " + std::to_string(ts.via.i64) + " ms is before 1970-01-01"};
   } else {
     return {"wrong_field_type",
-            std::string{"field 'ts' (key 3) must be an integer, got "} + type_name(ts)};
+            std::string{"field 'ts' (key 3) must be an integer, got "} +
+                type_name(ts)};
   }
 
   float value = 1.0f;
@@ -378,8 +385,9 @@ reject_info read_event(const std::array<const msgpack::object*, 5>& fields,
 expected<batch> decode_tree(const msgpack::object& root, const limits& lim,
                             const interaction_registry* registry) {
   if (root.type != msgpack::type::MAP)
-    return frame_error(std::string{"the value after the version byte must be a map, got "} +
-                       type_name(root));
+    return frame_error(
+        std::string{"the value after the version byte must be a map, got "} +
+        type_name(root));
 
   const msgpack::object* producer = nullptr;
   const msgpack::object* seq = nullptr;
@@ -391,8 +399,7 @@ expected<batch> decode_tree(const msgpack::object& root, const limits& lim,
     const auto& kv = root.via.map.ptr[i];
     if (!key_ok(kv.key, 3))
       return frame_error("the batch map " + key_problem(kv.key, 3));
-    if (kv.key.via.u64 >= 3)
-      continue; // unknown extension key
+    if (kv.key.via.u64 >= 3) continue; // unknown extension key
     auto*& slot = *slots[kv.key.via.u64];
     if (slot != nullptr)
       return frame_error(std::string{"the batch map repeats key "} +
@@ -411,10 +418,9 @@ expected<batch> decode_tree(const msgpack::object& root, const limits& lim,
   if (producer->via.str.size == 0)
     return frame_error("'producer' (key 0) is empty");
   if (producer->via.str.size > lim.max_producer_bytes)
-    return frame_error("'producer' (key 0) has " +
-                       std::to_string(producer->via.str.size) +
-                       " bytes, over the limit of " +
-                       std::to_string(lim.max_producer_bytes));
+    return frame_error(
+        "'producer' (key 0) has " + std::to_string(producer->via.str.size) +
+        " bytes, over the limit of " + std::to_string(lim.max_producer_bytes));
   if (!valid_utf8(*producer))
     return frame_error("'producer' (key 0) is not valid UTF-8");
   if (seq->type != msgpack::type::POSITIVE_INTEGER)
@@ -426,8 +432,9 @@ expected<batch> decode_tree(const msgpack::object& root, const limits& lim,
   // The parser already enforces this (array limit); kept for clarity should the
   // parser limits ever be set differently.
   if (events->via.array.size > lim.max_events)
-    return frame_error("the batch has " + std::to_string(events->via.array.size) +
-                       " events, over the limit of " + std::to_string(lim.max_events));
+    return frame_error(
+        "the batch has " + std::to_string(events->via.array.size) +
+        " events, over the limit of " + std::to_string(lim.max_events));
 
   batch out;
   out.producer.assign(producer->via.str.ptr, producer->via.str.size);
@@ -445,34 +452,34 @@ expected<batch> decode_tree(const msgpack::object& root, const limits& lim,
       const auto& kv = e.via.map.ptr[j];
       if (!key_ok(kv.key, 5))
         return frame_error(where() + " " + key_problem(kv.key, 5));
-      if (kv.key.via.u64 >= 5)
-        continue;
+      if (kv.key.via.u64 >= 5) continue;
       auto& slot = fields[kv.key.via.u64];
       if (slot != nullptr)
-        return frame_error(where() + " repeats key " + std::to_string(kv.key.via.u64));
+        return frame_error(where() + " repeats key " +
+                           std::to_string(kv.key.via.u64));
       slot = &kv.val;
     }
     auto r = read_event(fields, lim, registry, ev);
     if (r.reason != nullptr)
       out.rejects.push_back(event_reject{i, r.reason, std::move(r.detail)});
     else
-      out.events.push_back(std::move(ev)); // ev's strings are reassigned next round
+      out.events.push_back(std::move(ev)); // ev is reassigned next round
   }
   return out;
 }
 
 // ---------------------------------------------------------------------------
-// Skipper for frame_length: walks MessagePack without building anything, with the
-// same limits the decoder's parser uses, so "frame_length says n" and "decode_batch
-// parses those n bytes" agree.
+// Skipper for frame_length: walks MessagePack without building anything, with
+// the same limits the decoder's parser uses, so "frame_length says n" and
+// "decode_batch parses those n bytes" agree.
 // ---------------------------------------------------------------------------
 
 enum class skip_result { done, need_more, failed };
 
 struct skipper {
   skipper(std::string_view bytes, const limits& l)
-    : data(reinterpret_cast<const unsigned char*>(bytes.data())),
-      size(bytes.size()), lim(l) {}
+      : data(reinterpret_cast<const unsigned char*>(bytes.data())),
+        size(bytes.size()), lim(l) {}
 
   const unsigned char* data;
   std::size_t size; // bytes available
@@ -504,9 +511,9 @@ struct skipper {
   }
 
   skip_result run() {
-    // Items still to read in each open container (a map counts keys and values).
-    // The depth limit bounds this stack; frames are small, so the common case
-    // stays on the stack of this function.
+    // Items still to read in each open container (a map counts keys and
+    // values). The depth limit bounds this stack; frames are small, so the
+    // common case stays on the stack of this function.
     constexpr std::size_t inline_depth = 32;
     std::uint64_t small[inline_depth];
     std::vector<std::uint64_t> big;
@@ -518,11 +525,10 @@ struct skipper {
     std::size_t depth = 0;
 
     do {
-      if (auto r = need(1); r != skip_result::done)
-        return r;
+      if (auto r = need(1); r != skip_result::done) return r;
       const auto b = data[pos];
-      std::size_t len_bytes = 0;  // size of the length field after the type byte
-      std::uint64_t payload = 0;  // bytes after type byte and length field
+      std::size_t len_bytes = 0; // size of the length field after the type byte
+      std::uint64_t payload = 0; // bytes after type byte and length field
       std::uint64_t children = 0; // items of a container
       bool container = false, is_map = false, ext = false;
 
@@ -537,6 +543,7 @@ struct skipper {
       } else if (b <= 0xbf) {
         payload = b & 0x1f; // fixstr
       } else {
+        // clang-format off
         switch (b) {
         case 0xc4: case 0xd9: len_bytes = 1; break; // bin8, str8
         case 0xc5: case 0xda: len_bytes = 2; break; // bin16, str16
@@ -562,9 +569,9 @@ struct skipper {
         default: // 0xc1 is the one byte MessagePack never uses
           return fail("invalid MessagePack type byte 0xc1");
         }
+        // clang-format on
         if (len_bytes > 0) {
-          if (auto r = need(1 + len_bytes); r != skip_result::done)
-            return r;
+          if (auto r = need(1 + len_bytes); r != skip_result::done) return r;
           auto n = be(pos + 1, len_bytes);
           if (container)
             children = n;
@@ -580,15 +587,16 @@ struct skipper {
         auto max = is_map ? lim.max_map_entries : lim.max_events;
         if (children > max)
           return fail(std::string{is_map ? "a map" : "an array"} + " with " +
-                      std::to_string(children) + " entries, over the limit of " +
-                      std::to_string(max) +
+                      std::to_string(children) +
+                      " entries, over the limit of " + std::to_string(max) +
                       (is_map ? " (max_map_entries)," : " (max_events),"));
         if (depth + 1 > lim.max_depth)
-          return fail("nesting deeper than max_depth (" + std::to_string(lim.max_depth) +
-                      ")");
+          return fail("nesting deeper than max_depth (" +
+                      std::to_string(lim.max_depth) + ")");
         pos += 1 + len_bytes; // need() above (or the fix forms) covered these
         if (children == 0) {
-          // An empty container is finished at once: it is one item of its parent.
+          // An empty container is finished at once: it is one item of its
+          // parent.
           while (depth > 0 && --stack[depth - 1] == 0)
             --depth;
         } else {
@@ -619,9 +627,9 @@ void encode_event(const event_view& ev, std::string& out) {
 
 void encode_batch(std::string_view producer, std::uint64_t seq,
                   std::span<const event_view> events, std::string& out) {
-  std::size_t n = 1 /*version*/ + 1 /*fixmap 3*/ + 1 + str_header_size(producer.size()) +
-                  producer.size() + 1 + uint_size(seq) + 1 +
-                  container_header_size(events.size());
+  std::size_t n = 1 /*version*/ + 1 /*fixmap 3*/ + 1 +
+                  str_header_size(producer.size()) + producer.size() + 1 +
+                  uint_size(seq) + 1 + container_header_size(events.size());
   for (const auto& ev : events)
     n += event_size(ev);
   char* p = grow(out, n);
@@ -648,46 +656,49 @@ expected<batch> decode_batch(std::string_view frame, const limits& lim,
                        " bytes, over max_frame_bytes (" +
                        std::to_string(lim.max_frame_bytes) + ")");
   auto version = static_cast<std::uint8_t>(frame[0]);
-  if (version == 0 || version > current_version)
-    return version_error(version);
+  if (version == 0 || version > current_version) return version_error(version);
   if (frame.size() == 1)
     return frame_error("truncated frame: nothing after the version byte");
 
-  // Arrays are limited by max_events (the only large array in a valid frame is the
-  // event array), maps by max_map_entries; strings only by the frame size, so an
-  // over-long id is a per-event reject and an over-long producer a clear error,
-  // not a parser error.
+  // Arrays are limited by max_events (the only large array in a valid frame is
+  // the event array), maps by max_map_entries; strings only by the frame size,
+  // so an over-long id is a per-event reject and an over-long producer a clear
+  // error, not a parser error.
   msgpack::unpack_limit parser_limits(lim.max_events, lim.max_map_entries,
                                       lim.max_frame_bytes, lim.max_frame_bytes,
                                       lim.max_frame_bytes, lim.max_depth);
-  // One zone per thread, cleared per frame: a fresh zone per call costs a round of
-  // malloc/free (and page faults once glibc trims the heap) for every batch, which
-  // was the largest cost of decoding. clear() keeps one chunk and frees the rest,
-  // so an occasional huge frame does not pin its memory.
-  thread_local msgpack::zone zone{zone_chunk_bytes};
+  // One zone per thread, cleared per frame: a fresh zone per call costs a round
+  // of malloc/free (and page faults once glibc trims the heap) for every batch,
+  // which was the largest cost of decoding. clear() keeps one chunk and frees
+  // the rest, so an occasional huge frame does not pin its memory.
   struct clear_on_exit {
     msgpack::zone& z;
     ~clear_on_exit() { z.clear(); }
-  } clear{zone};
+  };
   try {
+    thread_local msgpack::zone zone{zone_chunk_bytes}; // may throw bad_alloc
+    clear_on_exit clear{zone};
     std::size_t off = 1;
     bool referenced = false;
     msgpack::object root =
-      msgpack::unpack(zone, frame.data(), frame.size(), off, referenced,
-                      reference_everything, nullptr, parser_limits);
+        msgpack::unpack(zone, frame.data(), frame.size(), off, referenced,
+                        reference_everything, nullptr, parser_limits);
     if (off != frame.size())
-      return frame_error(std::to_string(frame.size() - off) +
-                         " trailing bytes after the map (a frame holds exactly one "
-                         "map; use frame_length to split a stream)");
+      return frame_error(
+          std::to_string(frame.size() - off) +
+          " trailing bytes after the map (a frame holds exactly one "
+          "map; use frame_length to split a stream)");
     return decode_tree(root, lim, registry);
   } catch (const msgpack::insufficient_bytes&) {
     return frame_error("truncated frame: the map ends after the last byte (" +
                        std::to_string(frame.size()) + " bytes)");
   } catch (const msgpack::array_size_overflow&) {
-    return frame_error("an array has more than " + std::to_string(lim.max_events) +
+    return frame_error("an array has more than " +
+                       std::to_string(lim.max_events) +
                        " entries (limit max_events)");
   } catch (const msgpack::map_size_overflow&) {
-    return frame_error("a map has more than " + std::to_string(lim.max_map_entries) +
+    return frame_error("a map has more than " +
+                       std::to_string(lim.max_map_entries) +
                        " entries (limit max_map_entries)");
   } catch (const msgpack::depth_size_overflow&) {
     return frame_error("nesting deeper than max_depth (" +
@@ -704,11 +715,9 @@ expected<batch> decode_batch(std::string_view frame, const limits& lim,
 }
 
 expected<std::size_t> frame_length(std::string_view bytes, const limits& lim) {
-  if (bytes.empty())
-    return std::size_t{0};
+  if (bytes.empty()) return std::size_t{0};
   auto version = static_cast<std::uint8_t>(bytes[0]);
-  if (version == 0 || version > current_version)
-    return version_error(version);
+  if (version == 0 || version > current_version) return version_error(version);
   skipper s{bytes, lim};
   try {
     switch (s.run()) {

@@ -2,10 +2,12 @@
 //
 // Any input: frame_length and decode_batch return a value or an error, never
 // crash, hang or leak. Beyond that, three properties:
-//  - the two parsers agree: bytes decode_batch accepts are exactly one frame for
+//  - the two parsers agree: bytes decode_batch accepts are exactly one frame
+//  for
 //    frame_length;
 //  - a decoded batch without rejects re-encodes to a frame that decodes to the
-//    same batch, and encoding is stable (encode(decode(encode(b))) == encode(b));
+//    same batch, and encoding is stable (encode(decode(encode(b))) ==
+//    encode(b));
 //  - a registry only turns events into rejects, it never changes a frame error.
 #include "schema/interactions.hpp"
 #include "schema/wire.hpp"
@@ -21,11 +23,12 @@ namespace {
 
 const eddy::interaction_registry& fuzz_registry() {
   static const auto reg = [] {
-    auto r = eddy::interaction_registry::parse("[[type]]\nid = 1\nname = \"view\"\n"
-                                               "weight = 1.0\n\n"
-                                               "[[type]]\nid = 3\nname = \"purchase\"\n"
-                                               "weight = 5.0\n",
-                                               "fuzz");
+    auto r = eddy::interaction_registry::parse(
+        "[[type]]\nid = 1\nname = \"view\"\n"
+        "weight = 1.0\n\n"
+        "[[type]]\nid = 3\nname = \"purchase\"\n"
+        "weight = 5.0\n",
+        "fuzz");
     EDDY_ASSERT(r.has_value());
     return std::move(r).value();
   }();
@@ -58,7 +61,8 @@ void check_reencode(const eddy::wire::batch& b, const eddy::wire::limits& lim) {
 
 } // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
+                                      std::size_t size) {
   std::string_view bytes{reinterpret_cast<const char*>(data), size};
 
   // Small limits too, so the fuzzer reaches every limit check cheaply.
@@ -80,10 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       EDDY_ASSERT(len.has_value() && *len == bytes.size());
       EDDY_ASSERT(plain->events.size() + plain->rejects.size() ==
                   with_registry->events.size() + with_registry->rejects.size());
-      if (plain->rejects.empty())
-        check_reencode(*plain, lim);
-      if (with_registry->rejects.empty())
-        check_reencode(*with_registry, lim);
+      if (plain->rejects.empty()) check_reencode(*plain, lim);
+      if (with_registry->rejects.empty()) check_reencode(*with_registry, lim);
     }
     // The first frame of a stream decodes on its own like the stream's prefix.
     if (len && *len > 0 && *len < bytes.size())

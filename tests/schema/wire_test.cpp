@@ -45,31 +45,23 @@ struct mp {
   }
   mp& raw(const mp& other) { return raw(other.b); }
   mp& map(std::uint32_t n) {
-    if (n < 16)
-      return byte(0x80 | static_cast<int>(n));
+    if (n < 16) return byte(0x80 | static_cast<int>(n));
     return n <= 0xffff ? byte(0xde).be(n, 2) : byte(0xdf).be(n, 4);
   }
   mp& arr(std::uint32_t n) {
-    if (n < 16)
-      return byte(0x90 | static_cast<int>(n));
+    if (n < 16) return byte(0x90 | static_cast<int>(n));
     return n <= 0xffff ? byte(0xdc).be(n, 2) : byte(0xdd).be(n, 4);
   }
   mp& u(std::uint64_t v) {
-    if (v < 0x80)
-      return byte(static_cast<int>(v));
-    if (v <= 0xff)
-      return byte(0xcc).be(v, 1);
-    if (v <= 0xffff)
-      return byte(0xcd).be(v, 2);
-    if (v <= 0xffffffffu)
-      return byte(0xce).be(v, 4);
+    if (v < 0x80) return byte(static_cast<int>(v));
+    if (v <= 0xff) return byte(0xcc).be(v, 1);
+    if (v <= 0xffff) return byte(0xcd).be(v, 2);
+    if (v <= 0xffffffffu) return byte(0xce).be(v, 4);
     return byte(0xcf).be(v, 8);
   }
   mp& i(std::int64_t v) {
-    if (v >= 0)
-      return u(static_cast<std::uint64_t>(v));
-    if (v >= -32)
-      return byte(static_cast<int>(v & 0xff));
+    if (v >= 0) return u(static_cast<std::uint64_t>(v));
+    if (v >= -32) return byte(static_cast<int>(v & 0xff));
     return byte(0xd3).be(static_cast<std::uint64_t>(v), 8);
   }
   mp& str(std::string_view s) {
@@ -103,30 +95,32 @@ struct mp {
 mp good_event(std::string_view user = "u", std::string_view item = "i",
               int type = 1, std::int64_t ts = 1700000000000) {
   mp e;
-  e.map(4).u(0).str(user).u(1).str(item).u(2).u(static_cast<std::uint64_t>(type));
+  e.map(4).u(0).str(user).u(1).str(item).u(2).u(
+      static_cast<std::uint64_t>(type));
   e.u(3).i(ts);
   return e;
 }
 
 // A batch frame {0: "p", 1: 1, 2: [events...]}.
-std::string frame_of(const std::vector<mp>& events, std::string_view producer = "p",
-                     std::uint64_t seq = 1) {
+std::string frame_of(const std::vector<mp>& events,
+                     std::string_view producer = "p", std::uint64_t seq = 1) {
   mp f;
   f.byte(1).map(3).u(0).str(producer).u(1).u(seq).u(2).arr(
-    static_cast<std::uint32_t>(events.size()));
+      static_cast<std::uint32_t>(events.size()));
   for (const auto& e : events)
     f.raw(e);
   return f.b;
 }
 
-std::string frame_of(const mp& event) { return frame_of(std::vector<mp>{event}); }
+std::string frame_of(const mp& event) {
+  return frame_of(std::vector<mp>{event});
+}
 
 std::string hex(std::string_view s) {
   static const char* digits = "0123456789abcdef";
   std::string out;
   for (unsigned char c : s) {
-    if (!out.empty())
-      out.push_back(' ');
+    if (!out.empty()) out.push_back(' ');
     out.push_back(digits[c >> 4]);
     out.push_back(digits[c & 15]);
   }
@@ -137,9 +131,10 @@ std::string unhex(std::string_view h) {
   std::string out;
   int hi = -1;
   for (char c : h) {
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (v < 0)
-      continue;
+    int v = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                   : -1;
+    if (v < 0) continue;
     if (hi < 0) {
       hi = v;
     } else {
@@ -153,7 +148,9 @@ std::string unhex(std::string_view h) {
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   EXPECT_TRUE(f.good()) << "cannot open " << path;
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  std::ostringstream bytes;
+  bytes << f.rdbuf();
+  return bytes.str();
 }
 
 std::string golden(const std::string& name) {
@@ -182,8 +179,8 @@ const interaction_registry& registry() {
 batch decode_ok(std::string_view frame, const limits& lim = {},
                 const interaction_registry* reg = nullptr) {
   auto r = decode_batch(frame, lim, reg);
-  EXPECT_TRUE(r.has_value()) << (r ? "" : r.err().message) << "\n  frame: "
-                             << hex(frame);
+  EXPECT_TRUE(r.has_value())
+      << (r ? "" : r.err().message) << "\n  frame: " << hex(frame);
   return r ? std::move(r).value() : batch{};
 }
 
@@ -216,8 +213,9 @@ std::string reject_reason(const mp& event, const limits& lim = {},
 // The worked example of schema/WIRE.md. If this test fails, the encoder changed
 // the format: that needs a new version byte, not a new hex string.
 constexpr std::string_view wire_md_example =
-  "01 83 00 a2 70 31 01 01 02 91 85 00 a2 75 31 01 a2 69 39 02 03 03 cf 00 00 "
-  "01 8b cf e5 68 00 04 ca 40 00 00 00";
+    "01 83 00 a2 70 31 01 01 02 91 85 00 a2 75 31 01 a2 69 39 02 03 03 cf 00 "
+    "00 "
+    "01 8b cf e5 68 00 04 ca 40 00 00 00";
 
 TEST(wire, encodes_the_documented_example_byte_for_byte) {
   auto bytes = encode("p1", 1, {{"u1", "i9", 3, 1700000000000, 2.0f}});
@@ -243,28 +241,29 @@ struct golden_case {
 
 std::vector<golden_case> golden_cases() {
   return {
-    {"batch-v1-basic.msgpack",
-     "golden",
-     7,
-     {
-       {"u1", "i1", 1, 1700000000000, 1.0f},
-       {"u2", "sku-42", 3, 1700000001500, 4.5f},
-       // "ユーザー" and "ítem-é": ids are UTF-8, multi-byte sequences included
-       {"\xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6\xe3\x83\xbc",
-        "\xc3\xadtem-\xc3\xa9", 2, 1700000002000, 1.0f},
-     }},
-    {"batch-v1-empty.msgpack", "golden", 0, {}},
-    {"batch-v1-edge.msgpack",
-     "p",
-     std::numeric_limits<std::uint64_t>::max(),
-     {
-       // 256-byte ids (str16 header), type 255, the first valid ts, value 0
-       {std::string(256, 'u'), std::string(256, 'i'), 255, 0, 0.0f},
-       // the last valid ts, a negative value
-       {"x", "y", 9, 4102444799999, -2.5f},
-       // str8 (32 bytes) and the longest fixstr (31 bytes); ts a fixint
-       {std::string(32, 'a'), std::string(31, 'b'), 4, 127, 1.0f},
-     }},
+      {"batch-v1-basic.msgpack",
+       "golden",
+       7,
+       {
+           {"u1", "i1", 1, 1700000000000, 1.0f},
+           {"u2", "sku-42", 3, 1700000001500, 4.5f},
+           // "ユーザー" and "ítem-é": ids are UTF-8, multi-byte sequences
+           // included
+           {"\xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6\xe3\x83\xbc",
+            "\xc3\xadtem-\xc3\xa9", 2, 1700000002000, 1.0f},
+       }},
+      {"batch-v1-empty.msgpack", "golden", 0, {}},
+      {"batch-v1-edge.msgpack",
+       "p",
+       std::numeric_limits<std::uint64_t>::max(),
+       {
+           // 256-byte ids (str16 header), type 255, the first valid ts, value 0
+           {std::string(256, 'u'), std::string(256, 'i'), 255, 0, 0.0f},
+           // the last valid ts, a negative value
+           {"x", "y", 9, 4102444799999, -2.5f},
+           // str8 (32 bytes) and the longest fixstr (31 bytes); ts a fixint
+           {std::string(32, 'a'), std::string(31, 'b'), 4, 127, 1.0f},
+       }},
   };
 }
 
@@ -273,8 +272,8 @@ TEST(wire, golden_files_decode_and_reencode_byte_for_byte) {
     SCOPED_TRACE(g.file);
     auto bytes = golden(g.file);
     ASSERT_FALSE(bytes.empty());
-    for (const interaction_registry* reg : {static_cast<const interaction_registry*>(nullptr),
-                                            &registry()}) {
+    for (const interaction_registry* reg :
+         {static_cast<const interaction_registry*>(nullptr), &registry()}) {
       auto b = decode_ok(bytes, {}, reg);
       EXPECT_EQ(b.producer, g.producer);
       EXPECT_EQ(b.seq, g.seq);
@@ -294,19 +293,26 @@ TEST(wire, golden_files_decode_and_reencode_byte_for_byte) {
 
 // A random valid UTF-8 id of 1..max bytes (ASCII, 2-, 3- and 4-byte sequences).
 std::string random_id(std::mt19937_64& rng, std::size_t max) {
-  static const char* pieces[] = {"a", "Z", "0", "-", "_", ":", "\xc3\xa9",
-                                 "\xd0\xb6", "\xe3\x83\xa6", "\xe2\x82\xac",
-                                 "\xf0\x9f\x9b\x92", "\xf4\x8f\xbf\xbf"};
+  static const char* pieces[] = {"a",
+                                 "Z",
+                                 "0",
+                                 "-",
+                                 "_",
+                                 ":",
+                                 "\xc3\xa9",
+                                 "\xd0\xb6",
+                                 "\xe3\x83\xa6",
+                                 "\xe2\x82\xac",
+                                 "\xf0\x9f\x9b\x92",
+                                 "\xf4\x8f\xbf\xbf"};
   auto target = std::uniform_int_distribution<std::size_t>(1, max)(rng);
   std::string s;
   while (true) {
     std::string_view p = pieces[rng() % std::size(pieces)];
-    if (s.size() + p.size() > target)
-      break;
+    if (s.size() + p.size() > target) break;
     s.append(p);
   }
-  if (s.empty())
-    s = "x";
+  if (s.empty()) s = "x";
   return s;
 }
 
@@ -317,16 +323,32 @@ event random_event(std::mt19937_64& rng) {
   e.item = random_id(rng, rng() % 8 == 0 ? 256 : 24);
   e.type = static_cast<type_id>(1 + rng() % 255);
   switch (rng() % 4) {
-  case 0: e.ts = static_cast<std::int64_t>(rng() % 4102444800000); break;
-  case 1: e.ts = static_cast<std::int64_t>(rng() % 70000); break; // small encodings
-  case 2: e.ts = 0; break;
-  default: e.ts = 4102444799999; break;
+  case 0:
+    e.ts = static_cast<std::int64_t>(rng() % 4102444800000);
+    break;
+  case 1:
+    e.ts = static_cast<std::int64_t>(rng() % 70000);
+    break; // small encodings
+  case 2:
+    e.ts = 0;
+    break;
+  default:
+    e.ts = 4102444799999;
+    break;
   }
   switch (rng() % 4) {
-  case 0: e.value = 1.0f; break;
-  case 1: e.value = static_cast<float>(rng() % 11) / 2.0f; break;
-  case 2: e.value = std::uniform_real_distribution<float>(-1e6f, 1e6f)(rng); break;
-  default: e.value = -1.0f; break;
+  case 0:
+    e.value = 1.0f;
+    break;
+  case 1:
+    e.value = static_cast<float>(rng() % 11) / 2.0f;
+    break;
+  case 2:
+    e.value = std::uniform_real_distribution<float>(-1e6f, 1e6f)(rng);
+    break;
+  default:
+    e.value = -1.0f;
+    break;
   }
   return e;
 }
@@ -430,9 +452,23 @@ TEST(wire, keys_in_any_order_and_wide_encodings_are_accepted) {
 
 TEST(wire, unknown_keys_from_16_up_are_ignored) {
   mp e;
-  e.map(8).u(16).str("extension").u(0).str("u").u(1).str("i").u(200).arr(2).u(1).nil();
+  e.map(8)
+      .u(16)
+      .str("extension")
+      .u(0)
+      .str("u")
+      .u(1)
+      .str("i")
+      .u(200)
+      .arr(2)
+      .u(1)
+      .nil();
   e.u(2).u(1).u(3).u(5).byte(0xcd).be(1000, 2).map(1).u(1).bin("x");
-  e.byte(0xcf).be(std::numeric_limits<std::uint64_t>::max(), 8).byte(0xd4).byte(1).byte(2);
+  e.byte(0xcf)
+      .be(std::numeric_limits<std::uint64_t>::max(), 8)
+      .byte(0xd4)
+      .byte(1)
+      .byte(2);
   mp f;
   f.byte(1).map(5).u(0).str("p").u(17).f64(1.5).u(1).u(2).u(2).arr(1).raw(e);
   f.u(99).map(0);
@@ -498,7 +534,7 @@ TEST(wire, reject_missing_field) {
   auto b = decode_ok(frame_of(mp{}.map(0)));
   ASSERT_EQ(b.rejects.size(), 1u);
   EXPECT_NE(b.rejects[0].detail.find("'user'"), std::string::npos)
-    << b.rejects[0].detail;
+      << b.rejects[0].detail;
 }
 
 TEST(wire, reject_wrong_field_type) {
@@ -516,7 +552,8 @@ TEST(wire, reject_wrong_field_type) {
     return e;
   };
   EXPECT_EQ(reject_reason(with(0, mp{}.u(7))), "wrong_field_type");
-  EXPECT_EQ(reject_reason(with(0, mp{}.bin("u"))), "wrong_field_type"); // bin is not str
+  EXPECT_EQ(reject_reason(with(0, mp{}.bin("u"))),
+            "wrong_field_type"); // bin is not str
   EXPECT_EQ(reject_reason(with(1, mp{}.nil())), "wrong_field_type");
   EXPECT_EQ(reject_reason(with(2, mp{}.str("view"))), "wrong_field_type");
   EXPECT_EQ(reject_reason(with(2, mp{}.f32(1.0f))), "wrong_field_type");
@@ -560,9 +597,10 @@ TEST(wire, reject_unknown_type) {
   EXPECT_EQ(reject_reason(e), "unknown_type");
   // Without a registry any 1..255 is fine; with one, only registered ids.
   EXPECT_TRUE(decode_ok(frame_of(good_event("u", "i", 10))).rejects.empty());
-  EXPECT_EQ(reject_reason(good_event("u", "i", 10), {}, &registry()), "unknown_type");
-  EXPECT_TRUE(
-    decode_ok(frame_of(good_event("u", "i", 255)), {}, &registry()).rejects.empty());
+  EXPECT_EQ(reject_reason(good_event("u", "i", 10), {}, &registry()),
+            "unknown_type");
+  EXPECT_TRUE(decode_ok(frame_of(good_event("u", "i", 255)), {}, &registry())
+                  .rejects.empty());
 }
 
 TEST(wire, reject_bad_value) {
@@ -574,22 +612,25 @@ TEST(wire, reject_bad_value) {
   EXPECT_EQ(reject_reason(with_value(mp{}.f32(std::nanf("")))), "bad_value");
   EXPECT_EQ(reject_reason(with_value(mp{}.f32(-INFINITY))), "bad_value");
   EXPECT_EQ(reject_reason(with_value(mp{}.f64(INFINITY))), "bad_value");
-  EXPECT_EQ(reject_reason(with_value(mp{}.f64(1e300))), "bad_value"); // overflows float
+  EXPECT_EQ(reject_reason(with_value(mp{}.f64(1e300))),
+            "bad_value"); // overflows float
   EXPECT_EQ(reject_reason(with_value(mp{}.f64(std::nan("")))), "bad_value");
 }
 
 TEST(wire, reject_bad_timestamp) {
   EXPECT_EQ(reject_reason(good_event("u", "i", 1, -1)), "bad_timestamp");
-  EXPECT_EQ(reject_reason(good_event("u", "i", 1, 4102444800000)), "bad_timestamp");
-  EXPECT_EQ(reject_reason(good_event("u", "i", 1, std::numeric_limits<std::int64_t>::min())),
+  EXPECT_EQ(reject_reason(good_event("u", "i", 1, 4102444800000)),
+            "bad_timestamp");
+  EXPECT_EQ(reject_reason(good_event("u", "i", 1,
+                                     std::numeric_limits<std::int64_t>::min())),
             "bad_timestamp");
   mp e;
   e.map(4).u(0).str("u").u(1).str("i").u(2).u(1).u(3).u(
-    std::numeric_limits<std::uint64_t>::max());
+      std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(reject_reason(e), "bad_timestamp");
   EXPECT_TRUE(decode_ok(frame_of(good_event("u", "i", 1, 0))).rejects.empty());
-  EXPECT_TRUE(
-    decode_ok(frame_of(good_event("u", "i", 1, 4102444799999))).rejects.empty());
+  EXPECT_TRUE(decode_ok(frame_of(good_event("u", "i", 1, 4102444799999)))
+                  .rejects.empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -598,7 +639,7 @@ TEST(wire, reject_bad_timestamp) {
 
 void expect_contains(const std::string& message, std::string_view part) {
   EXPECT_NE(message.find(part), std::string::npos)
-    << "message: " << message << "\nexpected to contain: " << part;
+      << "message: " << message << "\nexpected to contain: " << part;
 }
 
 TEST(wire, frame_error_bad_version) {
@@ -638,22 +679,27 @@ TEST(wire, frame_error_missing_producer_seq_or_events) {
 }
 
 TEST(wire, frame_error_wrong_field_types_of_the_batch) {
-  expect_contains(decode_err(mp{}.byte(1).map(3).u(0).u(5).u(1).u(1).u(2).arr(0).b),
-                  "'producer' (key 0) must be a str");
-  expect_contains(decode_err(mp{}.byte(1).map(3).u(0).bin("p").u(1).u(1).u(2).arr(0).b),
-                  "'producer' (key 0) must be a str");
-  expect_contains(decode_err(mp{}.byte(1).map(3).u(0).str("").u(1).u(1).u(2).arr(0).b),
-                  "'producer' (key 0) is empty");
   expect_contains(
-    decode_err(mp{}.byte(1).map(3).u(0).str("\xff").u(1).u(1).u(2).arr(0).b),
-    "not valid UTF-8");
-  expect_contains(decode_err(mp{}.byte(1).map(3).u(0).str("p").u(1).i(-1).u(2).arr(0).b),
-                  "'seq' (key 1) must be a uint64");
+      decode_err(mp{}.byte(1).map(3).u(0).u(5).u(1).u(1).u(2).arr(0).b),
+      "'producer' (key 0) must be a str");
   expect_contains(
-    decode_err(mp{}.byte(1).map(3).u(0).str("p").u(1).str("1").u(2).arr(0).b),
-    "'seq' (key 1) must be a uint64");
-  expect_contains(decode_err(mp{}.byte(1).map(3).u(0).str("p").u(1).u(1).u(2).map(0).b),
-                  "'events' (key 2) must be an array");
+      decode_err(mp{}.byte(1).map(3).u(0).bin("p").u(1).u(1).u(2).arr(0).b),
+      "'producer' (key 0) must be a str");
+  expect_contains(
+      decode_err(mp{}.byte(1).map(3).u(0).str("").u(1).u(1).u(2).arr(0).b),
+      "'producer' (key 0) is empty");
+  expect_contains(
+      decode_err(mp{}.byte(1).map(3).u(0).str("\xff").u(1).u(1).u(2).arr(0).b),
+      "not valid UTF-8");
+  expect_contains(
+      decode_err(mp{}.byte(1).map(3).u(0).str("p").u(1).i(-1).u(2).arr(0).b),
+      "'seq' (key 1) must be a uint64");
+  expect_contains(
+      decode_err(mp{}.byte(1).map(3).u(0).str("p").u(1).str("1").u(2).arr(0).b),
+      "'seq' (key 1) must be a uint64");
+  expect_contains(
+      decode_err(mp{}.byte(1).map(3).u(0).str("p").u(1).u(1).u(2).map(0).b),
+      "'events' (key 2) must be an array");
   expect_contains(decode_err(frame_of(mp{}.arr(0))), "event 0 must be a map");
   expect_contains(decode_err(frame_of({good_event(), mp{}.str("e")})),
                   "event 1 must be a map");
@@ -661,9 +707,20 @@ TEST(wire, frame_error_wrong_field_types_of_the_batch) {
 
 TEST(wire, frame_error_wrong_key_type) {
   expect_contains(
-    decode_err(mp{}.byte(1).map(3).str("producer").str("p").u(1).u(1).u(2).arr(0).b),
-    "key of type str");
-  expect_contains(decode_err(mp{}.byte(1).map(4).u(0).str("p").u(1).u(1).u(2).arr(0).i(-1).nil().b),
+      decode_err(
+          mp{}.byte(1).map(3).str("producer").str("p").u(1).u(1).u(2).arr(0).b),
+      "key of type str");
+  expect_contains(decode_err(mp{}.byte(1)
+                                 .map(4)
+                                 .u(0)
+                                 .str("p")
+                                 .u(1)
+                                 .u(1)
+                                 .u(2)
+                                 .arr(0)
+                                 .i(-1)
+                                 .nil()
+                                 .b),
                   "key of type negative int");
   mp e;
   e.map(4).u(0).str("u").u(1).str("i").u(2).u(1).str("ts").u(5);
@@ -675,17 +732,40 @@ TEST(wire, frame_error_wrong_key_type) {
 }
 
 TEST(wire, frame_error_reserved_and_duplicate_keys) {
-  expect_contains(decode_err(mp{}.byte(1).map(4).u(0).str("p").u(1).u(1).u(2).arr(0).u(3).nil().b),
-                  "reserved key 3");
-  expect_contains(decode_err(mp{}.byte(1).map(4).u(0).str("p").u(1).u(1).u(2).arr(0).u(15).nil().b),
+  expect_contains(
+      decode_err(
+          mp{}.byte(1).map(4).u(0).str("p").u(1).u(1).u(2).arr(0).u(3).nil().b),
+      "reserved key 3");
+  expect_contains(decode_err(mp{}.byte(1)
+                                 .map(4)
+                                 .u(0)
+                                 .str("p")
+                                 .u(1)
+                                 .u(1)
+                                 .u(2)
+                                 .arr(0)
+                                 .u(15)
+                                 .nil()
+                                 .b),
                   "reserved key 15");
   for (int key : {5, 15}) {
     mp e = good_event();
     e.b[0] = static_cast<char>(0x85);
     e.u(static_cast<std::uint64_t>(key)).u(1);
-    expect_contains(decode_err(frame_of(e)), "reserved key " + std::to_string(key));
+    expect_contains(decode_err(frame_of(e)),
+                    "reserved key " + std::to_string(key));
   }
-  expect_contains(decode_err(mp{}.byte(1).map(4).u(0).str("p").u(1).u(1).u(2).arr(0).u(0).str("q").b),
+  expect_contains(decode_err(mp{}.byte(1)
+                                 .map(4)
+                                 .u(0)
+                                 .str("p")
+                                 .u(1)
+                                 .u(1)
+                                 .u(2)
+                                 .arr(0)
+                                 .u(0)
+                                 .str("q")
+                                 .b),
                   "repeats key 0");
   mp e = good_event();
   e.b[0] = static_cast<char>(0x85);
@@ -824,12 +904,14 @@ TEST(wire, limit_max_depth) {
 
 TEST(wire, limit_max_producer_bytes) {
   std::vector<event> none;
-  EXPECT_TRUE(decode_batch(encode(std::string(256, 'p'), 1, none), {}, nullptr));
+  EXPECT_TRUE(
+      decode_batch(encode(std::string(256, 'p'), 1, none), {}, nullptr));
   expect_contains(decode_err(encode(std::string(257, 'p'), 1, none)),
                   "over the limit of 256");
   limits lim;
   lim.max_producer_bytes = 4;
-  expect_contains(decode_err(encode("12345", 1, none), lim), "over the limit of 4");
+  expect_contains(decode_err(encode("12345", 1, none), lim),
+                  "over the limit of 4");
 }
 
 // ---------------------------------------------------------------------------
@@ -852,8 +934,7 @@ TEST(wire, frame_length_splits_a_stream_fed_in_pieces) {
       while (true) {
         auto len = frame_length(buffer, {});
         ASSERT_TRUE(len.has_value()) << len.err().message;
-        if (*len == 0)
-          break;
+        if (*len == 0) break;
         got.push_back(buffer.substr(0, *len));
         buffer.erase(0, *len);
       }
@@ -869,11 +950,24 @@ TEST(wire, frame_length_handles_every_messagepack_type) {
   // One extension key per type family, inside the batch map.
   mp f;
   f.byte(1).map(3 + 17).u(0).str("p").u(1).u(1).u(2).arr(0);
-  f.u(16).nil().u(17).boolean(false).u(18).i(-5).u(19).byte(0xd2).be(0xfffffff0, 4);
-  f.u(20).f32(1.5f).u(21).f64(2.5).u(22).bin("bin").u(23).byte(0xc5).be(2, 2).raw("ab");
-  f.u(24).byte(0xc6).be(1, 4).raw("c").u(25).byte(0xc7).byte(2).byte(7).raw("xy");
-  f.u(26).byte(0xc8).be(1, 2).byte(7).raw("z").u(27).byte(0xc9).be(0, 4).byte(7);
-  f.u(28).byte(0xd4).byte(1).raw("a").u(29).byte(0xd8).byte(1).raw(std::string(16, 'q'));
+  f.u(16).nil().u(17).boolean(false).u(18).i(-5).u(19).byte(0xd2).be(0xfffffff0,
+                                                                     4);
+  f.u(20)
+      .f32(1.5f)
+      .u(21)
+      .f64(2.5)
+      .u(22)
+      .bin("bin")
+      .u(23)
+      .byte(0xc5)
+      .be(2, 2)
+      .raw("ab");
+  f.u(24).byte(0xc6).be(1, 4).raw("c").u(25).byte(0xc7).byte(2).byte(7).raw(
+      "xy");
+  f.u(26).byte(0xc8).be(1, 2).byte(7).raw("z").u(27).byte(0xc9).be(0, 4).byte(
+      7);
+  f.u(28).byte(0xd4).byte(1).raw("a").u(29).byte(0xd8).byte(1).raw(
+      std::string(16, 'q'));
   f.u(30).byte(0xdd).be(1, 4).nil().u(31).byte(0xdf).be(1, 4).u(1).u(2);
   f.u(32).byte(0xdb).be(3, 4).raw("abc");
   auto len = frame_length(f.b, {});
@@ -896,8 +990,7 @@ TEST(wire, damaged_frames_are_errors_or_rejects_never_crashes) {
     auto flips = 1 + rng() % 3;
     for (std::size_t k = 0; k < flips; ++k)
       f[rng() % f.size()] = static_cast<char>(rng());
-    if (rng() % 4 == 0)
-      f.resize(rng() % (f.size() + 1));
+    if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1));
     auto b = decode_batch(f, {}, &registry());
     auto len = frame_length(f, {});
     if (b) {
