@@ -5,6 +5,11 @@
 #include <cmath>
 #include <tuple>
 
+// Same bits on every machine: no fused multiply-add (models/random.hpp).
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 namespace eddy::models {
 
 namespace {
@@ -23,7 +28,9 @@ constexpr double pio2_1t = 6.07710050650619224932e-11;
 constexpr double two_over_pi = 6.36619772367581382433e-01;
 constexpr double half_log_2pi = 9.18938533204672741780e-01;
 
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+std::uint64_t rotl(std::uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 // 64 x 64 -> 128-bit product as (high, low), without the non-standard __int128
 // (the build uses -Wpedantic).
@@ -37,7 +44,8 @@ std::pair<std::uint64_t, std::uint64_t> mul_wide(std::uint64_t a,
   const std::uint64_t lh = a_lo * b_hi;
   const std::uint64_t hl = a_hi * b_lo;
   const std::uint64_t hh = a_hi * b_hi;
-  const std::uint64_t mid = (ll >> 32) + (lh & 0xFFFFFFFFULL) + (hl & 0xFFFFFFFFULL);
+  const std::uint64_t mid =
+      (ll >> 32) + (lh & 0xFFFFFFFFULL) + (hl & 0xFFFFFFFFULL);
   const std::uint64_t high = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
   const std::uint64_t low = (mid << 32) | (ll & 0xFFFFFFFFULL);
   return {high, low};
@@ -62,22 +70,21 @@ double cos_kernel(double r) {
 
 // sin (quadrant_shift 0) or cos (quadrant_shift 1) through one reduction.
 double sin_cos(double x, int quadrant_shift) {
-  if (std::isnan(x) || std::isinf(x))
-    return nan;
+  if (std::isnan(x) || std::isinf(x)) return nan;
   double k = std::floor(x * two_over_pi + 0.5);
   double r = (x - k * pio2_1) - k * pio2_1t;
   // fmod is exact, so the quadrant is too (for |x| up to 2^52).
   auto q = static_cast<int>(std::fmod(k, 4.0));
   q = ((q % 4) + 4 + quadrant_shift) % 4;
   switch (q) {
-    case 0:
-      return sin_kernel(r);
-    case 1:
-      return cos_kernel(r);
-    case 2:
-      return -sin_kernel(r);
-    default:
-      return -cos_kernel(r);
+  case 0:
+    return sin_kernel(r);
+  case 1:
+    return cos_kernel(r);
+  case 2:
+    return -sin_kernel(r);
+  default:
+    return -cos_kernel(r);
   }
 }
 
@@ -91,12 +98,9 @@ std::uint64_t splitmix64(std::uint64_t& state) {
 }
 
 double portable_exp(double x) {
-  if (std::isnan(x))
-    return x;
-  if (x > 709.782712893384)
-    return inf;
-  if (x < -745.1332191019412)
-    return 0.0;
+  if (std::isnan(x)) return x;
+  if (x > 709.782712893384) return inf;
+  if (x < -745.1332191019412) return 0.0;
   double k = std::floor(x * inv_ln2 + 0.5);
   double r = (x - k * ln2_hi) - k * ln2_lo; // |r| <= 0.35
   // Horner form of the Taylor series: 1 + r(1 + r/2(1 + r/3(...))).
@@ -107,12 +111,9 @@ double portable_exp(double x) {
 }
 
 double portable_log(double x) {
-  if (std::isnan(x) || x < 0.0)
-    return nan;
-  if (x == 0.0)
-    return -inf;
-  if (std::isinf(x))
-    return inf;
+  if (std::isnan(x) || x < 0.0) return nan;
+  if (x == 0.0) return -inf;
+  if (std::isinf(x)) return inf;
   int e = 0;
   double m = std::frexp(x, &e); // exact: x = m 2^e, m in [0.5, 1)
   if (m < 0.70710678118654752440) {
@@ -129,8 +130,12 @@ double portable_log(double x) {
   return e * ln2_hi + (log_m + e * ln2_lo);
 }
 
-double portable_sin(double x) { return sin_cos(x, 0); }
-double portable_cos(double x) { return sin_cos(x, 1); }
+double portable_sin(double x) {
+  return sin_cos(x, 0);
+}
+double portable_cos(double x) {
+  return sin_cos(x, 1);
+}
 
 double log_factorial(std::uint64_t k) {
   static const std::array<double, 32> small = [] {
@@ -139,15 +144,14 @@ double log_factorial(std::uint64_t k) {
       t[i] = t[i - 1] + portable_log(static_cast<double>(i));
     return t;
   }();
-  if (k < small.size())
-    return small[k];
+  if (k < small.size()) return small[k];
   // Stirling's series for ln Gamma(x), x = k + 1 >= 33: the next term is
   // below 1e-16.
   double x = static_cast<double>(k) + 1.0;
   double inv = 1.0 / x;
   double inv2 = inv * inv;
   double series =
-    inv * (1.0 / 12 - inv2 * (1.0 / 360 - inv2 * (1.0 / 1260 - inv2 / 1680)));
+      inv * (1.0 / 12 - inv2 * (1.0 / 360 - inv2 * (1.0 / 1260 - inv2 / 1680)));
   return (x - 0.5) * portable_log(x) - x + half_log_2pi + series;
 }
 
@@ -181,8 +185,7 @@ double rng::uniform() {
 }
 
 std::uint64_t rng::below(std::uint64_t n) {
-  if (n == 0)
-    return 0;
+  if (n == 0) return 0;
   // Lemire, "Fast random integer generation in an interval" (2019).
   auto [high, low] = mul_wide(next(), n);
   if (low < n) {
@@ -194,16 +197,13 @@ std::uint64_t rng::below(std::uint64_t n) {
 }
 
 bool rng::bernoulli(double p) {
-  if (!(p > 0.0))
-    return false;
-  if (p >= 1.0)
-    return true;
+  if (!(p > 0.0)) return false;
+  if (p >= 1.0) return true;
   return uniform() < p;
 }
 
 std::uint64_t rng::poisson(double mean) {
-  if (!(mean > 0.0))
-    return 0;
+  if (!(mean > 0.0)) return 0;
   if (mean < 30.0) {
     // Inversion by sequential search: ~mean + 1 steps.
     double p = portable_exp(-mean);
@@ -216,8 +216,7 @@ std::uint64_t rng::poisson(double mean) {
       cdf += p;
       // Rounding can leave cdf a hair below u near 1: stop once the terms
       // vanish (far into the tail, where probabilities are < 1e-300).
-      if (p < 1e-300 && static_cast<double>(k) > mean)
-        break;
+      if (p < 1e-300 && static_cast<double>(k) > mean) break;
     }
     return k;
   }
@@ -233,15 +232,11 @@ std::uint64_t rng::poisson(double mean) {
     double u = uniform() - 0.5;
     double v = uniform();
     double us = 0.5 - std::fabs(u);
-    if (us <= 0.0)
-      continue;
+    if (us <= 0.0) continue;
     double kd = std::floor((2.0 * a / us + b) * u + mean + 0.43);
-    if (kd < 0.0 || kd > 9.0e18)
-      continue;
-    if (us >= 0.07 && v <= vr)
-      return static_cast<std::uint64_t>(kd);
-    if (us < 0.013 && v > us)
-      continue;
+    if (kd < 0.0 || kd > 9.0e18) continue;
+    if (us >= 0.07 && v <= vr) return static_cast<std::uint64_t>(kd);
+    if (us < 0.013 && v > us) continue;
     auto k = static_cast<std::uint64_t>(kd);
     if (portable_log(v) + log_invalpha - portable_log(a / (us * us) + b) <=
         -mean + kd * loglam - log_factorial(k))
@@ -250,15 +245,13 @@ std::uint64_t rng::poisson(double mean) {
 }
 
 std::uint64_t rng::geometric(double p) {
-  if (p >= 1.0)
-    return 0;
+  if (p >= 1.0) return 0;
   const double log_q = portable_log(1.0 - p);
   if (!(p > 0.0) || !(log_q < 0.0)) // p too small to ever succeed in doubles
     return std::numeric_limits<std::uint64_t>::max();
   const double u = 1.0 - uniform(); // (0, 1]
   const double k = std::floor(portable_log(u) / log_q);
-  if (!(k < 9.0e18))
-    return std::numeric_limits<std::uint64_t>::max();
+  if (!(k < 9.0e18)) return std::numeric_limits<std::uint64_t>::max();
   return static_cast<std::uint64_t>(k);
 }
 
@@ -285,11 +278,10 @@ double rng::normal() {
   return u * f;
 }
 
-// -- zipf_table -----------------------------------------------------------------
+// -- zipf_table ---------------------------------------------------------------
 
 zipf_table::zipf_table(double s, std::uint64_t n) : s_(s) {
-  if (n == 0)
-    n = 1;
+  if (n == 0) n = 1;
   cdf_.resize(n);
   double total = 0.0;
   for (std::uint64_t r = 0; r < n; ++r) {
@@ -305,14 +297,12 @@ std::uint64_t zipf_table::sample(rng& r) const {
   const double u = r.uniform();
   // First rank whose cdf exceeds u.
   auto it = std::upper_bound(cdf_.begin(), cdf_.end(), u);
-  if (it == cdf_.end())
-    --it;
+  if (it == cdf_.end()) --it;
   return static_cast<std::uint64_t>(it - cdf_.begin());
 }
 
 double zipf_table::probability(std::uint64_t rank) const {
-  if (rank >= cdf_.size())
-    return 0.0;
+  if (rank >= cdf_.size()) return 0.0;
   return rank == 0 ? cdf_[0] : cdf_[rank] - cdf_[rank - 1];
 }
 

@@ -9,8 +9,9 @@
 // sample whenever a uniform lands next to a threshold. Everything below uses
 // only integer arithmetic and IEEE-754 +, -, *, /, sqrt (all correctly
 // rounded), so the same seed gives the same sequence on every machine.
-// (Assumes round-to-nearest and no FMA contraction: eddy builds with
-// -std=c++20, which implies -ffp-contract=off on GCC and Clang.)
+// (Assumes round-to-nearest and no FMA contraction of a * b + c: GCC does not
+// contract in ISO mode (-std=c++20, which eddy uses), and the .cpp files that
+// compute samples turn Clang's default contraction off with a pragma.)
 
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +39,7 @@ double log_factorial(std::uint64_t k);
 /// Satisfies UniformRandomBitGenerator, but prefer the member samplers: std::
 /// distributions fed by it are still not portable.
 class rng {
-public:
+ public:
   using result_type = std::uint64_t;
 
   /// Seeds the state from `seed`; `stream` selects an independent sequence for
@@ -84,7 +85,7 @@ public:
     }
   }
 
-private:
+ private:
   std::uint64_t s_[4];
   bool has_spare_ = false; // normal() makes two values per draw
   double spare_ = 0.0;
@@ -93,7 +94,7 @@ private:
 /// Zipf(s, n) over ranks 0..n-1: P(rank r) proportional to 1 / (r + 1)^s.
 /// Precomputed CDF + binary search: O(n) memory, O(log n) per sample.
 class zipf_table {
-public:
+ public:
   /// n >= 1, s >= 0 (s == 0 is uniform).
   zipf_table(double s, std::uint64_t n);
 
@@ -103,7 +104,7 @@ public:
   std::uint64_t size() const { return cdf_.size(); }
   double exponent() const { return s_; }
 
-private:
+ private:
   double s_;
   std::vector<double> cdf_; // cdf_[r] = P(rank <= r); cdf_.back() == 1
 };

@@ -6,11 +6,11 @@
 // - Ids. Users are "1000" .. (999 + users); items are "100000" ..
 //   (99999 + items): decimal strings, so they look like a real shop's numeric
 //   ids and every legacy shape (Taobao's numeric columns) can carry them.
-// - Popularity. Item rank r (0 = most popular) is drawn with P ~ 1/(r+1)^zipf_s;
-//   ranks map to items through a seeded random permutation, so popularity is
-//   not visible in the id. Visitors are mildly skewed the same way (exponent
-//   user_zipf_s = 0.6, own permutation): a few heavy users, a long tail, which
-//   is what ALS sees in real data.
+// - Popularity. Item rank r (0 = most popular) is drawn with probability
+//   proportional to 1/(r+1)^zipf_s; ranks map to items through a seeded
+//   random permutation, so popularity is not visible in the id. Visitors are
+//   mildly skewed the same way (exponent user_zipf_s = 0.6, own permutation): a
+//   few heavy users, a long tail, which is what ALS sees in real data.
 // - Time. The span [start_ms, start_ms + hours) is walked minute by minute.
 //   Sessions starting in a minute ~ Poisson(sessions_per_minute *
 //   (1 + daily_amplitude * sin(2 pi (h - 14) / 24))), h = the minute's hour of
@@ -42,6 +42,7 @@
 
 #include "models/random.hpp"
 #include "schema/interactions.hpp"
+#include "schema/writers.hpp" // append_json_string
 
 #include <algorithm>
 #include <array>
@@ -52,6 +53,11 @@
 #include <cstring>
 #include <unordered_map>
 #include <utility>
+
+// Same bits on every machine: no fused multiply-add (models/random.hpp).
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 namespace eddy {
 
@@ -89,7 +95,7 @@ struct type_ids {
 expected<type_ids> resolve_types(const interaction_registry& registry) {
   type_ids ids;
   const std::pair<const char*, type_id*> wanted[] = {
-    {"view", &ids.view}, {"cart", &ids.cart}, {"purchase", &ids.purchase}};
+      {"view", &ids.view}, {"cart", &ids.cart}, {"purchase", &ids.purchase}};
   for (auto& [name, out] : wanted) {
     auto id = registry.resolve(name);
     if (!id)
@@ -103,7 +109,8 @@ expected<type_ids> resolve_types(const interaction_registry& registry) {
 
 /// Ranks [lo, ...) surges are drawn from, and how many distinct items that is.
 std::uint64_t surge_lowest_rank(std::uint32_t items) {
-  return std::max<std::uint64_t>(1, (static_cast<std::uint64_t>(items) + 99) / 100);
+  return std::max<std::uint64_t>(1, (static_cast<std::uint64_t>(items) + 99) /
+                                        100);
 }
 
 std::uint64_t surge_eligible(std::uint32_t items) {
@@ -127,7 +134,7 @@ std::string_view to_chars_view(char* buf, std::size_t size, Int x) {
   return {buf, static_cast<std::size_t>(res.ptr - buf)};
 }
 
-// -- the simulation ---------------------------------------------------------------
+// -- the simulation -----------------------------------------------------------
 
 struct pending_event {
   std::int64_t ts;
@@ -147,23 +154,19 @@ struct planned_surge {
 };
 
 class simulation {
-public:
+ public:
   simulation(const generator_config& cfg, type_ids types, event_sink& sink)
-    : cfg_(cfg),
-      types_(types),
-      sink_(sink),
-      items_(cfg.zipf_s, cfg.items),
-      users_(user_zipf_s, cfg.users),
-      traffic_(cfg.seed, traffic_stream),
-      start_ms_(cfg.start_ms),
-      end_ms_(cfg.start_ms + span_ms(cfg)) {
+      : cfg_(cfg), types_(types), sink_(sink), items_(cfg.zipf_s, cfg.items),
+        users_(user_zipf_s, cfg.users), traffic_(cfg.seed, traffic_stream),
+        start_ms_(cfg.start_ms), end_ms_(cfg.start_ms + span_ms(cfg)) {
     item_of_rank_ = permutation(cfg.items, item_stream);
     user_of_rank_ = permutation(cfg.users, user_stream);
     plan_surges();
   }
 
   std::vector<surge> run() {
-    const std::int64_t minutes = (end_ms_ - start_ms_ + minute_ms - 1) / minute_ms;
+    const std::int64_t minutes =
+        (end_ms_ - start_ms_ + minute_ms - 1) / minute_ms;
     for (std::int64_t m = 0; m < minutes && !stopped_; ++m) {
       const std::int64_t lo = start_ms_ + m * minute_ms;
       const std::int64_t hi = std::min(lo + minute_ms, end_ms_);
@@ -171,14 +174,15 @@ public:
       const double minute_fraction = static_cast<double>(hi - lo) / minute_ms;
       auto n = traffic_.poisson(rate * minute_fraction);
       for (std::uint64_t i = 0; i < n; ++i)
-        session(lo + static_cast<std::int64_t>(traffic_.below(hi - lo)), nullptr);
+        session(lo + static_cast<std::int64_t>(traffic_.below(hi - lo)),
+                nullptr);
       for (const auto& s : plan_) {
         const std::int64_t s_lo = std::max(lo, s.start_ms);
         const std::int64_t s_hi = std::min(hi, s.end_ms);
-        if (s_lo >= s_hi)
-          continue;
+        if (s_lo >= s_hi) continue;
         const double overlap = static_cast<double>(s_hi - s_lo) / minute_ms;
-        auto extra = traffic_.poisson(rate * s.sessions_per_normal_session * overlap);
+        auto extra =
+            traffic_.poisson(rate * s.sessions_per_normal_session * overlap);
         for (std::uint64_t i = 0; i < extra; ++i)
           session(s_lo + static_cast<std::int64_t>(traffic_.below(s_hi - s_lo)),
                   &s.item);
@@ -188,8 +192,9 @@ public:
     return surges();
   }
 
-private:
-  std::vector<std::uint32_t> permutation(std::uint32_t n, std::uint64_t stream) {
+ private:
+  std::vector<std::uint32_t> permutation(std::uint32_t n,
+                                         std::uint64_t stream) {
     std::vector<std::uint32_t> p(n);
     for (std::uint32_t i = 0; i < n; ++i)
       p[i] = i;
@@ -204,23 +209,25 @@ private:
     const double hour = static_cast<double>(in_day) / hour_ms;
     return cfg_.sessions_per_minute *
            (1.0 + cfg_.daily_amplitude *
-                    models::portable_sin(2.0 * pi * (hour - daily_phase_hours) / 24.0));
+                      models::portable_sin(2.0 * pi *
+                                           (hour - daily_phase_hours) / 24.0));
   }
 
   void plan_surges() {
-    if (cfg_.surges == 0)
-      return;
+    if (cfg_.surges == 0) return;
     models::rng r(cfg_.seed, surge_stream);
     const std::uint64_t lo = surge_lowest_rank(cfg_.items);
     const std::uint64_t hi = std::min<std::uint64_t>(
-      cfg_.items, std::max<std::uint64_t>(lo + cfg_.surges, cfg_.items / 10));
+        cfg_.items, std::max<std::uint64_t>(lo + cfg_.surges, cfg_.items / 10));
     std::vector<std::uint64_t> ranks(hi - lo);
     for (std::uint64_t i = 0; i < ranks.size(); ++i)
       ranks[i] = lo + i;
-    const std::int64_t minutes = (end_ms_ - start_ms_ + minute_ms - 1) / minute_ms;
-    const std::int64_t first =
-      std::min<std::int64_t>((minutes + 9) / 10, std::max<std::int64_t>(minutes - 1, 0));
-    const auto length = static_cast<std::int64_t>(std::llround(cfg_.surge_minutes * minute_ms));
+    const std::int64_t minutes =
+        (end_ms_ - start_ms_ + minute_ms - 1) / minute_ms;
+    const std::int64_t first = std::min<std::int64_t>(
+        (minutes + 9) / 10, std::max<std::int64_t>(minutes - 1, 0));
+    const auto length =
+        static_cast<std::int64_t>(std::llround(cfg_.surge_minutes * minute_ms));
     const std::int64_t length_minutes = (length + minute_ms - 1) / minute_ms;
     const std::int64_t last = std::max(first, minutes - length_minutes);
     const double vps = cfg_.views_per_session;
@@ -231,7 +238,8 @@ private:
       planned_surge s;
       s.rank = ranks[i];
       s.item = item_of_rank_[s.rank];
-      auto minute = first + static_cast<std::int64_t>(r.below(last - first + 1));
+      auto minute =
+          first + static_cast<std::int64_t>(r.below(last - first + 1));
       s.start_ms = start_ms_ + minute * minute_ms;
       s.end_ms = std::min(s.start_ms + length, end_ms_);
       // Normal views of the item per session: vps * p. A surge session views it
@@ -239,7 +247,7 @@ private:
       // normal session add (factor - 1) x the item's normal views.
       const double p = items_.probability(s.rank);
       s.sessions_per_normal_session =
-        (cfg_.surge_factor - 1.0) * vps * p / (1.0 + (vps - 1.0) * p);
+          (cfg_.surge_factor - 1.0) * vps * p / (1.0 + (vps - 1.0) * p);
       plan_.push_back(s);
     }
   }
@@ -249,23 +257,25 @@ private:
     return u < 0.7 ? 1 : (u < 0.9 ? 2 : 3);
   }
 
-  void push(std::int64_t ts, std::uint32_t user, std::uint32_t item, type_id type,
-            float value) {
+  void push(std::int64_t ts, std::uint32_t user, std::uint32_t item,
+            type_id type, float value) {
     if (ts < end_ms_)
       pending_.push_back(pending_event{ts, user, item, type, value});
   }
 
   void session(std::int64_t t0, const std::uint32_t* landing_item) {
     const std::uint32_t user = user_of_rank_[users_.sample(traffic_)];
-    const std::uint64_t views = 1 + traffic_.poisson(cfg_.views_per_session - 1.0);
+    const std::uint64_t views =
+        1 + traffic_.poisson(cfg_.views_per_session - 1.0);
     carted_.clear();
     std::int64_t t = t0;
     for (std::uint64_t i = 0; i < views; ++i) {
       const std::uint32_t item = (i == 0 && landing_item)
-                                   ? *landing_item
-                                   : item_of_rank_[items_.sample(traffic_)];
+                                     ? *landing_item
+                                     : item_of_rank_[items_.sample(traffic_)];
       if (i > 0)
-        t += 2000 + static_cast<std::int64_t>(traffic_.exponential(1.0 / 10000.0));
+        t += 2000 +
+             static_cast<std::int64_t>(traffic_.exponential(1.0 / 10000.0));
       push(t, user, item, types_.view, 1.0f);
       if (traffic_.bernoulli(cfg_.p_cart)) {
         t += 1000 + static_cast<std::int64_t>(traffic_.below(9001));
@@ -273,12 +283,13 @@ private:
         carted_.push_back(item);
       }
     }
-    if (carted_.empty())
-      return;
-    const std::int64_t checkout = t + 5000 + static_cast<std::int64_t>(traffic_.below(25001));
+    if (carted_.empty()) return;
+    const std::int64_t checkout =
+        t + 5000 + static_cast<std::int64_t>(traffic_.below(25001));
     for (auto item : carted_)
       if (traffic_.bernoulli(cfg_.p_purchase))
-        push(checkout, user, item, types_.purchase, static_cast<float>(quantity()));
+        push(checkout, user, item, types_.purchase,
+             static_cast<float>(quantity()));
   }
 
   // Emits every pending event before `limit`, in ts order (stable: ties keep
@@ -303,7 +314,8 @@ private:
         break;
       }
     }
-    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    pending_.erase(pending_.begin(),
+                   pending_.begin() + static_cast<std::ptrdiff_t>(n));
   }
 
   std::vector<surge> surges() const {
@@ -311,16 +323,15 @@ private:
     for (const auto& s : plan_) {
       std::int64_t end = s.end_ms;
       if (stopped_) {
-        if (s.start_ms >= cut_ms_)
-          continue;
+        if (s.start_ms >= cut_ms_) continue;
         end = std::min(end, cut_ms_);
       }
-      out.push_back(surge{std::to_string(first_item_id + s.item), s.start_ms, end,
-                          cfg_.surge_factor});
+      out.push_back(surge{std::to_string(first_item_id + s.item), s.start_ms,
+                          end, cfg_.surge_factor});
     }
-    std::stable_sort(out.begin(), out.end(), [](const surge& a, const surge& b) {
-      return a.start_ms < b.start_ms;
-    });
+    std::stable_sort(
+        out.begin(), out.end(),
+        [](const surge& a, const surge& b) { return a.start_ms < b.start_ms; });
     return out;
   }
 
@@ -342,11 +353,11 @@ private:
   std::int64_t cut_ms_ = 0;
 };
 
-// -- output files -----------------------------------------------------------------
+// -- output files -------------------------------------------------------------
 
 /// A buffered output file ("-" = stdout) whose write errors surface at close.
 class out_file {
-public:
+ public:
   out_file() = default;
   out_file(const out_file&) = delete;
   out_file& operator=(const out_file&) = delete;
@@ -361,7 +372,8 @@ public:
     }
     f_ = std::fopen(path.c_str(), "wb");
     if (!f_)
-      return error{"cannot open " + path + " for writing: " + std::strerror(errno)};
+      return error{"cannot open " + path +
+                   " for writing: " + std::strerror(errno)};
     owned_ = true;
     return {};
   }
@@ -369,34 +381,30 @@ public:
   std::string& buffer() { return buf_; }
 
   void maybe_flush() {
-    if (buf_.size() >= (1u << 20))
-      flush();
+    if (buf_.size() >= (1u << 20)) flush();
   }
 
   bool close(std::string* why) {
-    if (!f_)
-      return failed_.empty() ? true : report(why);
+    if (!f_) return failed_.empty() ? true : report(why);
     flush();
-    if (std::fflush(f_) != 0 && failed_.empty())
-      failed_ = std::strerror(errno);
+    if (std::fflush(f_) != 0 && failed_.empty()) failed_ = std::strerror(errno);
     if (owned_ && std::fclose(f_) != 0 && failed_.empty())
       failed_ = std::strerror(errno);
     f_ = nullptr;
     return failed_.empty() ? true : report(why);
   }
 
-private:
+ private:
   void flush() {
-    if (!f_ || buf_.empty())
-      return;
-    if (failed_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size())
+    if (!f_ || buf_.empty()) return;
+    if (failed_.empty() &&
+        std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size())
       failed_ = std::strerror(errno);
     buf_.clear();
   }
 
   bool report(std::string* why) {
-    if (why)
-      *why = "cannot write " + path_ + ": " + failed_;
+    if (why) *why = "cannot write " + path_ + ": " + failed_;
     return false;
   }
 
@@ -420,43 +428,8 @@ void append_csv_field(std::string& out, std::string_view s) {
   }
   out += '"';
   for (char c : s) {
-    if (c == '"')
-      out += '"';
+    if (c == '"') out += '"';
     out += c;
-  }
-  out += '"';
-}
-
-// JSON string of valid UTF-8 text (RFC 8259 escapes). A local copy of
-// writers.hpp's append_json_string keeps this file free of the writers' deps.
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
   }
   out += '"';
 }
@@ -465,8 +438,9 @@ void append_json_string(std::string& out, std::string_view s) {
 void append_url_encoded(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";
   for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-        c == '-' || c == '.' || c == '_' || c == '~') {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -489,7 +463,8 @@ void append_iso8601_ms(std::string& out, std::int64_t ts) {
   const std::int64_t z = days + 719468;
   const std::int64_t era = floor_div(z, 146097);
   const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t yoe =
+      (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
   const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
   const std::int64_t mp = (5 * doy + 2) / 153;
   const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
@@ -498,8 +473,7 @@ void append_iso8601_ms(std::string& out, std::int64_t ts) {
   const auto digits = [&out](std::int64_t v, int width) {
     char buf[24];
     auto text = to_chars_view(buf, sizeof buf, v < 0 ? -v : v);
-    if (v < 0)
-      out += '-';
+    if (v < 0) out += '-';
     for (auto n = static_cast<int>(text.size()); n < width; ++n)
       out += '0';
     out += text;
@@ -539,34 +513,34 @@ void append_quantity(std::string& out, float value) {
 using spelling_table = std::array<std::string, 256>;
 
 spelling_table make_spellings(
-  const interaction_registry& registry,
-  std::initializer_list<std::pair<std::string_view, std::string_view>> shape_names) {
+    const interaction_registry& registry,
+    std::initializer_list<std::pair<std::string_view, std::string_view>>
+        shape_names) {
   spelling_table t;
   for (std::size_t id = 0; id < t.size(); ++id)
     t[id] = std::string{registry.name(static_cast<type_id>(id))};
   for (auto [canonical, spelled] : shape_names)
-    if (auto id = registry.resolve(canonical))
-      t[*id] = std::string{spelled};
+    if (auto id = registry.resolve(canonical)) t[*id] = std::string{spelled};
   return t;
 }
 
 class shape_writer : public event_sink {
-public:
+ public:
   bool finish(std::string* why) override { return out_.close(why); }
 
   status open(const std::string& path) { return out_.open(path); }
 
-protected:
+ protected:
   out_file out_;
 };
 
 class retailrocket_writer final : public shape_writer {
-public:
+ public:
   explicit retailrocket_writer(const interaction_registry& registry)
-    : names_(make_spellings(registry, {{"view", "view"},
-                                       {"cart", "addtocart"},
-                                       {"purchase", "transaction"}})),
-      purchase_(registry.resolve("purchase").value_or(0)) {
+      : names_(make_spellings(registry, {{"view", "view"},
+                                         {"cart", "addtocart"},
+                                         {"purchase", "transaction"}})),
+        purchase_(registry.resolve("purchase").value_or(0)) {
     out_.buffer() += "timestamp,visitorid,event,itemid,transactionid\n";
   }
 
@@ -592,7 +566,7 @@ public:
     out_.maybe_flush();
   }
 
-private:
+ private:
   spelling_table names_;
   type_id purchase_;
   std::uint64_t transaction_ = 0;
@@ -619,12 +593,12 @@ std::uint64_t taobao_category(std::string_view item) {
 }
 
 class taobao_writer final : public shape_writer {
-public:
+ public:
   explicit taobao_writer(const interaction_registry& registry)
-    : names_(make_spellings(registry, {{"view", "pv"},
-                                       {"cart", "cart"},
-                                       {"like", "fav"},
-                                       {"purchase", "buy"}})) {}
+      : names_(make_spellings(registry, {{"view", "pv"},
+                                         {"cart", "cart"},
+                                         {"like", "fav"},
+                                         {"purchase", "buy"}})) {}
 
   void on_event(const event_view& ev) override {
     auto& b = out_.buffer();
@@ -641,17 +615,17 @@ public:
     out_.maybe_flush();
   }
 
-private:
+ private:
   spelling_table names_;
 };
 
 class pixel_writer final : public shape_writer {
-public:
+ public:
   explicit pixel_writer(const interaction_registry& registry)
-    : names_(make_spellings(registry, {{"view", "view"},
-                                       {"cart", "add_to_cart"},
-                                       {"purchase", "purchase"}})),
-      purchase_(registry.resolve("purchase").value_or(0)) {}
+      : names_(make_spellings(registry, {{"view", "view"},
+                                         {"cart", "add_to_cart"},
+                                         {"purchase", "purchase"}})),
+        purchase_(registry.resolve("purchase").value_or(0)) {}
 
   void on_event(const event_view& ev) override {
     // Web analytics' usual rule: a new session after 30 min of silence.
@@ -659,8 +633,7 @@ public:
     key_.assign(ev.user); // reused: no allocation per event once warm
     auto [it, fresh] = sessions_.try_emplace(key_, visitor{ev.ts, 1});
     if (!fresh) {
-      if (ev.ts - it->second.last_ts > session_gap_ms)
-        ++it->second.session;
+      if (ev.ts - it->second.last_ts > session_gap_ms) ++it->second.session;
       it->second.last_ts = std::max(it->second.last_ts, ev.ts);
     }
     auto& b = out_.buffer();
@@ -690,7 +663,7 @@ public:
     out_.maybe_flush();
   }
 
-private:
+ private:
   struct visitor {
     std::int64_t last_ts;
     std::uint64_t session;
@@ -704,23 +677,26 @@ private:
 
 } // namespace
 
-// -- validation -------------------------------------------------------------------
+// -- validation ---------------------------------------------------------------
 
 status validate(const generator_config& cfg) {
   auto fail = [](std::string msg) { return status{error{std::move(msg)}}; };
   // Written as !(ok) so NaN fails every check.
   if (cfg.users < 1 || cfg.users > max_population)
-    return fail("--users must be between 1 and " + std::to_string(max_population) +
-                " (got " + std::to_string(cfg.users) + ")");
+    return fail("--users must be between 1 and " +
+                std::to_string(max_population) + " (got " +
+                std::to_string(cfg.users) + ")");
   if (cfg.items < 1 || cfg.items > max_population)
-    return fail("--items must be between 1 and " + std::to_string(max_population) +
-                " (got " + std::to_string(cfg.items) + ")");
+    return fail("--items must be between 1 and " +
+                std::to_string(max_population) + " (got " +
+                std::to_string(cfg.items) + ")");
   if (!(cfg.zipf_s >= 0.0 && cfg.zipf_s <= 10.0))
     return fail("--zipf must be between 0 (uniform) and 10 (got " +
                 fmt_number(cfg.zipf_s) + ")");
   if (!(cfg.start_ms >= 0 && cfg.start_ms <= max_start_ms))
-    return fail("--start must be between 0 and " + std::to_string(max_start_ms) +
-                " ms since the epoch (got " + std::to_string(cfg.start_ms) + ")");
+    return fail("--start must be between 0 and " +
+                std::to_string(max_start_ms) + " ms since the epoch (got " +
+                std::to_string(cfg.start_ms) + ")");
   if (!(cfg.hours * 60.0 >= 1.0 && cfg.hours <= max_hours))
     return fail("--hours must be between 1/60 (one minute) and " +
                 fmt_number(max_hours) + " (got " + fmt_number(cfg.hours) + ")");
@@ -734,62 +710,64 @@ status validate(const generator_config& cfg) {
     return fail("--views-per-session must be between 1 and 1000 (got " +
                 fmt_number(cfg.views_per_session) + ")");
   if (!(cfg.p_cart >= 0.0 && cfg.p_cart <= 1.0))
-    return fail("--p-cart must be between 0 and 1 (got " + fmt_number(cfg.p_cart) + ")");
+    return fail("--p-cart must be between 0 and 1 (got " +
+                fmt_number(cfg.p_cart) + ")");
   if (!(cfg.p_purchase >= 0.0 && cfg.p_purchase <= 1.0))
     return fail("--p-purchase must be between 0 and 1 (got " +
                 fmt_number(cfg.p_purchase) + ")");
   if (cfg.surges > surge_eligible(cfg.items))
-    return fail("--surges must be <= " + std::to_string(surge_eligible(cfg.items)) +
-                " for --items " + std::to_string(cfg.items) +
-                " (surge items are distinct and drawn below the top 1% of ranks; got " +
-                std::to_string(cfg.surges) + ")");
+    return fail(
+        "--surges must be <= " + std::to_string(surge_eligible(cfg.items)) +
+        " for --items " + std::to_string(cfg.items) +
+        " (surge items are distinct and drawn below the top 1% of ranks; got " +
+        std::to_string(cfg.surges) + ")");
   if (!(cfg.surge_factor >= 1.0 && cfg.surge_factor <= 1e4))
     return fail("--surge-factor must be between 1 and 10000 (got " +
                 fmt_number(cfg.surge_factor) + ")");
   if (!(cfg.surge_minutes > 0.0 && cfg.surge_minutes <= max_hours * 60.0))
-    return fail("--surge-minutes must be > 0 and at most " + fmt_number(max_hours * 60.0) +
-                " (got " + fmt_number(cfg.surge_minutes) + ")");
+    return fail("--surge-minutes must be > 0 and at most " +
+                fmt_number(max_hours * 60.0) + " (got " +
+                fmt_number(cfg.surge_minutes) + ")");
   return {};
 }
 
-status validate(const generator_config& cfg, const interaction_registry& registry) {
-  if (auto st = validate(cfg); !st)
-    return st;
-  if (auto types = resolve_types(registry); !types)
-    return types.err();
+status validate(const generator_config& cfg,
+                const interaction_registry& registry) {
+  if (auto st = validate(cfg); !st) return st;
+  if (auto types = resolve_types(registry); !types) return types.err();
   return {};
 }
 
-// -- generation -------------------------------------------------------------------
+// -- generation ---------------------------------------------------------------
 
 expected<std::vector<surge>> try_generate(const generator_config& cfg,
                                           const interaction_registry& registry,
                                           event_sink& sink) {
-  if (auto st = validate(cfg); !st)
-    return error{st.message()};
+  if (auto st = validate(cfg); !st) return error{st.message()};
   auto types = resolve_types(registry);
-  if (!types)
-    return types.err();
+  if (!types) return types.err();
   simulation sim(cfg, *types, sink);
   return sim.run();
 }
 
 std::vector<surge> generate(const generator_config& cfg,
-                            const interaction_registry& registry, event_sink& sink) {
+                            const interaction_registry& registry,
+                            event_sink& sink) {
   auto result = try_generate(cfg, registry, sink);
   if (!result) {
     std::fprintf(stderr, "eddy::generate: %s\n", result.err().message.c_str());
-    EDDY_ASSERT(result.has_value() && "generate() needs a config that validate() accepts");
+    EDDY_ASSERT(result.has_value() &&
+                "generate() needs a config that validate() accepts");
   }
   return std::move(result).value();
 }
 
-// -- files --------------------------------------------------------------------------
+// -- files --------------------------------------------------------------------
 
-status write_surges_csv(const std::vector<surge>& surges, const std::string& path) {
+status write_surges_csv(const std::vector<surge>& surges,
+                        const std::string& path) {
   out_file out;
-  if (auto st = out.open(path); !st)
-    return st;
+  if (auto st = out.open(path); !st) return st;
   auto& b = out.buffer();
   b += "item,start_ms,end_ms,factor\n";
   for (const auto& s : surges) {
@@ -803,29 +781,25 @@ status write_surges_csv(const std::vector<surge>& surges, const std::string& pat
     b += '\n';
   }
   std::string why;
-  if (!out.close(&why))
-    return error{why};
+  if (!out.close(&why)) return error{why};
   return {};
 }
 
 std::optional<source_shape> parse_source_shape(std::string_view name) {
-  if (name == "retailrocket")
-    return source_shape::retailrocket;
-  if (name == "taobao")
-    return source_shape::taobao;
-  if (name == "pixel")
-    return source_shape::pixel;
+  if (name == "retailrocket") return source_shape::retailrocket;
+  if (name == "taobao") return source_shape::taobao;
+  if (name == "pixel") return source_shape::pixel;
   return std::nullopt;
 }
 
 std::string_view to_string(source_shape shape) {
   switch (shape) {
-    case source_shape::retailrocket:
-      return "retailrocket";
-    case source_shape::taobao:
-      return "taobao";
-    case source_shape::pixel:
-      return "pixel";
+  case source_shape::retailrocket:
+    return "retailrocket";
+  case source_shape::taobao:
+    return "taobao";
+  case source_shape::pixel:
+    return "pixel";
   }
   return "?";
 }
@@ -835,20 +809,18 @@ open_shape_writer(source_shape shape, const std::string& path,
                   const interaction_registry& registry) {
   std::unique_ptr<shape_writer> w;
   switch (shape) {
-    case source_shape::retailrocket:
-      w = std::make_unique<retailrocket_writer>(registry);
-      break;
-    case source_shape::taobao:
-      w = std::make_unique<taobao_writer>(registry);
-      break;
-    case source_shape::pixel:
-      w = std::make_unique<pixel_writer>(registry);
-      break;
+  case source_shape::retailrocket:
+    w = std::make_unique<retailrocket_writer>(registry);
+    break;
+  case source_shape::taobao:
+    w = std::make_unique<taobao_writer>(registry);
+    break;
+  case source_shape::pixel:
+    w = std::make_unique<pixel_writer>(registry);
+    break;
   }
-  if (!w)
-    return error{"unknown source shape"};
-  if (auto st = w->open(path); !st)
-    return error{st.message()};
+  if (!w) return error{"unknown source shape"};
+  if (auto st = w->open(path); !st) return error{st.message()};
   return std::unique_ptr<event_sink>{std::move(w)};
 }
 

@@ -64,8 +64,8 @@ expected<std::vector<surge>> try_generate(const generator_config& cfg,
                                           const interaction_registry& registry,
                                           event_sink& sink);
 
-/// Writes the surges' ground truth as CSV: header `item,start_ms,end_ms,factor`,
-/// one row per surge, LF line ends ("-" = stdout).
+/// Writes the surges' ground truth as CSV (header
+/// `item,start_ms,end_ms,factor`, one row per surge, LF; "-" = stdout).
 status write_surges_csv(const std::vector<surge>& surges,
                         const std::string& path);
 

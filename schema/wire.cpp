@@ -625,15 +625,16 @@ void encode_event(const event_view& ev, std::string& out) {
   put_event(p, ev);
 }
 
-void encode_batch(std::string_view producer, std::uint64_t seq,
-                  std::span<const event_view> events, std::string& out) {
-  std::size_t n = 1 /*version*/ + 1 /*fixmap 3*/ + 1 +
-                  str_header_size(producer.size()) + producer.size() + 1 +
-                  uint_size(seq) + 1 + container_header_size(events.size());
-  for (const auto& ev : events)
-    n += event_size(ev);
-  char* p = grow(out, n);
-  char* const end = p + n;
+namespace {
+
+std::size_t batch_header_size(std::string_view producer, std::uint64_t seq,
+                              std::size_t count) noexcept {
+  return 1 /*version*/ + 1 /*fixmap 3*/ + 1 + str_header_size(producer.size()) +
+         producer.size() + 1 + uint_size(seq) + 1 + container_header_size(count);
+}
+
+char* put_batch_header(char* p, std::string_view producer, std::uint64_t seq,
+                       std::size_t count) noexcept {
   *p++ = static_cast<char>(current_version);
   *p++ = static_cast<char>(0x83);
   *p++ = static_cast<char>(batch_key::producer);
@@ -641,7 +642,25 @@ void encode_batch(std::string_view producer, std::uint64_t seq,
   *p++ = static_cast<char>(batch_key::seq);
   p = put_uint(p, seq);
   *p++ = static_cast<char>(batch_key::events);
-  p = put_container(p, events.size(), 0x90, 0xdc, 0xdd);
+  return put_container(p, count, 0x90, 0xdc, 0xdd);
+}
+
+} // namespace
+
+void encode_batch_header(std::string_view producer, std::uint64_t seq,
+                         std::size_t count, std::string& out) {
+  put_batch_header(grow(out, batch_header_size(producer, seq, count)), producer,
+                   seq, count);
+}
+
+void encode_batch(std::string_view producer, std::uint64_t seq,
+                  std::span<const event_view> events, std::string& out) {
+  std::size_t n = batch_header_size(producer, seq, events.size());
+  for (const auto& ev : events)
+    n += event_size(ev);
+  char* p = grow(out, n);
+  char* const end = p + n;
+  p = put_batch_header(p, producer, seq, events.size());
   for (const auto& ev : events)
     p = put_event(p, ev);
   EDDY_ASSERT(p == end);

@@ -59,6 +59,13 @@ void encode_event(const event_view& ev, std::string& out);
 void encode_batch(std::string_view producer, std::uint64_t seq,
                   std::span<const event_view> events, std::string& out);
 
+/// Appends the start of a batch frame (version byte, map, producer, seq and the
+/// header of an array of `count` events). Followed by exactly `count` encode_event
+/// calls it gives the same bytes as encode_batch: writers that stream events use it
+/// to avoid keeping them.
+void encode_batch_header(std::string_view producer, std::uint64_t seq,
+                         std::size_t count, std::string& out);
+
 /// Decodes one batch frame. A malformed frame (bad version, not a map, wrong key
 /// types, limits exceeded) is an error for the whole frame. A well-formed frame whose
 /// individual events are bad (missing field, over-long id, type not in `registry`)

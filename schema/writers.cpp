@@ -7,7 +7,6 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <vector>
 
 namespace eddy {
 
@@ -117,32 +116,31 @@ void append_number(std::string& out, float v) {
   out.append(tmp, static_cast<std::size_t>(r.ptr - tmp));
 }
 
-// Frames of up to batch_events events, each a wire batch (WIRE.md).
+// Frames of up to batch_events events, each a wire batch (WIRE.md). Events are
+// encoded as they arrive; the frame header is written once the count is known.
 class msgpack_sink final : public file_sink {
 public:
   msgpack_sink(std::FILE* f, std::string path, bool owned, const writer_options& o)
-    : file_sink(f, std::move(path), owned), opt_(o) {
-    pending_.reserve(opt_.batch_events);
-  }
+    : file_sink(f, std::move(path), owned), opt_(o) {}
   void on_event(const event_view& ev) override {
-    // Views die after this call: keep the bytes.
-    pending_.push_back(ev.to_event());
-    if (pending_.size() >= opt_.batch_events)
+    wire::encode_event(ev, body_);
+    if (++count_ >= opt_.batch_events)
       flush_events();
   }
 
 private:
   void flush_events() override {
-    if (pending_.empty())
+    if (count_ == 0)
       return;
-    views_.assign(pending_.begin(), pending_.end());
-    wire::encode_batch(opt_.producer, ++seq_, views_, buf_);
-    pending_.clear();
+    wire::encode_batch_header(opt_.producer, ++seq_, count_, buf_);
+    buf_ += body_;
+    body_.clear();
+    count_ = 0;
     maybe_write();
   }
   writer_options opt_;
-  std::vector<event> pending_;
-  std::vector<event_view> views_;
+  std::string body_; // encoded events of the frame being built
+  std::size_t count_ = 0;
   std::uint64_t seq_ = 0;
 };
 

@@ -143,11 +143,12 @@ TEST_P(poisson_moments, mean_and_variance_match) {
   const double lambda = GetParam();
   rng r(4);
   constexpr int n = 400'000;
-  auto m = sample_moments(n, [&] { return static_cast<double>(r.poisson(lambda)); });
+  auto m =
+      sample_moments(n, [&] { return static_cast<double>(r.poisson(lambda)); });
   EXPECT_NEAR(m.mean, lambda, 5 * std::sqrt(lambda / n)) << "lambda " << lambda;
   // Var of the sample variance of a Poisson ~ (lambda + 2 lambda^2) / n.
   EXPECT_NEAR(m.var, lambda, 5 * std::sqrt((lambda + 2 * lambda * lambda) / n))
-    << "lambda " << lambda;
+      << "lambda " << lambda;
 }
 
 // Both sides of the inversion / PTRS switch at 30.
@@ -163,8 +164,10 @@ TEST_P(poisson_pmf, histogram_matches_pmf) {
   const double lambda = GetParam();
   rng r(5);
   constexpr int n = 500'000;
-  const auto lo = static_cast<std::uint64_t>(std::max(0.0, lambda - 4 * std::sqrt(lambda)));
-  const auto hi = static_cast<std::uint64_t>(lambda + 4 * std::sqrt(lambda)) + 1;
+  const auto lo =
+      static_cast<std::uint64_t>(std::max(0.0, lambda - 4 * std::sqrt(lambda)));
+  const auto hi =
+      static_cast<std::uint64_t>(lambda + 4 * std::sqrt(lambda)) + 1;
   // [0]: below lo, [1 .. hi - lo + 1]: lo..hi, [last]: above hi
   std::vector<double> observed(hi - lo + 3);
   for (int i = 0; i < n; ++i) {
@@ -195,7 +198,8 @@ TEST_P(poisson_pmf, histogram_matches_pmf) {
   for (std::size_t i = 0; i < observed.size(); ++i) {
     if (expected[i] < 5.0)
       continue; // too sparse for the chi-square approximation
-    chi2 += (observed[i] - expected[i]) * (observed[i] - expected[i]) / expected[i];
+    chi2 +=
+        (observed[i] - expected[i]) * (observed[i] - expected[i]) / expected[i];
     ++cells;
   }
   // chi-square(df) at p ~ 0.001 is below df + 5 sqrt(2 df) for these df.
@@ -217,7 +221,8 @@ TEST(rng, geometric_mean) {
   rng r(7);
   const double p = 0.2;
   constexpr int n = 400'000;
-  auto m = sample_moments(n, [&] { return static_cast<double>(r.geometric(p)); });
+  auto m =
+      sample_moments(n, [&] { return static_cast<double>(r.geometric(p)); });
   const double mean = (1 - p) / p;
   const double var = (1 - p) / (p * p);
   EXPECT_NEAR(m.mean, mean, 5 * std::sqrt(var / n));
@@ -291,8 +296,9 @@ TEST(zipf_table, top_rank_frequencies_match_theory) {
   }
   for (std::uint64_t k = 0; k < 10; ++k) {
     const double p = z.probability(k);
-    EXPECT_NEAR(count[k] / static_cast<double>(n), p, 5 * std::sqrt(p * (1 - p) / n))
-      << "rank " << k;
+    EXPECT_NEAR(count[k] / static_cast<double>(n), p,
+                5 * std::sqrt(p * (1 - p) / n))
+        << "rank " << k;
   }
   // Rank 0 is twice rank 1 (s = 1).
   EXPECT_NEAR(static_cast<double>(count[0]) / count[1], 2.0, 0.03);
@@ -312,8 +318,9 @@ TEST(portable_math, close_to_libm) {
   for (double x = -700.0; x <= 700.0; x += 0.37)
     EXPECT_NEAR(portable_exp(x) / std::exp(x), 1.0, 1e-14) << x;
   for (double x = 1e-300; x < 1e300; x *= 3.7)
-    EXPECT_NEAR(portable_log(x), std::log(x), 1e-14 * std::max(1.0, std::fabs(std::log(x))))
-      << x;
+    EXPECT_NEAR(portable_log(x), std::log(x),
+                1e-14 * std::max(1.0, std::fabs(std::log(x))))
+        << x;
   for (double x = -50.0; x <= 50.0; x += 0.013) {
     EXPECT_NEAR(portable_sin(x), std::sin(x), 1e-14) << x;
     EXPECT_NEAR(portable_cos(x), std::cos(x), 1e-14) << x;
@@ -321,7 +328,7 @@ TEST(portable_math, close_to_libm) {
   for (std::uint64_t k = 0; k < 3000; k += 7)
     EXPECT_NEAR(log_factorial(k), std::lgamma(k + 1.0),
                 1e-13 * std::max(1.0, std::lgamma(k + 1.0)))
-      << k;
+        << k;
   EXPECT_EQ(portable_exp(0.0), 1.0);
   EXPECT_EQ(portable_log(1.0), 0.0);
   EXPECT_TRUE(std::isinf(portable_log(0.0)));

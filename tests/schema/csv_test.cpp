@@ -209,9 +209,16 @@ TEST(csv, same_result_whatever_the_read_sizes) {
   std::string in = rr_header;
   for (int i = 0; i < 2000; ++i) {
     in += std::to_string(1433221332117 + i) + ",";
-    in += (i % 7 == 0) ? "\"u,\"\"" + std::to_string(i) + "\"" : "u" + std::to_string(i);
+    auto n = std::to_string(i);
+    if (i % 7 == 0)
+      in.append("\"u,\"\"").append(n).append("\"");
+    else
+      in.append("u").append(n);
     in += (i % 11 == 0) ? ",cart," : ",view,";
-    in += (i % 13 == 0) ? "\"multi\nline\"" : "i" + std::to_string(i % 50);
+    if (i % 13 == 0)
+      in += "\"multi\nline\"";
+    else
+      in.append("i").append(std::to_string(i % 50));
     in += (i % 5 == 0) ? ",\r\n" : ",\n";
     if (i % 97 == 0)
       in += "garbage line\n";

@@ -32,11 +32,15 @@ const interaction_registry& registry() {
   return reg;
 }
 
-type_id id_of(std::string_view name) { return registry().resolve(name).value_or(0); }
+type_id id_of(std::string_view name) {
+  return registry().resolve(name).value_or(0);
+}
 
 struct collect : event_sink {
   std::vector<event> events;
-  void on_event(const event_view& ev) override { events.push_back(ev.to_event()); }
+  void on_event(const event_view& ev) override {
+    events.push_back(ev.to_event());
+  }
 };
 
 struct run_result {
@@ -68,7 +72,7 @@ std::string temp_path(const std::string& name) {
   return ::testing::TempDir() + "eddy_generator_test_" + name;
 }
 
-// -- determinism and basic shape --------------------------------------------------
+// -- determinism and basic shape ----------------------------------------------
 
 TEST(generator, same_config_same_events) {
   auto a = run(small_config());
@@ -93,7 +97,8 @@ TEST(generator, different_seed_different_events) {
 TEST(generator, events_are_ordered_typed_and_in_range) {
   auto cfg = small_config();
   auto r = run(cfg);
-  const std::int64_t end = cfg.start_ms + static_cast<std::int64_t>(cfg.hours * 3'600'000);
+  const std::int64_t end =
+      cfg.start_ms + static_cast<std::int64_t>(cfg.hours * 3'600'000);
   const type_id view = id_of("view");
   const type_id cart = id_of("cart");
   const type_id purchase = id_of("purchase");
@@ -132,7 +137,7 @@ TEST(generator, every_purchase_follows_a_cart_of_the_same_user_and_item) {
   }
 }
 
-// -- statistics -------------------------------------------------------------------
+// -- statistics ---------------------------------------------------------------
 
 TEST(generator, item_popularity_is_zipf) {
   generator_config cfg;
@@ -181,11 +186,13 @@ TEST(generator, funnel_ratios_match_probabilities) {
     purchases += e.type == id_of("purchase");
   }
   // Checkouts after the span's end are cut, so allow a little more than noise.
-  EXPECT_NEAR(carts / views, cfg.p_cart, 5 * std::sqrt(0.2 * 0.8 / views) + 0.002);
+  EXPECT_NEAR(carts / views, cfg.p_cart,
+              5 * std::sqrt(0.2 * 0.8 / views) + 0.002);
   EXPECT_NEAR(purchases / carts, cfg.p_purchase,
               5 * std::sqrt(0.35 * 0.65 / carts) + 0.005);
   // views / session = views_per_session, sessions ~ Poisson(spm * minutes).
-  EXPECT_NEAR(views / (cfg.sessions_per_minute * 12 * 60), cfg.views_per_session, 0.03);
+  EXPECT_NEAR(views / (cfg.sessions_per_minute * 12 * 60),
+              cfg.views_per_session, 0.03);
 }
 
 TEST(generator, daily_cycle_peaks_in_the_evening) {
@@ -196,8 +203,8 @@ TEST(generator, daily_cycle_peaks_in_the_evening) {
   cfg.daily_amplitude = 0.5;
   cfg.surges = 0;
   auto r = run(cfg);
-  double evening = 0;  // 18:00-22:00 UTC
-  double morning = 0;  // 03:00-07:00 UTC
+  double evening = 0; // 18:00-22:00 UTC
+  double morning = 0; // 03:00-07:00 UTC
   for (const auto& e : r.events) {
     double hour = static_cast<double>(e.ts % 86'400'000) / 3'600'000.0;
     evening += hour >= 18 && hour < 22;
@@ -220,7 +227,8 @@ TEST(generator, surges_multiply_the_item_rate) {
   generator_config cfg;
   cfg.hours = 24;
   cfg.sessions_per_minute = 100;
-  cfg.daily_amplitude = 0; // a flat baseline: inside vs outside compare directly
+  cfg.daily_amplitude =
+      0; // a flat baseline: inside vs outside compare directly
   cfg.surges = 6;
   cfg.surge_factor = 8;
   cfg.surge_minutes = 60;
@@ -231,8 +239,7 @@ TEST(generator, surges_multiply_the_item_rate) {
 
   std::map<std::string, double> views;
   for (const auto& e : r.events)
-    if (e.type == id_of("view"))
-      views[e.item] += 1;
+    if (e.type == id_of("view")) views[e.item] += 1;
   std::vector<std::pair<double, std::string>> by_views;
   for (auto& [item, n] : views)
     by_views.push_back({n, item});
@@ -254,20 +261,20 @@ TEST(generator, surges_multiply_the_item_rate) {
     // little past the end: skip 5 minutes after it).
     double inside = 0, outside = 0;
     for (const auto& e : r.events) {
-      if (e.item != s.item || e.type != id_of("view"))
-        continue;
+      if (e.item != s.item || e.type != id_of("view")) continue;
       if (e.ts >= s.start_ms && e.ts < s.end_ms)
         inside += 1;
       else if (e.ts < s.start_ms || e.ts >= s.end_ms + 5 * 60'000)
         outside += 1;
     }
     double in_minutes = (s.end_ms - s.start_ms) / 60'000.0;
-    double out_minutes = (span - (s.end_ms - s.start_ms) - 5 * 60'000) / 60'000.0;
+    double out_minutes =
+        (span - (s.end_ms - s.start_ms) - 5 * 60'000) / 60'000.0;
     double in_rate = inside / in_minutes;
     double out_rate = outside / out_minutes;
     ASSERT_GT(outside, 100) << s.item;
     EXPECT_NEAR(in_rate / out_rate, cfg.surge_factor, 0.3 * cfg.surge_factor)
-      << "item " << s.item << " inside " << inside << " outside " << outside;
+        << "item " << s.item << " inside " << inside << " outside " << outside;
     in_sum += in_rate;
     out_sum += out_rate;
   }
@@ -300,7 +307,8 @@ TEST(generator, max_events_is_exact_and_a_prefix) {
   auto capped = run(cfg);
   ASSERT_EQ(capped.events.size(), 12345u);
   ASSERT_GT(full.events.size(), 12345u);
-  EXPECT_TRUE(std::equal(capped.events.begin(), capped.events.end(), full.events.begin()));
+  EXPECT_TRUE(std::equal(capped.events.begin(), capped.events.end(),
+                         full.events.begin()));
   // Surges that start after the cut are not ground truth for the capped data.
   const std::int64_t cut = capped.events.back().ts + 1;
   for (const auto& s : capped.surges) {
@@ -311,7 +319,7 @@ TEST(generator, max_events_is_exact_and_a_prefix) {
   EXPECT_EQ(run(cfg).events.size(), 1u);
 }
 
-// -- validation -------------------------------------------------------------------
+// -- validation ---------------------------------------------------------------
 
 TEST(generator, validate_names_the_option) {
   EXPECT_TRUE(validate(generator_config{}));
@@ -320,20 +328,23 @@ TEST(generator, validate_names_the_option) {
     const char* option;
   };
   const bad cases[] = {
-    {[](generator_config& c) { c.users = 0; }, "--users"},
-    {[](generator_config& c) { c.items = 0; }, "--items"},
-    {[](generator_config& c) { c.zipf_s = -1; }, "--zipf"},
-    {[](generator_config& c) { c.zipf_s = std::nan(""); }, "--zipf"},
-    {[](generator_config& c) { c.start_ms = -5; }, "--start"},
-    {[](generator_config& c) { c.hours = 0; }, "--hours"},
-    {[](generator_config& c) { c.sessions_per_minute = -1; }, "--sessions-per-minute"},
-    {[](generator_config& c) { c.daily_amplitude = 1.5; }, "--daily-amplitude"},
-    {[](generator_config& c) { c.views_per_session = 0.5; }, "--views-per-session"},
-    {[](generator_config& c) { c.p_cart = 1.1; }, "--p-cart"},
-    {[](generator_config& c) { c.p_purchase = -0.1; }, "--p-purchase"},
-    {[](generator_config& c) { c.surges = 1000; }, "--surges"},
-    {[](generator_config& c) { c.surge_factor = 0.5; }, "--surge-factor"},
-    {[](generator_config& c) { c.surge_minutes = 0; }, "--surge-minutes"},
+      {[](generator_config& c) { c.users = 0; }, "--users"},
+      {[](generator_config& c) { c.items = 0; }, "--items"},
+      {[](generator_config& c) { c.zipf_s = -1; }, "--zipf"},
+      {[](generator_config& c) { c.zipf_s = std::nan(""); }, "--zipf"},
+      {[](generator_config& c) { c.start_ms = -5; }, "--start"},
+      {[](generator_config& c) { c.hours = 0; }, "--hours"},
+      {[](generator_config& c) { c.sessions_per_minute = -1; },
+       "--sessions-per-minute"},
+      {[](generator_config& c) { c.daily_amplitude = 1.5; },
+       "--daily-amplitude"},
+      {[](generator_config& c) { c.views_per_session = 0.5; },
+       "--views-per-session"},
+      {[](generator_config& c) { c.p_cart = 1.1; }, "--p-cart"},
+      {[](generator_config& c) { c.p_purchase = -0.1; }, "--p-purchase"},
+      {[](generator_config& c) { c.surges = 1000; }, "--surges"},
+      {[](generator_config& c) { c.surge_factor = 0.5; }, "--surge-factor"},
+      {[](generator_config& c) { c.surge_minutes = 0; }, "--surge-minutes"},
   };
   for (const auto& c : cases) {
     generator_config cfg;
@@ -356,9 +367,9 @@ TEST(generator, validate_names_the_option) {
 
 TEST(generator, missing_types_are_errors_not_crashes) {
   auto reg = interaction_registry::parse(
-    "[[type]]\nid = 1\nname = \"view\"\nweight = 1.0\naliases = []\n"
-    "description = \"v\"\n",
-    "test.toml");
+      "[[type]]\nid = 1\nname = \"view\"\nweight = 1.0\naliases = []\n"
+      "description = \"v\"\n",
+      "test.toml");
   ASSERT_TRUE(reg.has_value()) << (reg ? "" : reg.err().message);
   auto st = validate(generator_config{}, *reg);
   ASSERT_FALSE(st);
@@ -379,17 +390,17 @@ TEST(generator, missing_types_are_errors_not_crashes) {
   EXPECT_TRUE(sink.events.empty());
 }
 
-// -- legacy shapes ----------------------------------------------------------------
+// -- legacy shapes ------------------------------------------------------------
 
 std::vector<event> hand_built_events() {
   return {
-    {"1234", "100042", id_of("view"), 1'700'000'000'123, 1.0f},
-    {"1234", "100042", id_of("cart"), 1'700'000'005'000, 1.0f},
-    {"1234", "100042", id_of("purchase"), 1'700'000'030'000, 2.0f},
-    {"1234", "100043", id_of("purchase"), 1'700'000'030'000, 1.0f},
-    {"77", "100042", id_of("purchase"), 1'700'000'040'000, 3.0f},
-    // 49.5 minutes after 1234's last event: a new pixel session.
-    {"1234", "100044", id_of("like"), 1'700'003'000'000, 1.0f},
+      {"1234", "100042", id_of("view"), 1'700'000'000'123, 1.0f},
+      {"1234", "100042", id_of("cart"), 1'700'000'005'000, 1.0f},
+      {"1234", "100042", id_of("purchase"), 1'700'000'030'000, 2.0f},
+      {"1234", "100043", id_of("purchase"), 1'700'000'030'000, 1.0f},
+      {"77", "100042", id_of("purchase"), 1'700'000'040'000, 3.0f},
+      // 49.5 minutes after 1234's last event: a new pixel session.
+      {"1234", "100044", id_of("like"), 1'700'003'000'000, 1.0f},
   };
 }
 
@@ -398,8 +409,7 @@ std::string write_shape(source_shape shape, const std::vector<event>& events,
   auto path = temp_path(name);
   auto w = open_shape_writer(shape, path, registry());
   EXPECT_TRUE(w.has_value()) << (w ? "" : w.err().message);
-  if (!w)
-    return {};
+  if (!w) return {};
   for (const auto& e : events)
     (*w)->on_event(e);
   std::string why;
@@ -408,54 +418,56 @@ std::string write_shape(source_shape shape, const std::vector<event>& events,
 }
 
 TEST(shape_writer, retailrocket_lines) {
-  EXPECT_EQ(write_shape(source_shape::retailrocket, hand_built_events(), "rr.csv"),
-            "timestamp,visitorid,event,itemid,transactionid\n"
-            "1700000000123,1234,view,100042,\n"
-            "1700000005000,1234,addtocart,100042,\n"
-            "1700000030000,1234,transaction,100042,1\n"
-            "1700000030000,1234,transaction,100043,1\n"
-            "1700000040000,77,transaction,100042,2\n"
-            "1700003000000,1234,like,100044,\n");
+  EXPECT_EQ(
+      write_shape(source_shape::retailrocket, hand_built_events(), "rr.csv"),
+      "timestamp,visitorid,event,itemid,transactionid\n"
+      "1700000000123,1234,view,100042,\n"
+      "1700000005000,1234,addtocart,100042,\n"
+      "1700000030000,1234,transaction,100042,1\n"
+      "1700000030000,1234,transaction,100043,1\n"
+      "1700000040000,77,transaction,100042,2\n"
+      "1700003000000,1234,like,100044,\n");
 }
 
 TEST(shape_writer, taobao_lines) {
   // 100042 % 97 = 35, so category 1035.
-  EXPECT_EQ(write_shape(source_shape::taobao, hand_built_events(), "taobao.csv"),
-            "1234,100042,1035,pv,1700000000\n"
-            "1234,100042,1035,cart,1700000005\n"
-            "1234,100042,1035,buy,1700000030\n"
-            "1234,100043,1036,buy,1700000030\n"
-            "77,100042,1035,buy,1700000040\n"
-            "1234,100044,1037,fav,1700003000\n");
+  EXPECT_EQ(
+      write_shape(source_shape::taobao, hand_built_events(), "taobao.csv"),
+      "1234,100042,1035,pv,1700000000\n"
+      "1234,100042,1035,cart,1700000005\n"
+      "1234,100042,1035,buy,1700000030\n"
+      "1234,100043,1036,buy,1700000030\n"
+      "77,100042,1035,buy,1700000040\n"
+      "1234,100044,1037,fav,1700003000\n");
 }
 
 TEST(shape_writer, pixel_lines) {
   EXPECT_EQ(
-    write_shape(source_shape::pixel, hand_built_events(), "pixel.jsonl"),
-    R"({"v":1,"event":{"name":"view","ts":"2023-11-14T22:13:20.123Z"},"visitor":{"id":"1234","session":"s-1234-1"},"product":{"id":"100042"},"page":{"url":"https://shop.example/p/100042"}})"
-    "\n"
-    R"({"v":1,"event":{"name":"add_to_cart","ts":"2023-11-14T22:13:25.000Z"},"visitor":{"id":"1234","session":"s-1234-1"},"product":{"id":"100042"},"page":{"url":"https://shop.example/p/100042"}})"
-    "\n"
-    R"({"v":1,"event":{"name":"purchase","ts":"2023-11-14T22:13:50.000Z"},"visitor":{"id":"1234","session":"s-1234-1"},"product":{"id":"100042","quantity":2},"page":{"url":"https://shop.example/p/100042"}})"
-    "\n"
-    R"({"v":1,"event":{"name":"purchase","ts":"2023-11-14T22:13:50.000Z"},"visitor":{"id":"1234","session":"s-1234-1"},"product":{"id":"100043","quantity":1},"page":{"url":"https://shop.example/p/100043"}})"
-    "\n"
-    R"({"v":1,"event":{"name":"purchase","ts":"2023-11-14T22:14:00.000Z"},"visitor":{"id":"77","session":"s-77-1"},"product":{"id":"100042","quantity":3},"page":{"url":"https://shop.example/p/100042"}})"
-    "\n"
-    R"({"v":1,"event":{"name":"like","ts":"2023-11-14T23:03:20.000Z"},"visitor":{"id":"1234","session":"s-1234-2"},"product":{"id":"100044"},"page":{"url":"https://shop.example/p/100044"}})"
-    "\n");
+      write_shape(source_shape::pixel, hand_built_events(), "pixel.jsonl"),
+      R"({"v":1,"event":{"name":"view","ts":"2023-11-14T22:13:20.123Z"},"visitor":{"id":"1234","session":"s-1234-1"},"product":{"id":"100042"},"page":{"url":"https://shop.example/p/100042"}})"
+      "\n"
+      R"({"v":1,"event":{"name":"add_to_cart","ts":"2023-11-14T22:13:25.000Z"},"visitor":{"id":"1234","session":"s-1234-1"},"product":{"id":"100042"},"page":{"url":"https://shop.example/p/100042"}})"
+      "\n"
+      R"({"v":1,"event":{"name":"purchase","ts":"2023-11-14T22:13:50.000Z"},"visitor":{"id":"1234","session":"s-1234-1"},"product":{"id":"100042","quantity":2},"page":{"url":"https://shop.example/p/100042"}})"
+      "\n"
+      R"({"v":1,"event":{"name":"purchase","ts":"2023-11-14T22:13:50.000Z"},"visitor":{"id":"1234","session":"s-1234-1"},"product":{"id":"100043","quantity":1},"page":{"url":"https://shop.example/p/100043"}})"
+      "\n"
+      R"({"v":1,"event":{"name":"purchase","ts":"2023-11-14T22:14:00.000Z"},"visitor":{"id":"77","session":"s-77-1"},"product":{"id":"100042","quantity":3},"page":{"url":"https://shop.example/p/100042"}})"
+      "\n"
+      R"({"v":1,"event":{"name":"like","ts":"2023-11-14T23:03:20.000Z"},"visitor":{"id":"1234","session":"s-1234-2"},"product":{"id":"100044"},"page":{"url":"https://shop.example/p/100044"}})"
+      "\n");
 }
 
 TEST(shape_writer, odd_ids_are_escaped) {
-  std::vector<event> events = {
-    {"a\"b,c", "x y/z", id_of("purchase"), 86'400'000LL * 365 * 30 + 1, 1.5f}};
+  std::vector<event> events = {{"a\"b,c", "x y/z", id_of("purchase"),
+                                86'400'000LL * 365 * 30 + 1, 1.5f}};
   EXPECT_EQ(write_shape(source_shape::retailrocket, events, "odd.csv"),
             "timestamp,visitorid,event,itemid,transactionid\n"
             "946080000001,\"a\"\"b,c\",transaction,x y/z,1\n");
   EXPECT_EQ(
-    write_shape(source_shape::pixel, events, "odd.jsonl"),
-    R"({"v":1,"event":{"name":"purchase","ts":"1999-12-25T00:00:00.001Z"},"visitor":{"id":"a\"b,c","session":"s-a\"b,c-1"},"product":{"id":"x y/z","quantity":1.5},"page":{"url":"https://shop.example/p/x%20y%2Fz"}})"
-    "\n");
+      write_shape(source_shape::pixel, events, "odd.jsonl"),
+      R"({"v":1,"event":{"name":"purchase","ts":"1999-12-25T00:00:00.001Z"},"visitor":{"id":"a\"b,c","session":"s-a\"b,c-1"},"product":{"id":"x y/z","quantity":1.5},"page":{"url":"https://shop.example/p/x%20y%2Fz"}})"
+      "\n");
 }
 
 TEST(shape_writer, generated_run_round_trips_line_count) {
@@ -472,7 +484,8 @@ TEST(shape_writer, generated_run_round_trips_line_count) {
 }
 
 TEST(shape_writer, unwritable_path_is_an_error) {
-  auto w = open_shape_writer(source_shape::taobao, "/nonexistent-dir/x.csv", registry());
+  auto w = open_shape_writer(source_shape::taobao, "/nonexistent-dir/x.csv",
+                             registry());
   ASSERT_FALSE(w.has_value());
   EXPECT_NE(w.err().message.find("/nonexistent-dir/x.csv"), std::string::npos);
   auto st = write_surges_csv({}, "/nonexistent-dir/s.csv");
@@ -490,9 +503,10 @@ TEST(shape_writer, names_parse) {
 
 TEST(surges_csv, exact_lines) {
   auto path = temp_path("surges.csv");
-  ASSERT_TRUE(write_surges_csv({{"100042", 1'700'000'000'000, 1'700'001'800'000, 8.0},
-                                {"100007", 5, 6, 2.5}},
-                               path));
+  ASSERT_TRUE(
+      write_surges_csv({{"100042", 1'700'000'000'000, 1'700'001'800'000, 8.0},
+                        {"100007", 5, 6, 2.5}},
+                       path));
   EXPECT_EQ(read_file(path), "item,start_ms,end_ms,factor\n"
                              "100042,1700000000000,1700001800000,8\n"
                              "100007,5,6,2.5\n");

@@ -117,3 +117,14 @@ TEST(dead_letter, records_carry_source_position_raw_and_reason) {
   EXPECT_NE(line.find("\"raw\":\"" + std::string(100, 'x') + "\""), std::string::npos);
   EXPECT_NE(line.find("\"raw_truncated\":true"), std::string::npos);
 }
+
+TEST(writers, streamed_frame_equals_encode_batch) {
+  auto events = sample();
+  std::vector<event_view> views(events.begin(), events.end());
+  std::string whole, streamed;
+  wire::encode_batch("p", 9, views, whole);
+  wire::encode_batch_header("p", 9, views.size(), streamed);
+  for (auto& v : views)
+    wire::encode_event(v, streamed);
+  EXPECT_EQ(whole, streamed);
+}
