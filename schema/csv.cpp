@@ -42,9 +42,9 @@ bool chunk_buffer::fill() {
 
 namespace {
 
-// Room for two maximal records, and at least 1 MiB so reads stay large.
+// Room for two maximal records (2 MiB with the default limit), at least 64 KiB.
 std::size_t buffer_capacity(std::size_t max_record) {
-  return std::max<std::size_t>(std::size_t{1} << 20, 2 * max_record + 4096);
+  return std::max<std::size_t>(std::size_t{64} << 10, 2 * max_record + 4096);
 }
 
 std::uint64_t count_newlines(const char* b, const char* e) {
@@ -79,9 +79,7 @@ constexpr const char* too_long_detail =
 
 csv_reader::csv_reader(byte_source& src, const csv_options& opt,
                        std::size_t max_record_bytes)
-  : buf_(src, buffer_capacity(max_record_bytes)), opt_(opt), max_(max_record_bytes) {
-  scratch_.reserve(buf_.capacity());
-}
+  : buf_(src, buffer_capacity(max_record_bytes)), opt_(opt), max_(max_record_bytes) {}
 
 read_status csv_reader::too_long(read_reject& rej) {
   rej.reason = reject_reason::line_too_long;
@@ -205,7 +203,9 @@ std::size_t csv_reader::parse_quoted(csv_record& rec, read_reject& rej, bool& ba
   const bool eof = buf_.eof();
   const char q = opt_.quote;
   const char d = opt_.delimiter;
+  // Unescaped fields point into scratch_: it must never reallocate mid-record.
   scratch_.clear();
+  scratch_.reserve(static_cast<std::size_t>(e - b));
   rec.fields.clear();
   const char* p = b;
   // Skips to the end of the line after a malformed field; 0 if more bytes are needed.

@@ -7,7 +7,7 @@ namespace eddy {
 namespace {
 
 std::size_t buffer_capacity(std::size_t max_element) {
-  return std::max<std::size_t>(std::size_t{1} << 20, 2 * max_element + 4096);
+  return std::max<std::size_t>(std::size_t{64} << 10, 2 * max_element + 4096);
 }
 
 bool is_ws(char c) {

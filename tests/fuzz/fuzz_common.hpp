@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 
 namespace eddy::fuzz {
@@ -50,15 +51,27 @@ inline const interaction_registry& registry() {
   return reg;
 }
 
-inline void run(const std::string& mapping_toml, const char* data, std::size_t size) {
-  auto m = parse_mapping(mapping_toml, "fuzz-mapping");
-  if (!m) {
-    std::fprintf(stderr, "%s\n", m.err().message.c_str());
-    std::abort();
+// Mappings are parsed once per distinct text (a handful of modes), so executions
+// spend their time in the readers, not in TOML parsing.
+inline normalizer& normalizer_for(const std::string& mapping_toml) {
+  static std::map<std::string, normalizer> cache;
+  auto it = cache.find(mapping_toml);
+  if (it == cache.end()) {
+    auto m = parse_mapping(mapping_toml, "fuzz-mapping");
+    if (!m) {
+      std::fprintf(stderr, "%s\n", m.err().message.c_str());
+      std::abort();
+    }
+    auto norm = normalizer::make(*m, registry());
+    if (!norm)
+      std::abort();
+    it = cache.emplace(mapping_toml, std::move(*norm)).first;
   }
-  auto norm = normalizer::make(*m, registry());
-  if (!norm)
-    std::abort();
+  return it->second;
+}
+
+inline void run(const std::string& mapping_toml, const char* data, std::size_t size) {
+  auto* norm = &normalizer_for(mapping_toml);
   auto src = memory_source(std::string_view{data, size}, "fuzz-input");
   counting_events ev;
   counting_rejects rj;
