@@ -73,7 +73,6 @@ public:
   read_status next(csv_record& rec, read_reject& rej);
   const std::string& error_message() const { return error_; }
   std::uint64_t skipped_lines() const { return skipped_; }
-  std::uint64_t bytes_consumed() const { return buf_.source().consumed(); }
 
 private:
   read_status too_long(read_reject& rej);
@@ -100,7 +99,6 @@ public:
                    std::uint64_t& offset, read_reject& rej);
   const std::string& error_message() const { return error_; }
   std::uint64_t skipped_lines() const { return skipped_; }
-  std::uint64_t bytes_consumed() const { return buf_.source().consumed(); }
   /// Bytes readable after the current line (>= padding).
   std::size_t readable_after(std::string_view line) const;
 

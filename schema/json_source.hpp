@@ -17,7 +17,6 @@ public:
   read_status next(std::string_view& element, std::uint64_t& offset,
                    read_reject& rej);
   const std::string& error_message() const { return error_; }
-  std::uint64_t bytes_consumed() const { return buf_.source().consumed(); }
 
 private:
   // Scanner state, kept across refills of the buffer.
