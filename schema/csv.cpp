@@ -69,6 +69,28 @@ bool skip_line(chunk_buffer& buf, std::uint64_t& line) {
   }
 }
 
+// Starts a record: finishes skipping an over-long one and makes sure at least one
+// byte is buffered. `record` means go on; `end` and `failed` are final.
+read_status start_record(chunk_buffer& buf, bool& skip, std::uint64_t& line,
+                         std::string& error) {
+  if (skip) {
+    skip = false;
+    if (!skip_line(buf, line)) {
+      error = buf.source().error_message();
+      return read_status::failed;
+    }
+  }
+  while (buf.size() == 0) {
+    if (buf.eof())
+      return read_status::end;
+    if (!buf.fill()) {
+      error = buf.source().error_message();
+      return read_status::failed;
+    }
+  }
+  return read_status::record;
+}
+
 constexpr const char* too_long_detail =
   "record longer than limits.max_line_bytes (raise the limit in the mapping if "
   "such records are real)";
@@ -92,23 +114,10 @@ read_status csv_reader::too_long(read_reject& rej) {
 }
 
 read_status csv_reader::next(csv_record& rec, read_reject& rej) {
-  if (skip_line_) {
-    skip_line_ = false;
-    if (!skip_line(buf_, line_)) {
-      error_ = buf_.source().error_message();
-      return read_status::failed;
-    }
-  }
   for (;;) {
-    if (buf_.size() == 0) {
-      if (buf_.eof())
-        return read_status::end;
-      if (!buf_.fill()) {
-        error_ = buf_.source().error_message();
-        return read_status::failed;
-      }
-      continue;
-    }
+    if (auto st = start_record(buf_, skip_line_, line_, error_);
+        st != read_status::record)
+      return st;
     const char* b = buf_.begin();
     const char* e = buf_.end();
     auto* nl = static_cast<const char*>(std::memchr(b, '\n', buf_.size()));
@@ -308,23 +317,10 @@ std::size_t line_reader::readable_after(std::string_view line) const {
 
 read_status line_reader::next(std::string_view& line, std::uint64_t& line_no,
                               std::uint64_t& offset, read_reject& rej) {
-  if (skip_line_) {
-    skip_line_ = false;
-    if (!skip_line(buf_, line_)) {
-      error_ = buf_.source().error_message();
-      return read_status::failed;
-    }
-  }
   for (;;) {
-    if (buf_.size() == 0) {
-      if (buf_.eof())
-        return read_status::end;
-      if (!buf_.fill()) {
-        error_ = buf_.source().error_message();
-        return read_status::failed;
-      }
-      continue;
-    }
+    if (auto st = start_record(buf_, skip_line_, line_, error_);
+        st != read_status::record)
+      return st;
     const char* b = buf_.begin();
     auto* nl = static_cast<const char*>(std::memchr(b, '\n', buf_.size()));
     if (nl == nullptr && !buf_.eof()) {

@@ -1,9 +1,8 @@
 #include "schema/interactions.hpp"
 
+#include "schema/toml_util.hpp"
+
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <toml++/toml.h>
 
 namespace eddy {
 
@@ -25,13 +24,10 @@ error bad(const std::string& origin, const std::string& what) {
 
 expected<interaction_registry>
 interaction_registry::parse(std::string_view text, const std::string& origin) {
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    return error{origin + ":" + std::to_string(e.source().begin.line) +
-                 ": invalid TOML: " + std::string{e.description()}};
-  }
+  auto parsed = detail::parse_toml(text, origin);
+  if (!parsed)
+    return parsed.err();
+  auto& root = *parsed;
   auto* arr = root["type"].as_array();
   if (arr == nullptr || arr->empty())
     return bad(origin, "no [[type]] tables: the registry needs at least one "
@@ -105,19 +101,11 @@ interaction_registry::parse(std::string_view text, const std::string& origin) {
 
 expected<interaction_registry>
 interaction_registry::load(const std::string& path) {
-  std::string text;
-  if (auto* f = std::fopen(path.c_str(), "rb")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
-      text.append(buf, n);
-    std::fclose(f);
-  } else {
-    return error{"cannot read interaction registry '" + path +
-                 "': " + std::strerror(errno) +
-                 " (pass --interactions FILE or set EDDY_CONFIG_DIR)"};
-  }
-  return parse(text, path);
+  auto text = detail::read_config_file(
+    path, "interaction registry", "pass --interactions FILE or set EDDY_CONFIG_DIR");
+  if (!text)
+    return text.err();
+  return parse(*text, path);
 }
 
 std::optional<type_id> interaction_registry::resolve(std::string_view name) const {

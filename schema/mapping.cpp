@@ -1,13 +1,9 @@
 #include "schema/mapping.hpp"
 
 #include "schema/interactions.hpp"
+#include "schema/toml_util.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace eddy {
 
@@ -157,13 +153,10 @@ expected<field_spec> parse_field(const toml::node& node, const std::string& key,
 expected<source_mapping> parse_mapping(std::string_view text,
                                        const std::string& origin) {
   checker bad{origin};
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    return error{origin + ":" + std::to_string(e.source().begin.line) +
-                 ": invalid TOML: " + std::string{e.description()}};
-  }
+  auto parsed = detail::parse_toml(text, origin);
+  if (!parsed)
+    return parsed.err();
+  auto& root = *parsed;
   if (auto st = check_keys(root, "",
                            {"name", "description", "format", "csv", "fields",
                             "types", "filter", "limits"},
@@ -418,13 +411,11 @@ expected<source_mapping> parse_mapping(std::string_view text,
 }
 
 expected<source_mapping> load_mapping(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in)
-    return error{"cannot read mapping '" + path + "': " + std::strerror(errno) +
-                 " (give a path or the name of a file in configs/schemas/)"};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_mapping(ss.str(), path);
+  auto text = detail::read_config_file(
+    path, "mapping", "give a path or the name of a file in configs/schemas/");
+  if (!text)
+    return text.err();
+  return parse_mapping(*text, path);
 }
 
 } // namespace eddy
