@@ -45,7 +45,7 @@ normalize retailrocket-events "$out/shop-retailrocket.csv.gz" "$out/retailrocket
 normalize retailrocket-events "$out/shop-retailrocket-messy.csv" "$out/retailrocket-messy.msgpack"
 normalize taobao-userbehavior "$out/shop-taobao.csv" "$out/taobao.msgpack"
 normalize pixel-jsonl "$out/shop-pixel.jsonl" "$out/pixel.msgpack"
-ml=../shared/data/ml-latest-small/ratings.csv
+ml=${EDDY_DATA_DIR:-../shared/data}/ml-latest-small/ratings.csv
 if [ -f "$ml" ]; then
   normalize movielens-ratings "$ml" "$out/movielens.msgpack"
 else

@@ -6,10 +6,10 @@
 using namespace eddy;
 
 TEST(movielens, ratings_csv_gives_100836_events_and_no_rejects) {
-  std::string path = std::string{EDDY_SHARED_DATA_DIR} + "/ml-latest-small/ratings.csv";
-  if (!std::filesystem::exists(path))
-    GTEST_SKIP() << "shared data not found at " << path
-                 << " (the checkout's ../shared/data); cannot check MovieLens";
+  auto path = test::shared_data("ml-latest-small/ratings.csv");
+  if (path.empty())
+    GTEST_SKIP() << "ml-latest-small/ratings.csv not found in ../shared/data next to "
+                    "the checkout (or $EDDY_DATA_DIR): cannot check MovieLens";
   auto m = load_mapping(test::source_dir() + "/configs/schemas/movielens-ratings.toml");
   ASSERT_TRUE(m) << m.err().message;
   auto n = normalizer::make(*m, test::registry());

@@ -7,6 +7,8 @@
 #include "schema/mapping.hpp"
 #include "schema/normalizer.hpp"
 
+#include <cstdlib>
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <string>
 #include <vector>
@@ -14,6 +16,26 @@
 namespace eddy::test {
 
 inline std::string source_dir() { return EDDY_SOURCE_DIR; }
+
+/// A file of the shared data folder (../shared/data next to the checkout, or
+/// $EDDY_DATA_DIR): the first of $EDDY_DATA_DIR/REL and, for each folder above the
+/// source tree, FOLDER/shared/data/REL that exists; "" if none.
+inline std::string shared_data(const std::string& rel) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (const char* env = std::getenv("EDDY_DATA_DIR"); env && *env)
+    if (fs::exists(fs::path{env} / rel, ec))
+      return (fs::path{env} / rel).string();
+  for (auto dir = fs::path{source_dir()}.parent_path(); !dir.empty();
+       dir = dir.parent_path()) {
+    auto candidate = dir / "shared" / "data" / rel;
+    if (fs::exists(candidate, ec))
+      return candidate.string();
+    if (dir == dir.root_path())
+      break;
+  }
+  return {};
+}
 
 inline const interaction_registry& registry() {
   static auto reg = [] {
