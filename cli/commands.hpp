@@ -11,5 +11,9 @@ namespace eddy::cli {
 
 void add_normalize(CLI::App& app, int& exit_code);
 void add_generate(CLI::App& app, int& exit_code);
+void add_node(CLI::App& app, int& exit_code);
+void add_ingest(CLI::App& app, int& exit_code);
+void add_count(CLI::App& app, int& exit_code);
+void add_status(CLI::App& app, int& exit_code);
 
 } // namespace eddy::cli

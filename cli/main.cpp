@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   eddy::cli::add_normalize(app, exit_code);
   eddy::cli::add_generate(app, exit_code);
+  eddy::cli::add_node(app, exit_code);
+  eddy::cli::add_ingest(app, exit_code);
+  eddy::cli::add_count(app, exit_code);
+  eddy::cli::add_status(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

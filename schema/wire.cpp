@@ -204,16 +204,30 @@ constexpr std::size_t zone_chunk_bytes = 1024 * 1024;
 
 constexpr std::int64_t max_ts_exclusive = 4102444800000; // 2100-01-01T00:00:00Z
 
-error frame_error(std::string what) {
-  return error{"invalid eddy wire frame: " + std::move(what)};
+// What a decoder reads; names the frame in error messages.
+enum class frame_kind { batch, ack };
+
+error frame_error(std::string what, frame_kind kind = frame_kind::batch) {
+  return error{std::string{kind == frame_kind::batch
+                               ? "invalid eddy wire frame: "
+                               : "invalid eddy ack frame: "} +
+               std::move(what)};
 }
 
-error version_error(std::uint8_t v) {
-  return frame_error("unsupported wire version " + std::to_string(v) +
-                     " (this build reads versions 1.." +
-                     std::to_string(current_version) +
-                     "); upgrade eddy or have the producer write version " +
-                     std::to_string(current_version));
+error ack_error(std::string what) {
+  return frame_error(std::move(what), frame_kind::ack);
+}
+
+error version_error(std::uint8_t v, frame_kind kind = frame_kind::batch) {
+  return frame_error(
+      "unsupported wire version " + std::to_string(v) +
+          " (this build reads versions 1.." + std::to_string(current_version) +
+          (kind == frame_kind::batch
+               ? "); upgrade eddy or have the producer write version " +
+                     std::to_string(current_version)
+               : "); the node writes a newer version: upgrade this producer's "
+                 "eddy wire code"),
+      kind);
 }
 
 // Points str/bin/ext objects into the caller's frame instead of copying them
@@ -666,23 +680,32 @@ void encode_batch(std::string_view producer, std::uint64_t seq,
   EDDY_ASSERT(p == end);
 }
 
-expected<batch> decode_batch(std::string_view frame, const limits& lim,
-                             const interaction_registry* registry) {
-  if (frame.empty())
-    return frame_error("empty frame (truncated: no version byte)");
+namespace {
+
+// Checks the frame's size and version byte, parses the MessagePack value after it
+// (with the limits of `lim`) and hands the root object to `decode`. Every parser
+// problem becomes an error naming `kind`; no exception escapes.
+template <class T, class Decode>
+expected<T> parse_frame(std::string_view frame, const limits& lim,
+                        frame_kind kind, Decode&& decode) {
+  auto fail = [kind](std::string what) {
+    return expected<T>{frame_error(std::move(what), kind)};
+  };
+  if (frame.empty()) return fail("empty frame (truncated: no version byte)");
   if (frame.size() > lim.max_frame_bytes)
-    return frame_error("the frame has " + std::to_string(frame.size()) +
-                       " bytes, over max_frame_bytes (" +
-                       std::to_string(lim.max_frame_bytes) + ")");
+    return fail("the frame has " + std::to_string(frame.size()) +
+                " bytes, over max_frame_bytes (" +
+                std::to_string(lim.max_frame_bytes) + ")");
   auto version = static_cast<std::uint8_t>(frame[0]);
-  if (version == 0 || version > current_version) return version_error(version);
+  if (version == 0 || version > current_version)
+    return version_error(version, kind);
   if (frame.size() == 1)
-    return frame_error("truncated frame: nothing after the version byte");
+    return fail("truncated frame: nothing after the version byte");
 
   // Arrays are limited by max_events (the only large array in a valid frame is
-  // the event array), maps by max_map_entries; strings only by the frame size,
-  // so an over-long id is a per-event reject and an over-long producer a clear
-  // error, not a parser error.
+  // the event array, or an ack's rejects), maps by max_map_entries; strings only
+  // by the frame size, so an over-long id is a per-event reject and an over-long
+  // producer a clear error, not a parser error.
   msgpack::unpack_limit parser_limits(lim.max_events, lim.max_map_entries,
                                       lim.max_frame_bytes, lim.max_frame_bytes,
                                       lim.max_frame_bytes, lim.max_depth);
@@ -703,34 +726,293 @@ expected<batch> decode_batch(std::string_view frame, const limits& lim,
         msgpack::unpack(zone, frame.data(), frame.size(), off, referenced,
                         reference_everything, nullptr, parser_limits);
     if (off != frame.size())
-      return frame_error(
-          std::to_string(frame.size() - off) +
-          " trailing bytes after the map (a frame holds exactly one "
-          "map; use frame_length to split a stream)");
-    return decode_tree(root, lim, registry);
+      return fail(std::to_string(frame.size() - off) +
+                  " trailing bytes after the map (a frame holds exactly one "
+                  "map; use frame_length to split a stream)");
+    return decode(root);
   } catch (const msgpack::insufficient_bytes&) {
-    return frame_error("truncated frame: the map ends after the last byte (" +
-                       std::to_string(frame.size()) + " bytes)");
+    return fail("truncated frame: the map ends after the last byte (" +
+                std::to_string(frame.size()) + " bytes)");
   } catch (const msgpack::array_size_overflow&) {
-    return frame_error("an array has more than " +
-                       std::to_string(lim.max_events) +
-                       " entries (limit max_events)");
+    return fail("an array has more than " + std::to_string(lim.max_events) +
+                " entries (limit max_events)");
   } catch (const msgpack::map_size_overflow&) {
-    return frame_error("a map has more than " +
-                       std::to_string(lim.max_map_entries) +
-                       " entries (limit max_map_entries)");
+    return fail("a map has more than " + std::to_string(lim.max_map_entries) +
+                " entries (limit max_map_entries)");
   } catch (const msgpack::depth_size_overflow&) {
-    return frame_error("nesting deeper than max_depth (" +
-                       std::to_string(lim.max_depth) + ")");
+    return fail("nesting deeper than max_depth (" +
+                std::to_string(lim.max_depth) + ")");
   } catch (const msgpack::size_overflow&) {
-    return frame_error("a str, bin or ext is larger than max_frame_bytes");
+    return fail("a str, bin or ext is larger than max_frame_bytes");
   } catch (const msgpack::parse_error&) {
-    return frame_error("not valid MessagePack (type byte 0xc1)");
+    return fail("not valid MessagePack (type byte 0xc1)");
   } catch (const msgpack::unpack_error& e) {
-    return frame_error(std::string{"not valid MessagePack: "} + e.what());
+    return fail(std::string{"not valid MessagePack: "} + e.what());
   } catch (const std::bad_alloc&) {
-    return frame_error("out of memory while decoding");
+    return fail("out of memory while decoding");
   }
+}
+
+} // namespace
+
+expected<batch> decode_batch(std::string_view frame, const limits& lim,
+                             const interaction_registry* registry) {
+  return parse_frame<batch>(frame, lim, frame_kind::batch,
+                            [&](const msgpack::object& root) {
+                              return decode_tree(root, lim, registry);
+                            });
+}
+
+// ---------------------------------------------------------------------------
+// Acks
+// ---------------------------------------------------------------------------
+
+std::string_view ack_status_name(ack_status s) noexcept {
+  switch (s) {
+  case ack_status::ok:
+    return "ok";
+  case ack_status::duplicate:
+    return "duplicate";
+  case ack_status::refused:
+    return "refused";
+  case ack_status::unavailable:
+    return "unavailable";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr std::uint64_t ack_keys = 6; // keys 0..5 are defined
+constexpr const char* ack_field_names[ack_keys] = {
+    "producer", "seq", "status", "stored", "rejects", "message"};
+constexpr std::uint64_t max_ack_status =
+    static_cast<std::uint64_t>(ack_status::unavailable);
+
+std::string ack_label(std::size_t key) {
+  return std::string{"'"} + ack_field_names[key] + "' (key " +
+         std::to_string(key) + ")";
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if there is none
+// (overlong forms, surrogates and code points above U+10FFFF are invalid).
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  auto at = [&](std::size_t k) -> unsigned {
+    return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0x100u;
+  };
+  auto cont = [](unsigned b) { return b >= 0x80 && b <= 0xbf; };
+  unsigned b = at(0);
+  if (b < 0x80) return 1;
+  if (b >= 0xc2 && b <= 0xdf) return cont(at(1)) ? 2 : 0;
+  if (b >= 0xe0 && b <= 0xef) {
+    unsigned lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
+    return at(1) >= lo && at(1) <= hi && cont(at(2)) ? 3 : 0;
+  }
+  if (b >= 0xf0 && b <= 0xf4) {
+    unsigned lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
+    return at(1) >= lo && at(1) <= hi && cont(at(2)) && cont(at(3)) ? 4 : 0;
+  }
+  return 0;
+}
+
+// `s` if it is valid UTF-8; otherwise a copy in `keep` with every byte that
+// starts no valid sequence replaced by U+FFFD. Acks must always decode, and
+// their strings are str, so they must be UTF-8 (WIRE.md §2).
+std::string_view valid_utf8_or_fixed(std::string_view s,
+                                     std::vector<std::string>& keep) {
+  if (simdjson::validate_utf8(s.data(), s.size())) return s;
+  std::string fixed;
+  fixed.reserve(s.size() + 8);
+  for (std::size_t i = 0; i < s.size();) {
+    if (auto n = utf8_sequence(s, i); n > 0) {
+      fixed.append(s.substr(i, n));
+      i += n;
+    } else {
+      fixed.append("\xef\xbf\xbd");
+      ++i;
+    }
+  }
+  keep.push_back(std::move(fixed));
+  return keep.back();
+}
+
+expected<ack> decode_ack_tree(const msgpack::object& root, const limits& lim) {
+  if (root.type != msgpack::type::MAP)
+    return ack_error(
+        std::string{"the value after the version byte must be a map, got "} +
+        type_name(root));
+
+  std::array<const msgpack::object*, ack_keys> fields{};
+  for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
+    const auto& kv = root.via.map.ptr[i];
+    if (!key_ok(kv.key, ack_keys))
+      return ack_error("the ack map " + key_problem(kv.key, ack_keys));
+    if (kv.key.via.u64 >= ack_keys) continue; // unknown extension key
+    auto& slot = fields[kv.key.via.u64];
+    if (slot != nullptr)
+      return ack_error("the ack map repeats key " +
+                       std::to_string(kv.key.via.u64) + " (" +
+                       ack_label(kv.key.via.u64) + ")");
+    slot = &kv.val;
+  }
+  for (std::size_t k = 0; k < 4; ++k) // producer, seq, status, stored
+    if (fields[k] == nullptr)
+      return ack_error("the ack map has no " + ack_label(k));
+
+  ack out;
+  const auto& producer = *fields[0];
+  if (producer.type != msgpack::type::STR)
+    return ack_error(ack_label(0) + " must be a str, got " +
+                     type_name(producer));
+  if (producer.via.str.size > lim.max_producer_bytes)
+    return ack_error(ack_label(0) + " has " +
+                     std::to_string(producer.via.str.size) +
+                     " bytes, over the limit of " +
+                     std::to_string(lim.max_producer_bytes));
+  if (!valid_utf8(producer))
+    return ack_error(ack_label(0) + " is not valid UTF-8");
+  out.producer.assign(producer.via.str.ptr, producer.via.str.size);
+
+  for (std::size_t k : {1, 2, 3})
+    if (fields[k]->type != msgpack::type::POSITIVE_INTEGER)
+      return ack_error(ack_label(k) + " must be a uint, got " +
+                       type_name(*fields[k]));
+  out.seq = fields[1]->via.u64;
+  if (fields[2]->via.u64 > max_ack_status)
+    return ack_error(ack_label(2) + " is " +
+                     std::to_string(fields[2]->via.u64) +
+                     "; known values are 0 ok, 1 duplicate, 2 refused, 3 "
+                     "unavailable");
+  out.status = static_cast<ack_status>(fields[2]->via.u64);
+  out.stored = fields[3]->via.u64;
+
+  if (const auto* rejects = fields[4]) {
+    if (rejects->type != msgpack::type::ARRAY)
+      return ack_error(ack_label(4) + " must be an array, got " +
+                       type_name(*rejects));
+    out.rejects.reserve(rejects->via.array.size);
+    for (std::uint32_t i = 0; i < rejects->via.array.size; ++i) {
+      const auto& r = rejects->via.array.ptr[i];
+      auto where = [&] { return "reject " + std::to_string(i); };
+      if (r.type != msgpack::type::ARRAY || r.via.array.size != 2)
+        return ack_error(
+            where() + " must be an array of 2 elements [index, reason], got " +
+            (r.type == msgpack::type::ARRAY
+                 ? "an array of " + std::to_string(r.via.array.size)
+                 : std::string{type_name(r)}));
+      const auto& index = r.via.array.ptr[0];
+      const auto& reason = r.via.array.ptr[1];
+      if (index.type != msgpack::type::POSITIVE_INTEGER)
+        return ack_error(where() + ": the index must be a uint, got " +
+                         type_name(index));
+      if (index.via.u64 > std::numeric_limits<std::uint32_t>::max())
+        return ack_error(where() + ": the index " +
+                         std::to_string(index.via.u64) +
+                         " is above 4294967295 (uint32)");
+      if (!out.rejects.empty() && index.via.u64 <= out.rejects.back().first)
+        return ack_error(where() + ": the index " +
+                         std::to_string(index.via.u64) +
+                         " is not above the previous one (" +
+                         std::to_string(out.rejects.back().first) +
+                         "); rejects must be in strictly ascending index order");
+      if (reason.type != msgpack::type::STR)
+        return ack_error(where() + ": the reason must be a str, got " +
+                         type_name(reason));
+      if (!valid_utf8(reason))
+        return ack_error(where() + ": the reason is not valid UTF-8");
+      out.rejects.emplace_back(
+          static_cast<std::uint32_t>(index.via.u64),
+          std::string{reason.via.str.ptr, reason.via.str.size});
+    }
+  }
+
+  if (const auto* message = fields[5]) {
+    if (message->type != msgpack::type::STR)
+      return ack_error(ack_label(5) + " must be a str, got " +
+                       type_name(*message));
+    if (!valid_utf8(*message))
+      return ack_error(ack_label(5) + " is not valid UTF-8");
+    out.message.assign(message->via.str.ptr, message->via.str.size);
+  }
+  return out;
+}
+
+} // namespace
+
+void encode_ack(const ack& a, std::string& out) {
+  EDDY_ASSERT(static_cast<std::uint64_t>(a.status) <= max_ack_status);
+  std::vector<std::string> fixed; // replacements for invalid UTF-8
+  fixed.reserve(a.rejects.size() + 2); // views into it must stay valid
+  auto producer = valid_utf8_or_fixed(a.producer, fixed);
+  auto message = valid_utf8_or_fixed(a.message, fixed);
+
+  // Rejects in ascending index order, each index once (the first wins).
+  std::vector<std::pair<std::uint32_t, std::string_view>> rejects;
+  rejects.reserve(a.rejects.size());
+  for (const auto& [index, reason] : a.rejects)
+    rejects.emplace_back(index, reason);
+  if (!std::is_sorted(rejects.begin(), rejects.end(),
+                      [](const auto& x, const auto& y) {
+                        return x.first < y.first;
+                      }))
+    std::stable_sort(rejects.begin(), rejects.end(),
+                     [](const auto& x, const auto& y) {
+                       return x.first < y.first;
+                     });
+  rejects.erase(std::unique(rejects.begin(), rejects.end(),
+                            [](const auto& x, const auto& y) {
+                              return x.first == y.first;
+                            }),
+                rejects.end());
+  for (auto& r : rejects)
+    r.second = valid_utf8_or_fixed(r.second, fixed);
+
+  const bool has_rejects = !rejects.empty();
+  const bool has_message = !message.empty();
+  std::size_t n = 1 /*version*/ + 1 /*fixmap*/ + 4 /*keys 0..3*/ +
+                  str_header_size(producer.size()) + producer.size() +
+                  uint_size(a.seq) + 1 /*status*/ + uint_size(a.stored);
+  if (has_rejects) {
+    n += 1 + container_header_size(rejects.size());
+    for (const auto& [index, reason] : rejects)
+      n += 1 /*fixarray 2*/ + uint_size(index) + str_header_size(reason.size()) +
+           reason.size();
+  }
+  if (has_message) n += 1 + str_header_size(message.size()) + message.size();
+
+  char* p = grow(out, n);
+  char* const end = p + n;
+  *p++ = static_cast<char>(current_version);
+  *p++ = static_cast<char>(0x80 | (4 + has_rejects + has_message)); // fixmap
+  *p++ = static_cast<char>(ack_key::producer);
+  p = put_str(p, producer);
+  *p++ = static_cast<char>(ack_key::seq);
+  p = put_uint(p, a.seq);
+  *p++ = static_cast<char>(ack_key::status);
+  p = put_uint(p, static_cast<std::uint64_t>(a.status));
+  *p++ = static_cast<char>(ack_key::stored);
+  p = put_uint(p, a.stored);
+  if (has_rejects) {
+    *p++ = static_cast<char>(ack_key::rejects);
+    p = put_container(p, rejects.size(), 0x90, 0xdc, 0xdd);
+    for (const auto& [index, reason] : rejects) {
+      *p++ = static_cast<char>(0x92); // fixarray, 2 elements
+      p = put_uint(p, index);
+      p = put_str(p, reason);
+    }
+  }
+  if (has_message) {
+    *p++ = static_cast<char>(ack_key::message);
+    p = put_str(p, message);
+  }
+  EDDY_ASSERT(p == end);
+}
+
+expected<ack> decode_ack(std::string_view frame, const limits& lim) {
+  return parse_frame<ack>(frame, lim, frame_kind::ack,
+                          [&](const msgpack::object& root) {
+                            return decode_ack_tree(root, lim);
+                          });
 }
 
 expected<std::size_t> frame_length(std::string_view bytes, const limits& lim) {

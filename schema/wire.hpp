@@ -2,8 +2,9 @@
 // eddy's MessagePack wire format (schema/WIRE.md is the normative description).
 //
 // A frame is one version byte followed by exactly one MessagePack map with frozen
-// integer keys. Encoders are deterministic (same input -> same bytes), so golden files
-// round-trip byte for byte.
+// integer keys. Two kinds of frame: a batch (producer -> node) and an ack (node ->
+// producer, the reply to one batch). Encoders are deterministic (same input -> same
+// bytes), so golden files round-trip byte for byte.
 
 #include "schema/error.hpp"
 #include "schema/event.hpp"
@@ -12,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace eddy {
@@ -27,6 +29,15 @@ inline constexpr std::uint8_t current_version = 1;
 enum class event_key : std::uint8_t { user = 0, item = 1, type = 2, ts = 3, value = 4 };
 /// Frozen keys of the batch map.
 enum class batch_key : std::uint8_t { producer = 0, seq = 1, events = 2 };
+/// Frozen keys of the ack map.
+enum class ack_key : std::uint8_t {
+  producer = 0, seq = 1, status = 2, stored = 3, rejects = 4, message = 5
+};
+
+/// Bytes of the correlation id a producer puts before each batch on the ingest
+/// socket (ZeroMQ message [correlation id, batch frame]); the node's reply is
+/// [the same correlation id, ack frame]. See WIRE.md §9.
+inline constexpr std::size_t correlation_id_bytes = 8;
 
 /// Decoding limits; every violation is a clear error, never a crash.
 struct limits {
@@ -74,9 +85,49 @@ void encode_batch_header(std::string_view producer, std::uint64_t seq,
 expected<batch> decode_batch(std::string_view frame, const limits& lim,
                              const interaction_registry* registry);
 
+/// What a node did with a batch: the ack's `status` (WIRE.md §8). Values are frozen;
+/// a new one needs a new version byte.
+enum class ack_status : std::uint8_t {
+  ok = 0,          ///< stored (events that were rejected are listed in `rejects`)
+  duplicate = 1,   ///< (producer, seq) was stored earlier; nothing changed
+  refused = 2,     ///< the whole frame was refused, nothing stored; see `message`
+  unavailable = 3, ///< an owner could not store its part in time; resend later
+};
+
+/// "ok", "duplicate", "refused", "unavailable" (or "unknown" for other values).
+std::string_view ack_status_name(ack_status s) noexcept;
+
+/// The reply to one batch frame.
+struct ack {
+  std::string producer;  ///< the batch's producer; "" when it could not be read
+  std::uint64_t seq = 0; ///< the batch's seq; 0 when it could not be read
+  ack_status status = ack_status::ok;
+  std::uint64_t stored = 0; ///< events stored by this batch
+  /// Rejected events: (index in the batch's event array, reason code), ascending.
+  std::vector<std::pair<std::uint32_t, std::string>> rejects;
+  std::string message; ///< for humans; "" = none
+
+  friend bool operator==(const ack&, const ack&) = default;
+};
+
+/// Appends one ack frame (version byte + map) to `out`. `rejects` and `message` are
+/// omitted when empty. Always writes a frame decode_ack accepts (within the limits):
+/// rejects are written in ascending index order (sorted if needed; of a repeated
+/// index only the first is kept), and invalid UTF-8 in any string is replaced by
+/// U+FFFD, one per bad byte. For a sorted, repeat-free, valid-UTF-8 ack,
+/// decode_ack(encode_ack(a)) == a.
+void encode_ack(const ack& a, std::string& out);
+
+/// Decodes one ack frame. Never throws: a malformed frame (bad version, not a map,
+/// wrong key or value types, unknown status, malformed or unordered rejects, limits
+/// exceeded) is an error. `rejects` use max_events; `producer` max_producer_bytes
+/// (it may be empty).
+expected<ack> decode_ack(std::string_view frame, const limits& lim);
+
 /// Reads frames one after another from a byte stream (an eddy .msgpack file):
 /// returns the length of the first complete frame in `bytes`, 0 if more bytes are
-/// needed, or an error if the bytes cannot start a valid frame.
+/// needed, or an error if the bytes cannot start a valid frame. Works for batch and
+/// ack frames alike (it checks structure only).
 expected<std::size_t> frame_length(std::string_view bytes, const limits& lim);
 
 } // namespace eddy::wire

@@ -15,5 +15,6 @@ check() { # folder, regex, what
 }
 check models 'caf/|zmq|spdlog/|msgpack' "CAF, ZeroMQ, spdlog or msgpack"
 check schema 'caf/|zmq|spdlog/' "CAF, ZeroMQ or spdlog"
+[ -d "$root/cluster" ] && check cluster 'caf/' "CAF (actors/ wires CAF to cluster/)"
 [ $status -eq 0 ] && echo "layering: ok"
 exit $status

@@ -1,14 +1,16 @@
 // libFuzzer target for the MessagePack wire codec (schema/wire.hpp).
 //
-// Any input: frame_length and decode_batch return a value or an error, never
-// crash, hang or leak. Beyond that, three properties:
+// Any input: frame_length, decode_batch and decode_ack return a value or an
+// error, never crash, hang or leak. Beyond that:
 //  - the two parsers agree: bytes decode_batch accepts are exactly one frame
-//  for
-//    frame_length;
+//    for frame_length;
 //  - a decoded batch without rejects re-encodes to a frame that decodes to the
 //    same batch, and encoding is stable (encode(decode(encode(b))) ==
 //    encode(b));
-//  - a registry only turns events into rejects, it never changes a frame error.
+//  - a registry only turns events into rejects, it never changes a frame error;
+//  - a decoded ack is exactly one frame for frame_length, re-encodes to a frame
+//    that decodes to the same ack, and encoding is stable; no input is both an
+//    ack and a batch.
 #include "schema/interactions.hpp"
 #include "schema/wire.hpp"
 
@@ -59,6 +61,25 @@ void check_reencode(const eddy::wire::batch& b, const eddy::wire::limits& lim) {
   EDDY_ASSERT(len.has_value() && *len == bytes.size());
 }
 
+void check_ack(std::string_view bytes, const eddy::wire::ack& a,
+               const eddy::wire::limits& lim) {
+  auto len = eddy::wire::frame_length(bytes, lim);
+  EDDY_ASSERT(len.has_value() && *len == bytes.size());
+  std::string again;
+  eddy::wire::encode_ack(a, again);
+  // The canonical form is never larger, nor deeper, than what was decoded.
+  auto back = eddy::wire::decode_ack(again, lim);
+  if (!back) {
+    std::fprintf(stderr, "re-encoded ack does not decode: %s\n",
+                 back.err().message.c_str());
+    std::abort();
+  }
+  EDDY_ASSERT(*back == a);
+  std::string third;
+  eddy::wire::encode_ack(*back, third);
+  EDDY_ASSERT(third == again);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
@@ -87,6 +108,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
       if (plain->rejects.empty()) check_reencode(*plain, lim);
       if (with_registry->rejects.empty()) check_reencode(*with_registry, lim);
     }
+    auto acked = eddy::wire::decode_ack(bytes, lim);
+    if (acked) {
+      EDDY_ASSERT(!plain.has_value()); // key 2: events array vs status uint
+      check_ack(bytes, *acked, lim);
+    }
+
     // The first frame of a stream decodes on its own like the stream's prefix.
     if (len && *len > 0 && *len < bytes.size())
       (void)eddy::wire::decode_batch(bytes.substr(0, *len), lim, nullptr);

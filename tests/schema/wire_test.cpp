@@ -1000,5 +1000,531 @@ TEST(wire, damaged_frames_are_errors_or_rejects_never_crashes) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Acks (WIRE.md §8): the reply to one batch
+// ---------------------------------------------------------------------------
+
+std::string encode(const ack& a) {
+  std::string out;
+  encode_ack(a, out);
+  return out;
+}
+
+ack ack_ok(std::string_view frame, const limits& lim = {}) {
+  auto r = decode_ack(frame, lim);
+  EXPECT_TRUE(r.has_value())
+      << (r ? "" : r.err().message) << "\n  frame: " << hex(frame);
+  return r ? std::move(r).value() : ack{};
+}
+
+std::string ack_err(std::string_view frame, const limits& lim = {}) {
+  auto r = decode_ack(frame, lim);
+  EXPECT_FALSE(r.has_value()) << "decoded, but should not: " << hex(frame);
+  if (r) return {};
+  EXPECT_EQ(r.err().message.rfind("invalid eddy ack frame: ", 0), 0u)
+      << r.err().message;
+  return r.err().message;
+}
+
+// An ack map with the four required keys, for hand-built frames: {0: producer,
+// 1: seq, 2: status, 3: stored} plus `extra` more entries (appended by the
+// caller).
+mp ack_head(std::uint32_t extra = 0, std::string_view producer = "p",
+            std::uint64_t seq = 1, std::uint64_t status = 0,
+            std::uint64_t stored = 0) {
+  mp f;
+  f.byte(1).map(4 + extra).u(0).str(producer).u(1).u(seq).u(2).u(status).u(3).u(
+      stored);
+  return f;
+}
+
+// The ack example of WIRE.md §10: "p1", seq 1, ok, 1 event stored.
+constexpr std::string_view wire_md_ack_example =
+    "01 84 00 a2 70 31 01 01 02 00 03 01";
+
+// The refused example of WIRE.md §10: a frame whose producer and seq could not
+// be read.
+constexpr std::string_view wire_md_refused_example =
+    "01 85 00 a0 01 00 02 02 03 00 05 ab 65 6d 70 74 79 20 66 72 61 6d 65";
+
+// tests/data/golden/ack-v1-rejects.msgpack, spelled out.
+ack golden_ack() {
+  ack a;
+  a.producer = "golden";
+  a.seq = 7;
+  a.status = ack_status::ok;
+  a.stored = 3;
+  a.rejects = {{1, "empty_id"}, {3, "unknown_type"}};
+  a.message = "2 of 5 events rejected";
+  return a;
+}
+
+constexpr std::string_view golden_ack_hex =
+    "01 86 00 a6 67 6f 6c 64 65 6e 01 07 02 00 03 03 04 92 92 01 a8 65 6d 70 "
+    "74 79 5f 69 64 92 03 ac 75 6e 6b 6e 6f 77 6e 5f 74 79 70 65 05 b6 32 20 "
+    "6f 66 20 35 20 65 76 65 6e 74 73 20 72 65 6a 65 63 74 65 64";
+
+TEST(wire_ack, encodes_the_documented_example_byte_for_byte) {
+  ack a;
+  a.producer = "p1";
+  a.seq = 1;
+  a.stored = 1;
+  EXPECT_EQ(hex(encode(a)), wire_md_ack_example);
+  EXPECT_EQ(ack_ok(unhex(wire_md_ack_example)), a);
+
+  ack refused;
+  refused.status = ack_status::refused;
+  refused.message = "empty frame";
+  EXPECT_EQ(hex(encode(refused)), wire_md_refused_example);
+  EXPECT_EQ(ack_ok(unhex(wire_md_refused_example)), refused);
+}
+
+TEST(wire_ack, golden_file_decodes_and_reencodes_byte_for_byte) {
+  auto bytes = golden("ack-v1-rejects.msgpack");
+  ASSERT_FALSE(bytes.empty());
+  EXPECT_EQ(hex(bytes), golden_ack_hex);
+  EXPECT_EQ(ack_ok(bytes), golden_ack());
+  EXPECT_EQ(hex(encode(ack_ok(bytes))), hex(bytes));
+  EXPECT_EQ(hex(encode(golden_ack())), hex(bytes));
+  auto len = frame_length(bytes, {});
+  ASSERT_TRUE(len.has_value());
+  EXPECT_EQ(*len, bytes.size());
+}
+
+TEST(wire_ack, every_status_has_its_frozen_value_and_name) {
+  const std::pair<ack_status, std::string_view> all[] = {
+      {ack_status::ok, "ok"},
+      {ack_status::duplicate, "duplicate"},
+      {ack_status::refused, "refused"},
+      {ack_status::unavailable, "unavailable"}};
+  for (std::size_t v = 0; v < std::size(all); ++v) {
+    auto [status, name] = all[v];
+    EXPECT_EQ(static_cast<std::size_t>(status), v);
+    EXPECT_EQ(ack_status_name(status), name);
+    ack a;
+    a.producer = "p";
+    a.status = status;
+    auto bytes = encode(a);
+    EXPECT_EQ(static_cast<std::size_t>(bytes[8]), v) << hex(bytes);
+    EXPECT_EQ(ack_ok(bytes).status, status);
+  }
+  EXPECT_EQ(ack_status_name(static_cast<ack_status>(9)), "unknown");
+}
+
+TEST(wire_ack, encode_appends_and_omits_empty_rejects_and_message) {
+  ack a;
+  a.producer = "p";
+  std::string buf = "xyz";
+  encode_ack(a, buf);
+  EXPECT_EQ(hex(buf), "78 79 7a 01 84 00 a1 70 01 00 02 00 03 00");
+  a.message = "m";
+  EXPECT_EQ(hex(encode(a)), "01 85 00 a1 70 01 00 02 00 03 00 05 a1 6d");
+  a.message.clear();
+  a.rejects = {{0, "r"}};
+  EXPECT_EQ(hex(encode(a)), "01 85 00 a1 70 01 00 02 00 03 00 04 91 92 00 a1 72");
+}
+
+TEST(wire_ack, encode_sorts_rejects_keeps_the_first_of_a_repeated_index) {
+  ack a;
+  a.producer = "p";
+  a.rejects = {{9, "c"}, {2, "a"}, {9, "d"}, {0, "z"}, {2, "b"}};
+  auto b = ack_ok(encode(a));
+  std::vector<std::pair<std::uint32_t, std::string>> want = {
+      {0, "z"}, {2, "a"}, {9, "c"}};
+  EXPECT_EQ(b.rejects, want);
+}
+
+TEST(wire_ack, encode_replaces_invalid_utf8_so_acks_always_decode) {
+  ack a;
+  a.producer = "p\xff";
+  a.message = "bad \xc3 and \xed\xa0\x80 ok \xc3\xa9";
+  a.rejects = {{1, "\x80"}};
+  auto b = ack_ok(encode(a));
+  EXPECT_EQ(b.producer, "p\xef\xbf\xbd");
+  EXPECT_EQ(b.message, "bad \xef\xbf\xbd and \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                       " ok \xc3\xa9");
+  ASSERT_EQ(b.rejects.size(), 1u);
+  EXPECT_EQ(b.rejects[0].second, "\xef\xbf\xbd");
+  // Every 4-byte form and the limits of each range stay as they are.
+  a = ack{};
+  a.message = "\xf0\x9f\x9b\x92 \xf4\x8f\xbf\xbf \xef\xbf\xbf \xdf\xbf \x7f";
+  EXPECT_EQ(ack_ok(encode(a)).message, a.message);
+  a.message = "\xf4\x90\x80\x80\xc0\x80\xe0\x80\x80"; // too big, 2 overlong
+  EXPECT_EQ(ack_ok(encode(a)).message, [] {
+    std::string s;
+    for (int i = 0; i < 9; ++i)
+      s += "\xef\xbf\xbd";
+    return s;
+  }());
+}
+
+std::vector<std::pair<std::uint32_t, std::string>>
+random_rejects(std::mt19937_64& rng, std::size_t n) {
+  static const char* reasons[] = {
+      "missing_field", "wrong_field_type", "empty_id",      "id_too_long",
+      "invalid_utf8",  "unknown_type",     "bad_value",     "bad_timestamp",
+      "x",             "",                 "\xc3\xa9tendu"};
+  std::vector<std::pair<std::uint32_t, std::string>> out;
+  std::uint64_t index = rng() % 3;
+  for (std::size_t i = 0; i < n && index <= 0xffffffffu; ++i) {
+    out.emplace_back(static_cast<std::uint32_t>(index),
+                     reasons[rng() % std::size(reasons)]);
+    index += 1 + (rng() % 8 == 0 ? rng() % 100000 : rng() % 3);
+  }
+  if (rng() % 16 == 0 && !out.empty()) out.back().first = 0xffffffffu;
+  if (out.size() > 1 && out.back().first <= out[out.size() - 2].first)
+    out.pop_back();
+  return out;
+}
+
+TEST(wire_ack, random_acks_round_trip) {
+  std::mt19937_64 rng(20240602);
+  for (int round = 0; round < 300; ++round) {
+    ack a;
+    a.producer = round % 10 == 0 ? "" : random_id(rng, 256);
+    a.seq = rng() >> (rng() % 64);
+    a.status = static_cast<ack_status>(rng() % 4);
+    a.stored = rng() >> (rng() % 64);
+    a.rejects = random_rejects(rng, round < 4 ? round : rng() % 40);
+    if (rng() % 2) a.message = random_id(rng, rng() % 4 == 0 ? 70000 : 300);
+    auto bytes = encode(a);
+    EXPECT_EQ(ack_ok(bytes), a);
+    EXPECT_EQ(encode(ack_ok(bytes)), bytes); // deterministic
+    auto len = frame_length(bytes, {});
+    ASSERT_TRUE(len.has_value()) << len.err().message;
+    EXPECT_EQ(*len, bytes.size());
+  }
+}
+
+TEST(wire_ack, many_rejects_use_wide_array_headers) {
+  ack a;
+  a.producer = "p";
+  for (std::uint32_t i = 0; i < 70000; ++i)
+    a.rejects.emplace_back(i, "empty_id");
+  limits lim;
+  lim.max_events = 70000;
+  auto bytes = encode(a);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[12]), 0xdd); // array32
+  EXPECT_EQ(ack_ok(bytes, lim), a);
+  expect_contains(ack_err(bytes), "more than 65536 entries");
+  a.rejects.resize(16);
+  bytes = encode(a);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[12]), 0xdc); // array16
+  EXPECT_EQ(ack_ok(bytes), a);
+}
+
+TEST(wire_ack, decoders_accept_any_key_order_wide_ints_and_extensions) {
+  mp f;
+  f.byte(1).map(9);
+  f.u(5).byte(0xda).be(2, 2).raw("hi");          // message as str16
+  f.u(3).byte(0xcf).be(2, 8);                    // stored as uint64
+  f.u(16).map(1).u(1).arr(2).u(1).u(2);          // extension, skipped
+  f.u(4).arr(2).arr(2).byte(0xce).be(4, 4).str("a").arr(2).u(300).str("b");
+  f.u(2).byte(0xcc).be(3, 1);                    // status as uint8
+  f.u(200).bin("x");                             // extension, skipped
+  f.u(1).byte(0xcd).be(9, 2);
+  f.u(0).byte(0xd9).be(1, 1).raw("q");           // producer as str8
+  f.u(17).nil();
+  auto a = ack_ok(f.b);
+  EXPECT_EQ(a.producer, "q");
+  EXPECT_EQ(a.seq, 9u);
+  EXPECT_EQ(a.status, ack_status::unavailable);
+  EXPECT_EQ(a.stored, 2u);
+  std::vector<std::pair<std::uint32_t, std::string>> want = {{4, "a"},
+                                                             {300, "b"}};
+  EXPECT_EQ(a.rejects, want);
+  EXPECT_EQ(a.message, "hi");
+  // Explicitly empty rejects and message are the same as absent ones.
+  auto g = ack_head(2).u(4).arr(0).u(5).str("").b;
+  EXPECT_EQ(ack_ok(g), ack_ok(ack_head().b));
+  EXPECT_EQ(encode(ack_ok(g)), ack_head().b);
+  // An empty reason is a str like any other.
+  EXPECT_EQ(ack_ok(ack_head(1).u(4).arr(1).arr(2).u(0).str("").b).rejects.size(),
+            1u);
+}
+
+TEST(wire_ack, batch_and_ack_frames_are_told_apart) {
+  // Key 2 is an array of events in a batch and a uint in an ack: no frame is
+  // both.
+  expect_contains(ack_err(golden("batch-v1-basic.msgpack")),
+                  "has no 'stored' (key 3)");
+  expect_contains(ack_err(unhex(wire_md_example)), "has no 'stored' (key 3)");
+  expect_contains(ack_err(mp{}.byte(1).map(4).u(0).str("p").u(1).u(1).u(2).arr(0)
+                              .u(3).u(0).b),
+                  "'status' (key 2) must be a uint, got array");
+  // Key 3 is reserved in a batch.
+  expect_contains(decode_err(golden("ack-v1-rejects.msgpack")), "reserved key 3");
+  expect_contains(decode_err(unhex(wire_md_ack_example)), "reserved key 3");
+}
+
+TEST(wire_ack, error_empty_truncated_and_bad_version) {
+  expect_contains(ack_err(""), "empty frame");
+  expect_contains(ack_err("\x01"), "truncated");
+  auto f = unhex(wire_md_ack_example);
+  for (int v : {0, 2, 0x84}) {
+    f[0] = static_cast<char>(v);
+    auto m = ack_err(f);
+    expect_contains(m, "version " + std::to_string(v));
+    expect_contains(m, "1..1");
+  }
+}
+
+TEST(wire_ack, error_truncated_at_every_byte_never_crashes) {
+  ack big = golden_ack();
+  big.message = std::string(300, 'm');
+  big.producer = std::string(40, 'p');
+  big.seq = std::numeric_limits<std::uint64_t>::max();
+  big.stored = 70000;
+  for (std::uint32_t i = 10; i < 30; ++i)
+    big.rejects.emplace_back(i * 1000, "bad_timestamp");
+  for (const auto& f :
+       {golden("ack-v1-rejects.msgpack"), unhex(wire_md_ack_example),
+        unhex(wire_md_refused_example), encode(big)}) {
+    ASSERT_EQ(decode_ack(f, {}).has_value(), true);
+    for (std::size_t n = 0; n < f.size(); ++n) {
+      auto prefix = std::string_view{f}.substr(0, n);
+      auto m = ack_err(prefix);
+      EXPECT_TRUE(m.find("truncated") != std::string::npos ||
+                  m.find("empty frame") != std::string::npos)
+          << n << ": " << m;
+      auto len = frame_length(prefix, {});
+      ASSERT_TRUE(len.has_value()) << n << ": " << len.err().message;
+      EXPECT_EQ(*len, 0u) << "prefix of " << n << " bytes";
+    }
+  }
+}
+
+TEST(wire_ack, error_not_a_map_trailing_bytes_invalid_messagepack) {
+  for (const auto& body : {mp{}.arr(0), mp{}.str("x"), mp{}.u(1), mp{}.nil()})
+    expect_contains(ack_err("\x01" + body.b), "must be a map");
+  auto f = unhex(wire_md_ack_example);
+  expect_contains(ack_err(f + '\0'), "1 trailing bytes");
+  expect_contains(ack_err(f + f), "trailing bytes");
+  expect_contains(ack_err(mp{}.byte(1).map(4).u(0).str("p").u(1).byte(0xc1).u(2)
+                              .u(0).u(3).u(0).b),
+                  "not valid MessagePack");
+}
+
+TEST(wire_ack, error_missing_required_keys) {
+  const char* names[] = {"'producer' (key 0)", "'seq' (key 1)",
+                         "'status' (key 2)", "'stored' (key 3)"};
+  for (int missing = 0; missing < 4; ++missing) {
+    mp f;
+    f.byte(1).map(3);
+    if (missing != 0) f.u(0).str("p");
+    if (missing != 1) f.u(1).u(1);
+    if (missing != 2) f.u(2).u(0);
+    if (missing != 3) f.u(3).u(0);
+    expect_contains(ack_err(f.b), std::string{"has no "} + names[missing]);
+  }
+  expect_contains(ack_err(mp{}.byte(1).map(0).b), "has no 'producer' (key 0)");
+}
+
+TEST(wire_ack, error_wrong_key_types_reserved_and_repeated_keys) {
+  expect_contains(ack_err(mp{}.byte(1).map(4).str("producer").str("p").u(1).u(1)
+                              .u(2).u(0).u(3).u(0).b),
+                  "has a key of type str");
+  expect_contains(ack_err(ack_head(1).i(-1).nil().b),
+                  "key of type negative int");
+  expect_contains(ack_err(ack_head(1).f64(4.0).nil().b), "key of type float64");
+  for (int key : {6, 10, 15})
+    expect_contains(ack_err(ack_head(1).u(static_cast<std::uint64_t>(key)).u(0).b),
+                    "reserved key " + std::to_string(key));
+  expect_contains(ack_err(ack_head(1).u(2).u(1).b),
+                  "repeats key 2 ('status' (key 2))");
+  expect_contains(ack_err(ack_head(2).u(5).str("a").u(5).str("b").b),
+                  "repeats key 5");
+  // Extension keys from 16 up are fine, whatever their value.
+  EXPECT_EQ(ack_ok(ack_head(2).u(16).arr(1).u(1).u(255).map(0).b).producer, "p");
+}
+
+TEST(wire_ack, error_wrong_types_of_the_fields) {
+  auto with = [](int key, const mp& v) {
+    mp f;
+    f.byte(1).map(4);
+    f.u(0);
+    key == 0 ? f.raw(v) : f.str("p");
+    f.u(1);
+    key == 1 ? f.raw(v) : f.u(1);
+    f.u(2);
+    key == 2 ? f.raw(v) : f.u(0);
+    f.u(3);
+    key == 3 ? f.raw(v) : f.u(0);
+    return f.b;
+  };
+  expect_contains(ack_err(with(0, mp{}.u(1))), "'producer' (key 0) must be a str, got uint");
+  expect_contains(ack_err(with(0, mp{}.bin("p"))), "'producer' (key 0) must be a str, got bin");
+  expect_contains(ack_err(with(0, mp{}.nil())), "must be a str, got nil");
+  expect_contains(ack_err(with(0, mp{}.str("\xc3"))), "'producer' (key 0) is not valid UTF-8");
+  EXPECT_EQ(ack_ok(with(0, mp{}.str(""))).producer, ""); // unknown producer
+  const char* labels[] = {"", "'seq' (key 1)", "'status' (key 2)", "'stored' (key 3)"};
+  for (int key : {1, 2, 3}) {
+    for (const auto& v : {mp{}.i(-1), mp{}.str("1"), mp{}.f64(1.0),
+                          mp{}.boolean(true), mp{}.nil()})
+      expect_contains(ack_err(with(key, v)),
+                      std::string{labels[key]} + " must be a uint, got");
+  }
+  expect_contains(ack_err(with(1, mp{}.i(-5))), "got negative int");
+  expect_contains(ack_err(ack_head(1).u(4).map(0).b),
+                  "'rejects' (key 4) must be an array, got map");
+  expect_contains(ack_err(ack_head(1).u(4).str("x").b),
+                  "'rejects' (key 4) must be an array, got str");
+  expect_contains(ack_err(ack_head(1).u(5).u(1).b),
+                  "'message' (key 5) must be a str, got uint");
+  expect_contains(ack_err(ack_head(1).u(5).bin("m").b),
+                  "'message' (key 5) must be a str, got bin");
+  expect_contains(ack_err(ack_head(1).u(5).str("\xed\xa0\x80").b),
+                  "'message' (key 5) is not valid UTF-8");
+}
+
+TEST(wire_ack, error_unknown_status_value) {
+  EXPECT_EQ(ack_ok(ack_head(0, "p", 1, 3).b).status, ack_status::unavailable);
+  for (std::uint64_t v : {std::uint64_t{4}, std::uint64_t{127}, std::uint64_t{255},
+                          std::uint64_t{256},
+                          std::numeric_limits<std::uint64_t>::max()}) {
+    auto m = ack_err(ack_head(0, "p", 1, v).b);
+    expect_contains(m, "'status' (key 2) is " + std::to_string(v));
+    expect_contains(m, "0 ok, 1 duplicate, 2 refused, 3 unavailable");
+  }
+}
+
+TEST(wire_ack, error_malformed_reject_entries) {
+  auto with_rejects = [](const mp& entries, std::uint32_t n) {
+    return ack_head(1).u(4).arr(n).raw(entries).b;
+  };
+  auto one = [&](const mp& entry) { return with_rejects(entry, 1); };
+  expect_contains(ack_err(one(mp{}.u(1))),
+                  "reject 0 must be an array of 2 elements [index, reason], got uint");
+  expect_contains(ack_err(one(mp{}.map(1).u(1).str("r"))),
+                  "reject 0 must be an array of 2 elements [index, reason], got map");
+  expect_contains(ack_err(one(mp{}.arr(0))), "got an array of 0");
+  expect_contains(ack_err(one(mp{}.arr(1).u(1))), "got an array of 1");
+  expect_contains(ack_err(one(mp{}.arr(3).u(1).str("r").nil())),
+                  "got an array of 3");
+  expect_contains(ack_err(one(mp{}.arr(2).str("r").u(1))),
+                  "reject 0: the index must be a uint, got str");
+  expect_contains(ack_err(one(mp{}.arr(2).i(-1).str("r"))),
+                  "reject 0: the index must be a uint, got negative int");
+  expect_contains(ack_err(one(mp{}.arr(2).f32(1.0f).str("r"))),
+                  "the index must be a uint, got float32");
+  expect_contains(ack_err(one(mp{}.arr(2).u(4294967296).str("r"))),
+                  "the index 4294967296 is above 4294967295");
+  EXPECT_EQ(ack_ok(one(mp{}.arr(2).u(4294967295).str("r"))).rejects[0].first,
+            4294967295u);
+  expect_contains(ack_err(one(mp{}.arr(2).u(1).u(2))),
+                  "reject 0: the reason must be a str, got uint");
+  expect_contains(ack_err(one(mp{}.arr(2).u(1).bin("r"))),
+                  "the reason must be a str, got bin");
+  expect_contains(ack_err(one(mp{}.arr(2).u(1).str("\xff"))),
+                  "reject 0: the reason is not valid UTF-8");
+  // Strictly ascending indices: a repeat or a step back is an error.
+  expect_contains(
+      ack_err(with_rejects(mp{}.arr(2).u(5).str("a").arr(2).u(5).str("b"), 2)),
+      "reject 1: the index 5 is not above the previous one (5)");
+  expect_contains(
+      ack_err(with_rejects(
+          mp{}.arr(2).u(1).str("a").arr(2).u(7).str("b").arr(2).u(3).str("c"), 3)),
+      "reject 2: the index 3 is not above the previous one (7)");
+  // The second entry is named when it is the bad one.
+  expect_contains(
+      ack_err(with_rejects(mp{}.arr(2).u(1).str("a").arr(1).u(2), 2)),
+      "reject 1 must be an array of 2 elements");
+}
+
+TEST(wire_ack, limit_max_frame_bytes) {
+  auto f = golden("ack-v1-rejects.msgpack");
+  limits lim;
+  lim.max_frame_bytes = f.size();
+  EXPECT_EQ(ack_ok(f, lim), golden_ack());
+  lim.max_frame_bytes = f.size() - 1;
+  expect_contains(ack_err(f, lim), "over max_frame_bytes");
+  auto len = frame_length(f, lim);
+  ASSERT_FALSE(len.has_value());
+  expect_contains(len.err().message, "max_frame_bytes");
+}
+
+TEST(wire_ack, limit_max_events_applies_to_rejects) {
+  limits lim;
+  lim.max_events = 2;
+  EXPECT_EQ(ack_ok(golden("ack-v1-rejects.msgpack"), lim), golden_ack());
+  ack a = golden_ack();
+  a.rejects.emplace_back(4, "bad_value");
+  expect_contains(ack_err(encode(a), lim), "more than 2 entries (limit max_events)");
+  auto len = frame_length(encode(a), lim);
+  ASSERT_FALSE(len.has_value());
+  expect_contains(len.err().message, "max_events");
+}
+
+TEST(wire_ack, limit_max_map_entries) {
+  limits lim;
+  lim.max_map_entries = 6;
+  EXPECT_EQ(ack_ok(golden("ack-v1-rejects.msgpack"), lim), golden_ack());
+  lim.max_map_entries = 5;
+  expect_contains(ack_err(golden("ack-v1-rejects.msgpack"), lim),
+                  "a map has more than 5 entries (limit max_map_entries)");
+  // The default leaves room for extension keys.
+  mp f = ack_head(40);
+  for (std::uint64_t k = 16; k < 56; ++k)
+    f.u(k).nil();
+  EXPECT_EQ(ack_ok(f.b).producer, "p");
+}
+
+TEST(wire_ack, limit_max_depth) {
+  // ack map (1) > rejects (2) > [index, reason] (3); an extension value may nest
+  // up to the limit.
+  limits lim;
+  lim.max_depth = 3;
+  EXPECT_EQ(ack_ok(golden("ack-v1-rejects.msgpack"), lim), golden_ack());
+  lim.max_depth = 2;
+  expect_contains(ack_err(golden("ack-v1-rejects.msgpack"), lim), "max_depth");
+  EXPECT_EQ(ack_ok(unhex(wire_md_ack_example), lim).stored, 1u);
+  EXPECT_EQ(ack_ok(ack_head(1).u(16).arr(1).arr(1).arr(0).b).producer, "p");
+  expect_contains(ack_err(ack_head(1).u(16).arr(1).arr(1).arr(1).arr(0).b),
+                  "nesting deeper than max_depth (4)");
+}
+
+TEST(wire_ack, limit_max_producer_bytes) {
+  ack a;
+  a.producer = std::string(256, 'p');
+  EXPECT_EQ(ack_ok(encode(a)), a);
+  a.producer = std::string(257, 'p');
+  expect_contains(ack_err(encode(a)),
+                  "'producer' (key 0) has 257 bytes, over the limit of 256");
+  limits lim;
+  lim.max_producer_bytes = 4;
+  a.producer = "12345";
+  expect_contains(ack_err(encode(a), lim), "over the limit of 4");
+}
+
+// Random damage to valid acks never crashes; a decoded ack re-encodes to a
+// frame that decodes to the same ack; no frame is both an ack and a batch.
+TEST(wire_ack, damaged_acks_are_errors_never_crashes) {
+  std::mt19937_64 rng(11);
+  std::vector<std::string> frames = {golden("ack-v1-rejects.msgpack"),
+                                     unhex(wire_md_ack_example),
+                                     unhex(wire_md_refused_example)};
+  int decoded = 0;
+  for (int round = 0; round < 20000; ++round) {
+    auto f = frames[rng() % frames.size()];
+    auto flips = 1 + rng() % 3;
+    for (std::size_t k = 0; k < flips; ++k)
+      f[rng() % f.size()] = static_cast<char>(rng());
+    if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1));
+    auto a = decode_ack(f, {});
+    auto len = frame_length(f, {});
+    if (a) {
+      ++decoded;
+      ASSERT_TRUE(len.has_value()) << hex(f);
+      EXPECT_EQ(*len, f.size()) << hex(f);
+      auto again = encode(*a);
+      EXPECT_EQ(ack_ok(again), *a) << hex(f);
+      EXPECT_FALSE(decode_batch(f, {}, nullptr).has_value()) << hex(f);
+    } else {
+      EXPECT_EQ(a.err().message.rfind("invalid eddy ack frame: ", 0), 0u);
+    }
+  }
+  EXPECT_GT(decoded, 100);
+}
+
 } // namespace
 } // namespace eddy::wire

@@ -1,0 +1,578 @@
+#include "actors/gateway.hpp"
+
+#include "actors/shard_actor.hpp"
+#include "cluster/shard_map.hpp"
+#include "schema/dead_letter.hpp"
+#include "schema/interactions.hpp"
+#include "schema/wire.hpp"
+#include "schema/writers.hpp"
+
+#include <caf/all.hpp>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <optional>
+
+namespace eddy::actors {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using socket_id = cluster::io_thread::socket_id;
+
+// Correlation ids this node puts on its own requests: 8 raw bytes.
+std::string corr_bytes(std::uint64_t id) {
+  std::string s(8, '\0');
+  std::memcpy(s.data(), &id, 8);
+  return s;
+}
+
+std::optional<std::uint64_t> corr_value(const std::string& s) {
+  if (s.size() != 8)
+    return std::nullopt;
+  std::uint64_t v;
+  std::memcpy(&v, s.data(), 8);
+  return v;
+}
+
+std::optional<reject_reason> reason_of(std::string_view name) {
+  for (std::size_t i = 0; i < reject_reason_count; ++i)
+    if (reason_name(static_cast<reject_reason>(i)) == name)
+      return static_cast<reject_reason>(i);
+  return std::nullopt;
+}
+
+struct pending_batch {
+  std::string rid, corr, producer;
+  std::uint64_t seq = 0;
+  std::uint32_t waiting = 0;
+  std::uint64_t stored = 0;
+  bool any_new = false, any_dup = false, any_unavailable = false;
+  std::vector<std::pair<std::uint32_t, std::string>> rejects;
+  std::string message;
+};
+
+struct remote_part {
+  std::uint64_t batch = 0;
+  clock_type::time_point deadline;
+  std::string node;
+};
+
+struct node_counts {
+  std::uint64_t item_count = 0;
+  std::map<std::uint32_t, std::uint64_t> shards; // shard -> events stored
+};
+
+struct pending_query {
+  bool from_peer = false;   // a peer asking for this node's local counts
+  std::string rid, corr;    // where the answer goes
+  std::string item;
+  std::uint32_t waiting = 0;
+  std::map<std::string, node_counts> nodes;
+  std::vector<std::string> unreachable;
+};
+
+struct remote_query {
+  std::uint64_t query = 0;
+  clock_type::time_point deadline;
+  std::string node;
+};
+
+struct gateway_state {
+  std::shared_ptr<node_env> env;
+  std::uint64_t next_id = 1;
+  std::unordered_map<std::uint64_t, pending_batch> batches;
+  std::unordered_map<std::uint64_t, remote_part> remote_parts;
+  std::unordered_map<std::uint64_t, pending_query> queries;
+  std::unordered_map<std::uint64_t, remote_query> remote_queries;
+  std::unordered_map<std::string, clock_type::time_point> last_seen;
+  clock_type::time_point next_heartbeat;
+  wire::limits producer_limits, peer_limits;
+  std::vector<event_view> views;
+  static inline const char* name = "eddy.gateway";
+};
+
+using gateway_actor = caf::stateful_actor<gateway_state>;
+
+constexpr auto local_timeout = std::chrono::seconds{10};
+constexpr auto timer_period = std::chrono::milliseconds{100};
+
+clock_type::duration peer_timeout(const node_env& env) {
+  return std::chrono::milliseconds{env.cfg.membership.heartbeat_ms *
+                                   env.cfg.membership.dead_after_misses};
+}
+
+bool alive(gateway_actor* self, const std::string& node) {
+  auto& st = self->state;
+  if (node == st.env->me)
+    return true;
+  auto it = st.last_seen.find(node);
+  return it != st.last_seen.end() &&
+         clock_type::now() - it->second < peer_timeout(*st.env);
+}
+
+// --- producer batches ---------------------------------------------------------
+
+void finish_batch(gateway_actor* self, std::uint64_t id) {
+  auto& st = self->state;
+  auto it = st.batches.find(id);
+  if (it == st.batches.end())
+    return;
+  auto& p = it->second;
+  wire::ack a;
+  a.producer = p.producer;
+  a.seq = p.seq;
+  a.stored = p.stored;
+  a.rejects = std::move(p.rejects);
+  a.message = std::move(p.message);
+  if (p.any_unavailable)
+    a.status = wire::ack_status::unavailable;
+  else if (p.any_dup && !p.any_new)
+    a.status = wire::ack_status::duplicate;
+  else
+    a.status = wire::ack_status::ok;
+  std::string frame;
+  wire::encode_ack(a, frame);
+  auto& env = *st.env;
+  env.io->send(env.ingest_socket, {std::move(p.rid), std::move(p.corr), std::move(frame)});
+  env.io->release(env.ingest_socket);
+  st.batches.erase(it);
+}
+
+void part_done(gateway_actor* self, std::uint64_t id, std::uint64_t stored, bool dup,
+               bool unavailable, const std::string& why) {
+  auto& st = self->state;
+  auto it = st.batches.find(id);
+  if (it == st.batches.end())
+    return;
+  auto& p = it->second;
+  p.stored += stored;
+  p.any_new = p.any_new || (!dup && !unavailable);
+  p.any_dup = p.any_dup || dup;
+  if (unavailable) {
+    p.any_unavailable = true;
+    if (!why.empty() && p.message.find(why) == std::string::npos)
+      p.message += (p.message.empty() ? "" : "; ") + why;
+  }
+  if (--p.waiting == 0)
+    finish_batch(self, id);
+}
+
+void refuse(gateway_actor* self, const std::string& rid, const std::string& corr,
+            const std::string& why) {
+  auto& env = *self->state.env;
+  wire::ack a;
+  a.status = wire::ack_status::refused;
+  a.message = why;
+  std::string frame;
+  wire::encode_ack(a, frame);
+  env.io->send(env.ingest_socket, {rid, corr, std::move(frame)});
+  env.io->release(env.ingest_socket);
+}
+
+void on_batch(gateway_actor* self, std::string rid, std::string corr,
+              const std::string& frame) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  auto b = wire::decode_batch(frame, st.producer_limits, env.registry);
+  if (!b) {
+    refuse(self, rid, corr, b.err().message);
+    return;
+  }
+  auto id = st.next_id++;
+  auto& p = st.batches[id];
+  p.rid = std::move(rid);
+  p.corr = std::move(corr);
+  p.producer = b->producer;
+  p.seq = b->seq;
+  for (auto& r : b->rejects) {
+    p.rejects.emplace_back(r.index, r.reason);
+    if (env.dead_letters) {
+      auto detail = r.detail + " (producer '" + b->producer + "', seq " +
+                    std::to_string(b->seq) + ", event " + std::to_string(r.index) + ")";
+      env.dead_letters->on_reject(reject_record{
+        "producer:" + b->producer, 0, r.index, {},
+        reason_of(r.reason).value_or(reject_reason::wrong_field_type), detail});
+    }
+  }
+  // Split by shard: items are disjoint across shards, so each owner gets its part.
+  std::map<std::uint32_t, std::vector<event>> parts;
+  for (auto& e : b->events)
+    parts[cluster::shard_of(e.item, env.cfg.shards)].push_back(std::move(e));
+  p.waiting = static_cast<std::uint32_t>(parts.size());
+  if (parts.empty()) {
+    finish_batch(self, id);
+    return;
+  }
+  for (auto& [shard, events] : parts) {
+    auto part = std::make_shared<batch_part>(batch_part{b->producer, b->seq, std::move(events)});
+    const auto& owner = env.owner[shard];
+    if (owner == env.me) {
+      self->request(env.shards[shard], local_timeout, append_atom::value, part_ptr{part})
+        .then(
+          [=](std::uint64_t stored, bool dup) { part_done(self, id, stored, dup, false, {}); },
+          [=](caf::error& err) {
+            part_done(self, id, 0, false, true,
+                      "shard " + std::to_string(shard) + ": " + to_string(err));
+          });
+    } else if (!alive(self, owner)) {
+      part_done(self, id, 0, false, true, "node " + owner + " (owner of shard " +
+                                            std::to_string(shard) + ") is down");
+    } else {
+      st.views.assign(part->events.begin(), part->events.end());
+      std::string out;
+      wire::encode_batch(part->producer, part->seq, st.views, out);
+      auto rc = st.next_id++;
+      st.remote_parts[rc] = {id, clock_type::now() + peer_timeout(env), owner};
+      env.io->send(env.dealer_of.at(owner), {"append", corr_bytes(rc), std::move(out)});
+    }
+  }
+}
+
+// --- count queries ------------------------------------------------------------
+
+std::string encode_node_counts(const node_counts& c) {
+  std::string s = std::to_string(c.item_count);
+  for (auto& [shard, n] : c.shards)
+    s += "\n" + std::to_string(shard) + " " + std::to_string(n);
+  return s;
+}
+
+node_counts decode_node_counts(const std::string& s) {
+  node_counts c;
+  std::size_t pos = 0;
+  bool first = true;
+  while (pos <= s.size()) {
+    auto nl = s.find('\n', pos);
+    auto line = s.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    if (first) {
+      c.item_count = std::strtoull(line.c_str(), nullptr, 10);
+      first = false;
+    } else if (auto sp = line.find(' '); sp != std::string::npos) {
+      c.shards[static_cast<std::uint32_t>(std::strtoul(line.c_str(), nullptr, 10))] =
+        std::strtoull(line.c_str() + sp + 1, nullptr, 10);
+    }
+    if (nl == std::string::npos)
+      break;
+    pos = nl + 1;
+  }
+  return c;
+}
+
+std::string query_json(gateway_actor* self, const pending_query& q) {
+  auto& env = *self->state.env;
+  std::uint64_t total = 0, item_total = 0;
+  std::vector<std::uint64_t> per_shard(env.cfg.shards, 0);
+  for (auto& [node, c] : q.nodes) {
+    item_total += c.item_count;
+    for (auto& [shard, n] : c.shards) {
+      total += n;
+      if (shard < per_shard.size())
+        per_shard[shard] += n;
+    }
+  }
+  std::string j = "{\"queried_by\":";
+  append_json_string(j, env.me);
+  j += ",\"complete\":";
+  j += q.unreachable.empty() ? "true" : "false";
+  j += ",\"total_events\":" + std::to_string(total);
+  if (!q.item.empty()) {
+    j += ",\"item\":";
+    append_json_string(j, q.item);
+    j += ",\"item_count\":" + std::to_string(item_total);
+  }
+  j += ",\"nodes\":[";
+  bool firstn = true;
+  for (auto& n : env.cfg.nodes) {
+    j += firstn ? "{" : ",{";
+    firstn = false;
+    j += "\"id\":";
+    append_json_string(j, n.id);
+    j += ",\"alive\":";
+    j += alive(self, n.id) ? "true" : "false";
+    std::uint32_t owned = 0;
+    for (auto& o : env.owner)
+      owned += o == n.id ? 1 : 0;
+    j += ",\"shards_owned\":" + std::to_string(owned);
+    auto it = q.nodes.find(n.id);
+    j += ",\"answered\":";
+    j += it != q.nodes.end() ? "true" : "false";
+    std::uint64_t events = 0;
+    if (it != q.nodes.end())
+      for (auto& [shard, c] : it->second.shards)
+        events += c;
+    j += ",\"events\":" + std::to_string(events);
+    if (!q.item.empty() && it != q.nodes.end())
+      j += ",\"item_count\":" + std::to_string(it->second.item_count);
+    j += "}";
+  }
+  j += "],\"shards\":[";
+  for (std::size_t s = 0; s < per_shard.size(); ++s) {
+    j += s ? "," : "";
+    j += "{\"shard\":" + std::to_string(s) + ",\"owner\":";
+    append_json_string(j, env.owner[s]);
+    j += ",\"events\":" + std::to_string(per_shard[s]) + "}";
+  }
+  j += "]}";
+  return j;
+}
+
+void finish_query(gateway_actor* self, std::uint64_t qid) {
+  auto& st = self->state;
+  auto it = st.queries.find(qid);
+  if (it == st.queries.end() || it->second.waiting > 0)
+    return;
+  auto& q = it->second;
+  auto& env = *st.env;
+  if (q.from_peer) {
+    env.io->send(env.peer_socket, {q.rid, "counted", q.corr,
+                                   encode_node_counts(q.nodes[env.me])});
+    env.io->release(env.peer_socket);
+  } else {
+    env.io->send(env.ingest_socket, {q.rid, q.corr, query_json(self, q)});
+    env.io->release(env.ingest_socket);
+  }
+  st.queries.erase(it);
+}
+
+void start_query(gateway_actor* self, bool from_peer, std::string rid, std::string corr,
+                 std::string item) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  auto qid = st.next_id++;
+  auto& q = st.queries[qid];
+  q.from_peer = from_peer;
+  q.rid = std::move(rid);
+  q.corr = std::move(corr);
+  q.item = std::move(item);
+  q.nodes[env.me]; // this node answers even if it owns no shard
+  std::vector<std::pair<std::uint32_t, caf::actor>> local;
+  for (std::uint32_t s = 0; s < env.shards.size(); ++s)
+    if (env.shards[s])
+      local.emplace_back(s, env.shards[s]);
+  q.waiting = static_cast<std::uint32_t>(local.size());
+  if (!from_peer) {
+    for (auto& n : env.cfg.nodes) {
+      if (n.id == env.me)
+        continue;
+      if (!alive(self, n.id)) {
+        q.unreachable.push_back(n.id);
+        continue;
+      }
+      auto rc = st.next_id++;
+      st.remote_queries[rc] = {qid, clock_type::now() + peer_timeout(env), n.id};
+      env.io->send(env.dealer_of.at(n.id), {"count", corr_bytes(rc), q.item});
+      ++q.waiting;
+    }
+  }
+  for (auto& [shard, actor] : local) {
+    self->request(actor, local_timeout, count_atom::value, q.item)
+      .then(
+        [=, s = shard](std::uint64_t events, std::uint64_t item_count) {
+          auto it = self->state.queries.find(qid);
+          if (it == self->state.queries.end())
+            return;
+          auto& mine = it->second.nodes[self->state.env->me];
+          mine.shards[s] = events;
+          mine.item_count += item_count;
+          --it->second.waiting;
+          finish_query(self, qid);
+        },
+        [=](caf::error&) {
+          auto it = self->state.queries.find(qid);
+          if (it == self->state.queries.end())
+            return;
+          it->second.unreachable.push_back(self->state.env->me);
+          --it->second.waiting;
+          finish_query(self, qid);
+        });
+  }
+  finish_query(self, qid);
+}
+
+// --- dispatch -------------------------------------------------------------------
+
+void on_client(gateway_actor* self, cluster::frames& m) {
+  auto& env = *self->state.env;
+  // [routing id, correlation, batch frame] or [routing id, correlation, command, arg]
+  if (m.size() == 3) {
+    on_batch(self, std::move(m[0]), std::move(m[1]), m[2]);
+  } else if (m.size() == 4 && m[2] == "count") {
+    start_query(self, false, std::move(m[0]), std::move(m[1]), std::move(m[3]));
+  } else if (m.size() >= 2) {
+    refuse(self, m[0], m.size() >= 3 ? m[1] : std::string{},
+           "malformed request: send [correlation frame, batch frame] (schema/WIRE.md)");
+  } else {
+    env.io->release(env.ingest_socket);
+  }
+}
+
+void on_peer_request(gateway_actor* self, cluster::frames& m) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  // [peer node id, kind, correlation, payload]
+  if (m.size() != 4) {
+    env.io->release(env.peer_socket);
+    return;
+  }
+  st.last_seen[m[0]] = clock_type::now();
+  const auto& kind = m[1];
+  if (kind == "hb") {
+    env.io->release(env.peer_socket);
+  } else if (kind == "count") {
+    start_query(self, true, std::move(m[0]), std::move(m[2]), std::move(m[3]));
+  } else if (kind == "append") {
+    auto reply = [self, from = m[0], corr = m[2]](wire::ack a) {
+      auto& e = *self->state.env;
+      std::string frame;
+      wire::encode_ack(a, frame);
+      e.io->send(e.peer_socket, {from, "appended", corr, std::move(frame)});
+      e.io->release(e.peer_socket);
+    };
+    auto b = wire::decode_batch(m[3], st.peer_limits, nullptr);
+    if (!b || b->events.empty() || !b->rejects.empty()) {
+      wire::ack a;
+      a.status = wire::ack_status::refused;
+      a.message = b ? "malformed part" : b.err().message;
+      reply(std::move(a));
+      return;
+    }
+    auto shard = cluster::shard_of(b->events.front().item, env.cfg.shards);
+    if (env.owner[shard] != env.me || !env.shards[shard]) {
+      wire::ack a;
+      a.status = wire::ack_status::unavailable;
+      a.message = "node " + env.me + " does not own shard " + std::to_string(shard);
+      reply(std::move(a));
+      return;
+    }
+    auto part = std::make_shared<batch_part>(
+      batch_part{b->producer, b->seq, std::move(b->events)});
+    self->request(env.shards[shard], local_timeout, append_atom::value, part_ptr{part})
+      .then(
+        [=](std::uint64_t stored, bool dup) {
+          wire::ack a;
+          a.status = dup ? wire::ack_status::duplicate : wire::ack_status::ok;
+          a.stored = stored;
+          reply(std::move(a));
+        },
+        [=](caf::error& err) {
+          wire::ack a;
+          a.status = wire::ack_status::unavailable;
+          a.message = to_string(err);
+          reply(std::move(a));
+        });
+  } else {
+    env.io->release(env.peer_socket);
+  }
+}
+
+void on_peer_reply(gateway_actor* self, socket_id sock, cluster::frames& m) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  auto node = env.peer_of[sock];
+  st.last_seen[node] = clock_type::now();
+  // [kind, correlation, payload]
+  if (m.size() == 3) {
+    auto rc = corr_value(m[1]);
+    if (rc && m[0] == "appended") {
+      if (auto it = st.remote_parts.find(*rc); it != st.remote_parts.end()) {
+        auto batch = it->second.batch;
+        st.remote_parts.erase(it);
+        auto a = wire::decode_ack(m[2], st.peer_limits);
+        if (!a)
+          part_done(self, batch, 0, false, true, "node " + node + ": " + a.err().message);
+        else
+          part_done(self, batch, a->stored, a->status == wire::ack_status::duplicate,
+                    a->status == wire::ack_status::unavailable ||
+                      a->status == wire::ack_status::refused,
+                    a->message.empty() ? "" : "node " + node + ": " + a->message);
+      }
+    } else if (rc && m[0] == "counted") {
+      if (auto it = st.remote_queries.find(*rc); it != st.remote_queries.end()) {
+        auto qid = it->second.query;
+        st.remote_queries.erase(it);
+        if (auto q = st.queries.find(qid); q != st.queries.end()) {
+          q->second.nodes[node] = decode_node_counts(m[2]);
+          --q->second.waiting;
+          finish_query(self, qid);
+        }
+      }
+    }
+  }
+  env.io->release(sock);
+}
+
+void on_timer(gateway_actor* self) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  auto now = clock_type::now();
+  std::vector<std::pair<std::uint64_t, std::string>> expired;
+  for (auto it = st.remote_parts.begin(); it != st.remote_parts.end();) {
+    if (it->second.deadline <= now) {
+      expired.emplace_back(it->second.batch, it->second.node);
+      it = st.remote_parts.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [batch, node] : expired)
+    part_done(self, batch, 0, false, true, "node " + node + " did not answer in time");
+  std::vector<std::uint64_t> done;
+  for (auto it = st.remote_queries.begin(); it != st.remote_queries.end();) {
+    if (it->second.deadline <= now) {
+      if (auto q = st.queries.find(it->second.query); q != st.queries.end()) {
+        q->second.unreachable.push_back(it->second.node);
+        --q->second.waiting;
+        done.push_back(it->second.query);
+      }
+      it = st.remote_queries.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto qid : done)
+    finish_query(self, qid);
+  if (now >= st.next_heartbeat) {
+    st.next_heartbeat = now + std::chrono::milliseconds{env.cfg.membership.heartbeat_ms};
+    for (auto& [node, sock] : env.dealer_of)
+      env.io->send(sock, {"hb", std::string{}, env.me});
+  }
+}
+
+caf::behavior gateway(gateway_actor* self, std::shared_ptr<node_env> env) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.producer_limits.max_frame_bytes = st.env->cfg.limits.max_frame_bytes;
+  st.producer_limits.max_events = st.env->cfg.limits.max_batch_events;
+  st.peer_limits = st.producer_limits;
+  st.next_heartbeat = clock_type::now();
+  self->send(self, timer_atom::value);
+  return {
+    [=](inbound_atom, inbound_ptr& in) {
+      auto& e = *self->state.env;
+      // An exception would kill the gateway (CAF 0.17): contain it, answer, go on.
+      try {
+        if (in->socket == e.ingest_socket)
+          on_client(self, in->msg);
+        else if (in->socket == e.peer_socket)
+          on_peer_request(self, in->msg);
+        else
+          on_peer_reply(self, in->socket, in->msg);
+      } catch (const std::exception& ex) {
+        std::fprintf(stderr, "eddy node %s: gateway error: %s\n", e.me.c_str(), ex.what());
+      }
+    },
+    [=](timer_atom) {
+      on_timer(self);
+      self->delayed_send(self, timer_period, timer_atom::value);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_gateway(caf::actor_system& sys, std::shared_ptr<node_env> env) {
+  return sys.spawn(gateway, std::move(env));
+}
+
+} // namespace eddy::actors

@@ -1,0 +1,39 @@
+#pragma once
+// The gateway actor: every ZeroMQ message of the node comes through it.
+//  - producers (ingest ROUTER): [corr, batch frame] -> validate, split by shard,
+//    append locally or forward to the owner, ack [corr, ack frame] once every owner
+//    has appended its part; queries [corr, "count", item] -> scatter/gather JSON.
+//  - peers (peer ROUTER / DEALERs): "append" parts, "count" queries, heartbeats, and
+//    the replies to this node's own requests.
+
+#include "actors/messages.hpp"
+#include "cluster/config.hpp"
+
+#include <caf/fwd.hpp>
+#include <unordered_map>
+
+namespace eddy {
+class interaction_registry;
+class dead_letter_writer;
+} // namespace eddy
+
+namespace eddy::actors {
+
+/// What the gateway needs to know about its node; built by run_node.
+struct node_env {
+  cluster::cluster_config cfg;
+  std::string me;
+  const interaction_registry* registry = nullptr;
+  cluster::io_thread* io = nullptr;
+  cluster::io_thread::socket_id ingest_socket = 0;
+  cluster::io_thread::socket_id peer_socket = 0;
+  std::unordered_map<std::string, cluster::io_thread::socket_id> dealer_of; // peer id
+  std::unordered_map<cluster::io_thread::socket_id, std::string> peer_of;   // dealer
+  std::vector<std::string> owner;  ///< shard -> owner node id
+  std::vector<caf::actor> shards;  ///< local shard actors (empty handle if not ours)
+  dead_letter_writer* dead_letters = nullptr;
+};
+
+caf::actor spawn_gateway(caf::actor_system& sys, std::shared_ptr<node_env> env);
+
+} // namespace eddy::actors

@@ -1,0 +1,174 @@
+#include "actors/node.hpp"
+
+#include "actors/gateway.hpp"
+#include "actors/shard_actor.hpp"
+#include "cluster/shard_map.hpp"
+#include "schema/dead_letter.hpp"
+#include "schema/interactions.hpp"
+
+#include <caf/all.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <pthread.h>
+
+namespace eddy::actors {
+
+namespace {
+
+std::string endpoint(const std::string& host, std::uint16_t port) {
+  return "tcp://" + host + ":" + std::to_string(port);
+}
+
+int fail(const std::string& node, const std::string& why) {
+  std::fprintf(stderr, "eddy node %s: %s\n", node.c_str(), why.c_str());
+  return 1;
+}
+
+} // namespace
+
+int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
+  const auto* me = cfg.find(opt.node_id);
+  if (me == nullptr) {
+    std::string ids;
+    for (auto& n : cfg.nodes)
+      ids += (ids.empty() ? "" : ", ") + n.id;
+    return fail(opt.node_id, "no node '" + opt.node_id + "' in " + cfg.origin +
+                               " (its nodes: " + ids + ")");
+  }
+  // SIGINT/SIGTERM are taken by sigwait below; block them before any thread starts
+  // so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto registry = interaction_registry::load(opt.interactions);
+  if (!registry)
+    return fail(me->id, registry.err().message);
+
+  namespace fs = std::filesystem;
+  auto dir = fs::path{cfg.data_dir} / me->id;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    return fail(me->id, "cannot create data directory " + dir.string() + ": " + ec.message());
+  auto dead_letters = dead_letter_writer::open((dir / "dead-letters.jsonl").string());
+  if (!dead_letters)
+    return fail(me->id, dead_letters.err().message);
+
+  // Ownership: rendezvous over every configured node. A node that is down keeps
+  // its shards (their parts are refused as "unavailable" and producers retry), so
+  // no event is ever stored by two nodes: with one copy per shard, moving shards to
+  // live nodes could not keep "nothing counted twice" (see the issue notes).
+  std::vector<std::string> ids;
+  for (auto& n : cfg.nodes)
+    ids.push_back(n.id);
+  cluster::shard_map map{cfg.shards, ids};
+  auto env = std::make_shared<node_env>();
+  env->cfg = cfg;
+  env->me = me->id;
+  env->registry = &*registry;
+  env->dead_letters = dead_letters->get();
+  env->owner.resize(cfg.shards);
+  for (std::uint32_t s = 0; s < cfg.shards; ++s)
+    env->owner[s] = map.owner(s);
+
+  // Replay every owned shard's log before serving.
+  std::vector<std::shared_ptr<shard_data>> owned;
+  std::uint64_t replayed = 0;
+  for (auto s : map.shards_of(me->id)) {
+    auto data = std::make_shared<shard_data>();
+    data->shard = s;
+    cluster::shard_log_options lo;
+    char name[32];
+    std::snprintf(name, sizeof name, "shard-%04u", s);
+    lo.dir = (dir / name).string();
+    lo.log = cfg.log;
+    cluster::replay_stats rs;
+    auto log = cluster::shard_log::open(
+      lo, [&](const wire::batch& b) { data->count(b.events); }, &rs);
+    if (!log)
+      return fail(me->id, log.err().message);
+    if (rs.truncated_bytes > 0)
+      std::fprintf(stderr, "eddy node %s: shard %u: cut a torn tail of %llu bytes\n",
+                   me->id.c_str(), s, static_cast<unsigned long long>(rs.truncated_bytes));
+    data->log = std::move(*log);
+    replayed += data->events;
+    owned.push_back(std::move(data));
+  }
+
+  cluster::io_thread io;
+  cluster::socket_options so;
+  so.send_hwm = static_cast<int>(cfg.limits.send_hwm);
+  so.recv_hwm = static_cast<int>(cfg.limits.recv_hwm);
+  // Room for a batch plus the frames around it.
+  so.max_msg_size = static_cast<std::int64_t>(cfg.limits.max_frame_bytes) + 4096;
+  auto ingest = io.bind_router(endpoint(me->host, me->ingest_port), so);
+  if (!ingest)
+    return fail(me->id, ingest.err().message);
+  auto peer = io.bind_router(endpoint(me->host, me->peer_port), so);
+  if (!peer)
+    return fail(me->id, peer.err().message);
+  env->io = &io;
+  env->ingest_socket = *ingest;
+  env->peer_socket = *peer;
+  // Credits: at most window_batches producer requests inside the node at once;
+  // beyond that ZeroMQ's queues fill and producers are slowed, never dropped.
+  io.set_credit(*ingest, cfg.limits.window_batches);
+  io.set_credit(*peer, cfg.limits.window_batches * static_cast<std::uint32_t>(cfg.nodes.size()));
+  for (auto& n : cfg.nodes) {
+    if (n.id == me->id)
+      continue;
+    cluster::socket_options po = so;
+    po.routing_id = me->id;
+    auto d = io.connect_dealer(endpoint(n.host, n.peer_port), po);
+    if (!d)
+      return fail(me->id, d.err().message);
+    env->dealer_of[n.id] = *d;
+    env->peer_of[*d] = n.id;
+  }
+
+  int status = 0;
+  {
+    caf::actor_system_config sys_cfg;
+    sys_cfg.set("scheduler.max-threads", std::max(2u, std::thread::hardware_concurrency()));
+    caf::actor_system sys{sys_cfg};
+    env->shards.resize(cfg.shards);
+    for (auto& d : owned)
+      env->shards[d->shard] = spawn_shard(sys, d, cfg.log.group_commit_ms);
+    auto gw = spawn_gateway(sys, env);
+    io.start(
+      [gw](cluster::io_thread::socket_id sock, cluster::frames&& msg) {
+        caf::anon_send(gw, inbound_atom::value,
+                       std::make_shared<inbound>(inbound{sock, std::move(msg)}));
+      },
+      [&](cluster::io_thread::socket_id, cluster::frames&&) {
+        // A producer or peer that went away before its reply: nothing to do.
+      });
+    std::fprintf(stderr,
+                 "eddy node %s ready: ingest %s, peer %s, %zu of %u shards, %llu events "
+                 "replayed, data %s\n",
+                 me->id.c_str(), io.endpoint(*ingest).c_str(), io.endpoint(*peer).c_str(),
+                 owned.size(), cfg.shards, static_cast<unsigned long long>(replayed),
+                 dir.string().c_str());
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::fprintf(stderr, "eddy node %s: signal %d, stopping\n", me->id.c_str(), sig);
+    // Order (CAF-ZMQ-NOTES.md): stop the I/O thread, then the actors.
+    io.stop();
+    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+    for (auto& a : env->shards)
+      if (a)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    env->shards.clear();
+  }
+  std::string why;
+  if (!(*dead_letters)->close(&why))
+    status = fail(me->id, why);
+  std::fprintf(stderr, "eddy node %s stopped\n", me->id.c_str());
+  return status;
+}
+
+} // namespace eddy::actors

@@ -1,0 +1,68 @@
+#include "actors/shard_actor.hpp"
+
+#include <caf/all.hpp>
+#include <chrono>
+
+namespace eddy::actors {
+
+void shard_data::count(const std::vector<event>& events_of_batch) {
+  for (auto& e : events_of_batch)
+    ++item_counts[e.item];
+  events += events_of_batch.size();
+}
+
+namespace {
+
+struct shard_state {
+  std::shared_ptr<shard_data> data;
+  std::vector<event_view> views; // reused for appends
+  static inline const char* name = "eddy.shard";
+};
+
+caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
+                          std::shared_ptr<shard_data> data,
+                          std::uint32_t group_commit_ms) {
+  self->state.data = std::move(data);
+  auto period = std::chrono::milliseconds{group_commit_ms > 0 ? group_commit_ms : 5};
+  self->delayed_send(self, period, timer_atom::value);
+  // Whatever ends the actor, what was appended reaches the disk.
+  self->attach_functor([d = self->state.data] { (void)d->log->sync(); });
+  return {
+    [=](append_atom, const part_ptr& part) -> caf::result<std::uint64_t, bool> {
+      auto& st = self->state;
+      st.views.assign(part->events.begin(), part->events.end());
+      // No exception may leave a handler (it would kill the actor): the log
+      // returns errors as values.
+      auto r = st.data->log->append(part->producer, part->seq, st.views);
+      if (!r)
+        return caf::make_error(caf::sec::runtime_error,
+                               "shard " + std::to_string(st.data->shard) + ": " +
+                                 r.err().message);
+      if (*r == cluster::shard_log::append_result::duplicate)
+        return {std::uint64_t{0}, true};
+      st.data->count(part->events);
+      return {static_cast<std::uint64_t>(part->events.size()), false};
+    },
+    [=](count_atom, const std::string& item) -> caf::result<std::uint64_t, std::uint64_t> {
+      auto& d = *self->state.data;
+      std::uint64_t n = 0;
+      if (!item.empty())
+        if (auto it = d.item_counts.find(item); it != d.item_counts.end())
+          n = it->second;
+      return {d.events, n};
+    },
+    [=](timer_atom) {
+      (void)self->state.data->log->sync_if_due(std::chrono::steady_clock::now());
+      self->delayed_send(self, period, timer_atom::value);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
+                       std::uint32_t group_commit_ms) {
+  return sys.spawn(shard_actor, std::move(data), group_commit_ms);
+}
+
+} // namespace eddy::actors

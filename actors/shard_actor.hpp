@@ -1,0 +1,31 @@
+#pragma once
+// One actor per owned shard: appends batch parts to the shard log (durable before
+// the reply), keeps the shard's per-item counts, and answers count queries.
+
+#include "actors/messages.hpp"
+#include "cluster/shard_log.hpp"
+
+#include <caf/fwd.hpp>
+#include <unordered_map>
+
+namespace eddy::actors {
+
+/// What a shard owns; built by replaying its log before the actor starts.
+struct shard_data {
+  std::uint32_t shard = 0;
+  std::unique_ptr<cluster::shard_log> log;
+  std::unordered_map<std::string, std::uint64_t> item_counts;
+  std::uint64_t events = 0;
+
+  /// Applies one stored batch to the counts (replay and append share this).
+  void count(const std::vector<event>& events_of_batch);
+};
+
+/// Spawns the shard actor. Messages:
+///  (append_atom, part_ptr)      -> (uint64 stored, bool duplicate) or an error
+///  (count_atom, std::string item) -> (uint64 shard_events, uint64 item_count)
+/// With fsync = group it syncs the log every group_commit_ms.
+caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
+                       std::uint32_t group_commit_ms);
+
+} // namespace eddy::actors
