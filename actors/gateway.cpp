@@ -195,6 +195,8 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr,
         reason_of(r.reason).value_or(reject_reason::wrong_field_type), detail});
     }
   }
+  if (env.dead_letters && !b->rejects.empty())
+    env.dead_letters->flush();
   // Split by shard: items are disjoint across shards, so each owner gets its part.
   std::map<std::uint32_t, std::vector<event>> parts;
   for (auto& e : b->events)

@@ -103,8 +103,10 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
   cluster::socket_options so;
   so.send_hwm = static_cast<int>(cfg.limits.send_hwm);
   so.recv_hwm = static_cast<int>(cfg.limits.recv_hwm);
-  // Room for a batch plus the frames around it.
-  so.max_msg_size = static_cast<std::int64_t>(cfg.limits.max_frame_bytes) + 4096;
+  // Frames up to max_frame_bytes are decoded; larger ones up to 4x get a "refused"
+  // reply naming the limit; beyond that ZeroMQ drops the connection (a hard cap on
+  // what one message can make the node buffer).
+  so.max_msg_size = 4 * static_cast<std::int64_t>(cfg.limits.max_frame_bytes);
   auto ingest = io.bind_router(endpoint(me->host, me->ingest_port), so);
   if (!ingest)
     return fail(me->id, ingest.err().message);

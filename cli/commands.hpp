@@ -13,6 +13,7 @@ void add_normalize(CLI::App& app, int& exit_code);
 void add_generate(CLI::App& app, int& exit_code);
 void add_node(CLI::App& app, int& exit_code);
 void add_ingest(CLI::App& app, int& exit_code);
+void add_produce(CLI::App& app, int& exit_code);
 void add_count(CLI::App& app, int& exit_code);
 void add_status(CLI::App& app, int& exit_code);
 

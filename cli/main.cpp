@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   eddy::cli::add_generate(app, exit_code);
   eddy::cli::add_node(app, exit_code);
   eddy::cli::add_ingest(app, exit_code);
+  eddy::cli::add_produce(app, exit_code);
   eddy::cli::add_count(app, exit_code);
   eddy::cli::add_status(app, exit_code);
   CLI11_PARSE(app, argc, argv);

@@ -1,43 +1,56 @@
 // The shard log: one folder per shard, append-only segment files of checksummed
-// records, each holding one wire batch (cluster/SHARD_LOG.md has the full format).
+// records, each holding one wire batch (cluster/SHARD_LOG.md has the full
+// format).
 //
 // On disk:
 //
-//   <dir>/00000000000000000000.seg    segment files, named by the ordinal (0-based,
-//   <dir>/00000000000000001234.seg    counted over the whole log) of their first
-//                                     batch, 20 digits so names sort like numbers
+//   <dir>/00000000000000000000.seg    segment files, named by the ordinal
+//   (0-based, <dir>/00000000000000001234.seg    counted over the whole log) of
+//   their first
+//                                     batch, 20 digits so names sort like
+//                                     numbers
 //
 //   segment = header (8 bytes: "EDDYSEG" + format byte 0x01) + record*
 //   record  = u32 LE payload length + u32 LE zlib crc32(payload) + payload
 //   payload = one wire batch frame (wire::encode_batch: version byte + map)
 //
 // Why it is built this way:
-//  - One pwrite(2) of the whole record per append. Once it returns, the bytes are in
-//    the page cache and survive a kill of this process in every fsync mode; only
-//    power loss depends on the fsync policy. A failed or partial write is cut back
-//    with ftruncate so the file never keeps half a record while we keep appending.
+//  - One pwrite(2) of the whole record per append. Once it returns, the bytes
+//  are in
+//    the page cache and survive a kill of this process in every fsync mode;
+//    only power loss depends on the fsync policy. A failed or partial write is
+//    cut back with ftruncate so the file never keeps half a record while we
+//    keep appending.
 //  - A process crash can only tear the record being written, and power loss (in
-//    group/none mode) only the unsynced tail of the newest segment. So on open, the
-//    first bad record of the LAST segment and everything after it is a torn tail and
-//    is truncated; a bad record in any other segment cannot come from a crash and is
-//    an error for the operator (file + offset), never silently dropped.
-//  - A record whose checksum is right but whose frame does not decode was not torn:
-//    it was written by a newer eddy (or a bug). That is always an error, even at the
-//    tail, so a downgrade cannot truncate data it does not understand.
-//  - Replay and scan() share one streaming reader (read_segment): a 1 MiB buffer,
-//    grown only to the largest record, so memory does not depend on segment size.
-//  - Dedupe per producer: the highest seq seen and a ring bitmap of the `window`
+//    group/none mode) only the unsynced tail of the newest segment. So on open,
+//    the first bad record of the LAST segment and everything after it is a torn
+//    tail and is truncated; a bad record in any other segment cannot come from
+//    a crash and is an error for the operator (file + offset), never silently
+//    dropped.
+//  - A record whose checksum is right but whose frame does not decode was not
+//  torn:
+//    it was written by a newer eddy (or a bug). That is always an error, even
+//    at the tail, so a downgrade cannot truncate data it does not understand.
+//  - Replay and scan() share one streaming reader (read_segment): a 1 MiB
+//  buffer,
+//    grown only to the largest record, so memory does not depend on segment
+//    size.
+//  - Dedupe per producer: the highest seq seen and a ring bitmap of the
+//  `window`
 //    seqs up to it. A seq at or below (max - window) counts as already stored:
 //    producers must never resend a batch that old (their credit window is far
 //    smaller). The index is rebuilt from the records on open.
-//  - The folder is flock()ed while open: two writers on one log would interleave
+//  - The folder is flock()ed while open: two writers on one log would
+//  interleave
 //    records and corrupt it.
-//  - After an fsync failure the kernel may have dropped the dirty pages and a retry
-//    can report success anyway, so the log refuses further writes ("poisoned") until
-//    it is reopened and replayed; the same after a failed cut-back.
+//  - After an fsync failure the kernel may have dropped the dirty pages and a
+//  retry
+//    can report success anyway, so the log refuses further writes ("poisoned")
+//    until it is reopened and replayed; the same after a failed cut-back.
 //
-// Not thread-safe: one owner (the shard actor) calls every member. No CAF, no logging
-// here: failures are eddy::error values (STYLE.md habit 8), stats are returned.
+// Not thread-safe: one owner (the shard actor) calls every member. No CAF, no
+// logging here: failures are eddy::error values (STYLE.md habit 8), stats are
+// returned.
 
 #include "cluster/shard_log.hpp"
 
@@ -65,8 +78,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<char, 7> segment_magic = {'E', 'D', 'D', 'Y', 'S', 'E', 'G'};
-constexpr std::uint8_t segment_format = 1; ///< newest segment format this build reads
+constexpr std::array<char, 7> segment_magic = {'E', 'D', 'D', 'Y',
+                                               'S', 'E', 'G'};
+constexpr std::uint8_t segment_format =
+    1; ///< newest segment format this build reads
 constexpr std::size_t segment_header_bytes = 8;
 constexpr std::size_t record_header_bytes = 8;
 /// Upper bound on one payload: a length above it is corruption, not a record.
@@ -75,11 +90,13 @@ constexpr std::size_t read_chunk_bytes = 1u << 20;
 constexpr std::size_t segment_name_digits = 20;
 
 std::string errno_text(int err) {
-  return std::string{std::strerror(err)} + " (errno " + std::to_string(err) + ")";
+  return std::string{std::strerror(err)} + " (errno " + std::to_string(err) +
+         ")";
 }
 
 error sys_error(const std::string& what, const std::string& path, int err) {
-  return error{"shard log: cannot " + what + " " + path + ": " + errno_text(err)};
+  return error{"shard log: cannot " + what + " " + path + ": " +
+               errno_text(err)};
 }
 
 void put_le32(char* p, std::uint32_t v) {
@@ -90,15 +107,16 @@ void put_le32(char* p, std::uint32_t v) {
 std::uint32_t get_le32(const char* p) {
   std::uint32_t v = 0;
   for (int i = 0; i < 4; ++i)
-    v |= static_cast<std::uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+    v |= static_cast<std::uint32_t>(static_cast<unsigned char>(p[i]))
+         << (8 * i);
   return v;
 }
 
 std::uint32_t checksum(std::string_view bytes) {
   // zlib's crc32 takes a 32-bit length; records are <= 256 MiB.
   return static_cast<std::uint32_t>(
-    ::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()),
-            static_cast<uInt>(bytes.size())));
+      ::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()),
+              static_cast<uInt>(bytes.size())));
 }
 
 std::string segment_header() {
@@ -123,14 +141,16 @@ std::optional<std::uint64_t> parse_segment_name(std::string_view name) {
   if (!std::all_of(digits.begin(), digits.end(),
                    [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  auto [end, ec] =
+      std::from_chars(digits.data(), digits.data() + digits.size(), v);
   if (ec != std::errc{} || end != digits.data() + digits.size())
     return std::nullopt;
   return v;
 }
 
-/// The decoder rejects a frame with a bad producer as a whole, so a batch with one
-/// would be written fine and then read back as corruption. Refuse it up front.
+/// The decoder rejects a frame with a bad producer as a whole, so a batch with
+/// one would be written fine and then read back as corruption. Refuse it up
+/// front.
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0;
   auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
@@ -150,11 +170,9 @@ bool valid_utf8(std::string_view s) {
     } else {
       return false;
     }
-    if (i + n >= s.size())
-      return false;
+    if (i + n >= s.size()) return false;
     for (std::size_t k = 1; k <= n; ++k) {
-      if ((byte(i + k) & 0xc0) != 0x80)
-        return false;
+      if ((byte(i + k) & 0xc0) != 0x80) return false;
       cp = (cp << 6) | (byte(i + k) & 0x3f);
     }
     static constexpr std::uint32_t min_cp[] = {0, 0x80, 0x800, 0x10000};
@@ -170,7 +188,8 @@ bool valid_utf8(std::string_view s) {
 wire::limits replay_limits() {
   wire::limits lim;
   lim.max_frame_bytes = max_record_bytes;
-  lim.max_events = max_record_bytes; // every array entry takes at least one byte
+  lim.max_events =
+      max_record_bytes; // every array entry takes at least one byte
   return lim;
 }
 
@@ -179,17 +198,15 @@ wire::limits replay_limits() {
 // ---------------------------------------------------------------------------
 
 class dedupe_index {
-public:
+ public:
   explicit dedupe_index(std::uint32_t window)
-    : window_(std::max<std::uint32_t>(window, 1)) {}
+      : window_(std::max<std::uint32_t>(window, 1)) {}
 
   bool contains(std::string_view producer, std::uint64_t seq) const {
     auto it = producers_.find(producer);
-    if (it == producers_.end())
-      return false;
+    if (it == producers_.end()) return false;
     auto& st = it->second;
-    if (seq > st.max)
-      return false;
+    if (seq > st.max) return false;
     if (st.max - seq >= window_)
       return true; // older than the window: treated as stored (documented)
     return test(st, seq);
@@ -221,10 +238,10 @@ public:
     }
   }
 
-private:
+ private:
   struct producer_state {
-    std::uint64_t max = 0;            ///< highest seq stored
-    std::vector<std::uint64_t> bits;  ///< ring bitmap, slot = seq % window
+    std::uint64_t max = 0;           ///< highest seq stored
+    std::vector<std::uint64_t> bits; ///< ring bitmap, slot = seq % window
   };
 
   // Heterogeneous lookup: contains() runs per batch and must not allocate.
@@ -250,7 +267,7 @@ private:
 
   std::uint64_t window_;
   std::unordered_map<std::string, producer_state, string_hash, std::equal_to<>>
-    producers_;
+      producers_;
 };
 
 // ---------------------------------------------------------------------------
@@ -260,33 +277,29 @@ private:
 /// Streams a file through a bounded buffer with pread: views of [off, off + n),
 /// clipped at `limit`. The buffer grows only to the largest record.
 class chunk_reader {
-public:
+ public:
   chunk_reader(int fd, std::uint64_t limit) : fd_(fd), limit_(limit) {}
 
-  /// A view of up to `n` bytes at `off` (fewer only at the limit or end of file);
-  /// valid until the next call. A read error is returned as errno.
+  /// A view of up to `n` bytes at `off` (fewer only at the limit or end of
+  /// file); valid until the next call. A read error is returned as errno.
   std::pair<std::string_view, int> peek(std::uint64_t off, std::size_t n) {
-    if (off >= limit_)
-      return {{}, 0};
+    if (off >= limit_) return {{}, 0};
     n = static_cast<std::size_t>(std::min<std::uint64_t>(n, limit_ - off));
     if (off >= buf_off_ && off + n <= buf_off_ + buf_len_)
       return {std::string_view{buf_.data() + (off - buf_off_), n}, 0};
     auto want = static_cast<std::size_t>(
-      std::min<std::uint64_t>(std::max(n, read_chunk_bytes), limit_ - off));
-    if (buf_.size() < want)
-      buf_.resize(want);
+        std::min<std::uint64_t>(std::max(n, read_chunk_bytes), limit_ - off));
+    if (buf_.size() < want) buf_.resize(want);
     std::size_t got = 0;
     while (got < want) {
       auto r = ::pread(fd_, buf_.data() + got, want - got,
                        static_cast<off_t>(off + got));
       if (r < 0) {
-        if (errno == EINTR)
-          continue;
+        if (errno == EINTR) continue;
         buf_len_ = 0;
         return {{}, errno};
       }
-      if (r == 0)
-        break; // the file is shorter than the limit
+      if (r == 0) break; // the file is shorter than the limit
       got += static_cast<std::size_t>(r);
     }
     buf_off_ = off;
@@ -294,7 +307,7 @@ public:
     return {std::string_view{buf_.data(), std::min(n, got)}, 0};
   }
 
-private:
+ private:
   int fd_;
   std::uint64_t limit_;
   std::vector<char> buf_;
@@ -306,37 +319,36 @@ struct segment_read {
   std::uint64_t good_end = 0; ///< offset just after the last good record
   std::uint64_t batches = 0;
   std::uint64_t events = 0;
-  bool torn = false;          ///< stopped at a bad record (at good_end) before limit
-  std::string why;            ///< what was bad there
+  bool torn = false; ///< stopped at a bad record (at good_end) before limit
+  std::string why;   ///< what was bad there
 };
 
-/// Reads the records of one segment up to `limit` bytes, calling `on_batch` for each.
-/// A short or checksum-failing record stops the read with `torn` set: the caller
-/// decides whether that is a torn tail or corruption. Errors that are never a torn
-/// write (I/O error, foreign or newer file, a checksummed record that does not
-/// decode) are returned as an error.
-expected<segment_read> read_segment(int fd, const std::string& path,
-                                    std::uint64_t limit,
-                                    const std::function<void(const wire::batch&)>&
-                                      on_batch) {
+/// Reads the records of one segment up to `limit` bytes, calling `on_batch` for
+/// each. A short or checksum-failing record stops the read with `torn` set: the
+/// caller decides whether that is a torn tail or corruption. Errors that are
+/// never a torn write (I/O error, foreign or newer file, a checksummed record
+/// that does not decode) are returned as an error.
+expected<segment_read>
+read_segment(int fd, const std::string& path, std::uint64_t limit,
+             const std::function<void(const wire::batch&)>& on_batch) {
   static const auto lim = replay_limits();
   segment_read out;
   chunk_reader in{fd, limit};
   auto io_error = [&](int err) { return sys_error("read", path, err); };
 
   auto [head, err] = in.peek(0, segment_header_bytes);
-  if (err != 0)
-    return io_error(err);
+  if (err != 0) return io_error(err);
   if (head.size() < segment_header_bytes) {
     out.torn = true;
-    out.why = "segment header cut short (" + std::to_string(head.size()) + " of " +
-              std::to_string(segment_header_bytes) + " bytes)";
+    out.why = "segment header cut short (" + std::to_string(head.size()) +
+              " of " + std::to_string(segment_header_bytes) + " bytes)";
     return out;
   }
   if (!std::equal(segment_magic.begin(), segment_magic.end(), head.begin()))
-    return error{"shard log: " + path +
-                 " is not an eddy shard log segment (bad magic); move it out of "
-                 "the shard folder"};
+    return error{
+        "shard log: " + path +
+        " is not an eddy shard log segment (bad magic); move it out of "
+        "the shard folder"};
   auto format = static_cast<std::uint8_t>(head[segment_magic.size()]);
   if (format == 0 || format > segment_format)
     return error{"shard log: " + path + " has segment format " +
@@ -346,12 +358,11 @@ expected<segment_read> read_segment(int fd, const std::string& path,
   std::uint64_t off = segment_header_bytes;
   while (off < limit) {
     auto [rh, e1] = in.peek(off, record_header_bytes);
-    if (e1 != 0)
-      return io_error(e1);
+    if (e1 != 0) return io_error(e1);
     if (rh.size() < record_header_bytes) {
       out.torn = true;
-      out.why = "record header cut short (" + std::to_string(rh.size()) + " of " +
-                std::to_string(record_header_bytes) + " bytes)";
+      out.why = "record header cut short (" + std::to_string(rh.size()) +
+                " of " + std::to_string(record_header_bytes) + " bytes)";
       break;
     }
     auto len = get_le32(rh.data());
@@ -362,8 +373,7 @@ expected<segment_read> read_segment(int fd, const std::string& path,
       break;
     }
     auto [payload, e2] = in.peek(off + record_header_bytes, len);
-    if (e2 != 0)
-      return io_error(e2);
+    if (e2 != 0) return io_error(e2);
     if (payload.size() < len) {
       out.torn = true;
       out.why = "record of " + std::to_string(len) + " bytes cut short (" +
@@ -384,8 +394,7 @@ expected<segment_read> read_segment(int fd, const std::string& path,
                    "); was it written by a newer eddy? Nothing was truncated"};
     out.batches += 1;
     out.events += b->events.size() + b->rejects.size();
-    if (on_batch)
-      on_batch(*b);
+    if (on_batch) on_batch(*b);
     off += record_header_bytes + len;
   }
   out.good_end = off;
@@ -400,12 +409,10 @@ int write_all(int fd, const char* p, std::size_t n, std::uint64_t off) {
   while (n > 0) {
     auto r = ::pwrite(fd, p, n, static_cast<off_t>(off));
     if (r < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       return errno;
     }
-    if (r == 0)
-      return EIO; // no progress and no error: do not spin
+    if (r == 0) return EIO; // no progress and no error: do not spin
     p += r;
     n -= static_cast<std::size_t>(r);
     off += static_cast<std::uint64_t>(r);
@@ -415,26 +422,24 @@ int write_all(int fd, const char* p, std::size_t n, std::uint64_t off) {
 
 int truncate_to(int fd, std::uint64_t size) {
   while (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    if (errno != EINTR)
-      return errno;
+    if (errno != EINTR) return errno;
   }
   return 0;
 }
 
 int data_sync(int fd) {
   while (::fdatasync(fd) != 0) {
-    if (errno != EINTR)
-      return errno;
+    if (errno != EINTR) return errno;
   }
   return 0;
 }
 
-/// fsync of a folder, so a new entry in it survives power loss. Some filesystems
-/// refuse fsync on folders (EINVAL): nothing more can be done there.
+/// fsync of a folder, so a new entry in it survives power loss. Some
+/// filesystems refuse fsync on folders (EINVAL): nothing more can be done
+/// there.
 int folder_sync(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return errno;
+  if (fd < 0) return errno;
   int e = 0;
   while (::fsync(fd) != 0) {
     if (errno != EINTR) {
@@ -466,13 +471,13 @@ struct shard_log::impl {
   };
 
   explicit impl(const shard_log_options& o)
-    : opt(o), dedupe(o.log.dedupe_window) {}
+      : opt(o), dedupe(o.log.dedupe_window) {}
 
   ~impl() {
-    // Clean shutdown in group mode: make what was acked durable. An error cannot be
-    // reported from here; the next open replays whatever reached the disk.
-    if (fd >= 0 && dirty && opt.log.fsync == fsync_policy::group)
-      data_sync(fd);
+    // Clean shutdown in group mode: make what was acked durable. An error
+    // cannot be reported from here; the next open replays whatever reached the
+    // disk.
+    if (fd >= 0 && dirty && opt.log.fsync == fsync_policy::group) data_sync(fd);
     close_fd(fd);
     close_fd(dir_fd); // releases the folder lock
   }
@@ -484,32 +489,29 @@ struct shard_log::impl {
 
   segment& current() { return segments.back(); }
 
-  /// After this the log refuses writes until reopened (see the top of the file).
+  /// After this the log refuses writes until reopened (see the top of the
+  /// file).
   error poison(error e) {
-    if (failed.empty())
-      failed = e.message;
+    if (failed.empty()) failed = e.message;
     return e;
   }
 
   status check_usable() const {
-    if (failed.empty())
-      return {};
+    if (failed.empty()) return {};
     return error{"shard log " + opt.dir +
                  " refuses writes after an earlier failure (" + failed +
                  "); reopen it (restart the shard) to replay and check it"};
   }
 
   status sync_dir() {
-    if (!syncs_dir())
-      return {};
+    if (!syncs_dir()) return {};
     if (int e = folder_sync(opt.dir); e != 0)
       return sys_error("fsync folder", opt.dir, e);
     return {};
   }
 
   status sync_current() {
-    if (fd < 0 || !dirty)
-      return {};
+    if (fd < 0 || !dirty) return {};
     if (int e = data_sync(fd); e != 0)
       return poison(sys_error("fdatasync", current().path, e));
     dirty = false;
@@ -521,8 +523,7 @@ struct shard_log::impl {
   status new_segment(std::uint64_t first) {
     auto path = (fs::path{opt.dir} / segment_name(first)).string();
     int nfd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (nfd < 0)
-      return sys_error("create segment", path, errno);
+    if (nfd < 0) return sys_error("create segment", path, errno);
     auto header = segment_header();
     if (int e = write_all(nfd, header.data(), header.size(), 0); e != 0) {
       ::close(nfd);
@@ -543,27 +544,28 @@ struct shard_log::impl {
   }
 
   /// The old segment is synced first (unless fsync = none): after power loss a
-  /// segment that is not the last must be complete, or open() reports corruption.
+  /// segment that is not the last must be complete, or open() reports
+  /// corruption.
   status roll() {
     if (syncs_dir())
-      if (auto st = sync_current(); !st)
-        return st;
+      if (auto st = sync_current(); !st) return st;
     return new_segment(batches);
   }
 
   shard_log_options opt;
-  int dir_fd = -1;            ///< the folder, flock()ed while open
-  int fd = -1;                ///< the current (last) segment, read-write
+  int dir_fd = -1; ///< the folder, flock()ed while open
+  int fd = -1;     ///< the current (last) segment, read-write
   std::vector<segment> segments;
   std::uint64_t current_records = 0;
   std::uint64_t bytes = 0;
   std::uint64_t events = 0;
   std::uint64_t batches = 0;
   std::uint64_t syncs = 0;
-  bool dirty = false;         ///< appended since the last fdatasync
-  std::optional<std::chrono::steady_clock::time_point> last_sync; ///< by sync_if_due
-  std::string failed;         ///< set once poisoned
-  std::string record;         ///< reused encode buffer
+  bool dirty = false; ///< appended since the last fdatasync
+  std::optional<std::chrono::steady_clock::time_point>
+      last_sync;      ///< by sync_if_due
+  std::string failed; ///< set once poisoned
+  std::string record; ///< reused encode buffer
   dedupe_index dedupe;
 };
 
@@ -574,8 +576,7 @@ shard_log::~shard_log() = default;
 expected<std::unique_ptr<shard_log>>
 shard_log::open(const shard_log_options& opt, const replay_fn& on_batch,
                 replay_stats* stats) {
-  if (opt.dir.empty())
-    return error{"shard log: no folder given"};
+  if (opt.dir.empty()) return error{"shard log: no folder given"};
   auto s = std::make_unique<impl>(opt);
 
   std::error_code ec;
@@ -592,8 +593,7 @@ shard_log::open(const shard_log_options& opt, const replay_fn& on_batch,
       return sys_error("fsync folder", parent.string(), e);
   }
   s->dir_fd = ::open(opt.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (s->dir_fd < 0)
-    return sys_error("open folder", opt.dir, errno);
+  if (s->dir_fd < 0) return sys_error("open folder", opt.dir, errno);
   if (::flock(s->dir_fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK)
       return error{"shard log: " + opt.dir +
@@ -611,15 +611,15 @@ shard_log::open(const shard_log_options& opt, const replay_fn& on_batch,
       found.push_back({it->path().string(), *first, 0});
   }
   if (ec)
-    return error{"shard log: cannot list folder " + opt.dir + ": " + ec.message()};
+    return error{"shard log: cannot list folder " + opt.dir + ": " +
+                 ec.message()};
   std::sort(found.begin(), found.end(),
             [](auto& a, auto& b) { return a.first < b.first; });
 
   replay_stats st;
   auto replay = [&](const wire::batch& b) {
     s->dedupe.insert(b.producer, b.seq);
-    if (on_batch)
-      on_batch(b);
+    if (on_batch) on_batch(b);
   };
   for (std::size_t i = 0; i < found.size(); ++i) {
     auto& seg = found[i];
@@ -630,8 +630,7 @@ shard_log::open(const shard_log_options& opt, const replay_fn& on_batch,
                    " (the segments before it hold that many); a segment is "
                    "missing or out of place"};
     int fd = ::open(seg.path.c_str(), (last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (fd < 0)
-      return sys_error("open", seg.path, errno);
+    if (fd < 0) return sys_error("open", seg.path, errno);
     struct stat sb {};
     if (::fstat(fd, &sb) != 0) {
       int e = errno;
@@ -650,7 +649,8 @@ shard_log::open(const shard_log_options& opt, const replay_fn& on_batch,
                    std::to_string(r->good_end) + " (" + r->why +
                    "); it is not the last segment, so this is not a torn "
                    "write: restore the segment or move it and the ones after "
-                   "it out of " + opt.dir + ", then restart"};
+                   "it out of " +
+                   opt.dir + ", then restart"};
     }
     if (r->torn) {
       // Torn tail: cut it off so new records follow the last good one.
@@ -688,15 +688,13 @@ shard_log::open(const shard_log_options& opt, const replay_fn& on_batch,
   }
   s->segments = std::move(found);
   if (s->segments.empty())
-    if (auto made = s->new_segment(0); !made)
-      return error{made.message()};
+    if (auto made = s->new_segment(0); !made) return error{made.message()};
 
   st.segments = s->segments.size();
   st.batches = s->batches;
   st.events = s->events;
   st.bytes = s->bytes;
-  if (stats)
-    *stats = st;
+  if (stats) *stats = st;
   return std::unique_ptr<shard_log>(new shard_log(std::move(s)));
 }
 
@@ -704,16 +702,15 @@ expected<shard_log::append_result>
 shard_log::append(std::string_view producer, std::uint64_t seq,
                   std::span<const event_view> events) {
   auto& s = *impl_;
-  if (auto ok = s.check_usable(); !ok)
-    return error{ok.message()};
-  if (s.dedupe.contains(producer, seq))
-    return append_result::duplicate;
+  if (auto ok = s.check_usable(); !ok) return error{ok.message()};
+  if (s.dedupe.contains(producer, seq)) return append_result::duplicate;
   if (producer.empty() || producer.size() > wire::limits{}.max_producer_bytes ||
       !valid_utf8(producer))
-    return error{"shard log " + s.opt.dir +
-                 ": refusing a batch whose producer name is empty, longer than " +
-                 std::to_string(wire::limits{}.max_producer_bytes) +
-                 " bytes or not UTF-8 (it could not be read back)"};
+    return error{
+        "shard log " + s.opt.dir +
+        ": refusing a batch whose producer name is empty, longer than " +
+        std::to_string(wire::limits{}.max_producer_bytes) +
+        " bytes or not UTF-8 (it could not be read back)"};
 
   auto& rec = s.record;
   rec.assign(record_header_bytes, '\0');
@@ -721,8 +718,10 @@ shard_log::append(std::string_view producer, std::uint64_t seq,
   auto payload = std::string_view{rec}.substr(record_header_bytes);
   if (payload.size() > max_record_bytes)
     return error{"shard log " + s.opt.dir + ": batch of " +
-                 std::to_string(payload.size()) + " bytes is over the record "
-                 "limit of " + std::to_string(max_record_bytes) + " bytes"};
+                 std::to_string(payload.size()) +
+                 " bytes is over the record "
+                 "limit of " +
+                 std::to_string(max_record_bytes) + " bytes"};
   put_le32(rec.data(), static_cast<std::uint32_t>(payload.size()));
   put_le32(rec.data() + 4, checksum(payload));
 
@@ -730,19 +729,18 @@ shard_log::append(std::string_view producer, std::uint64_t seq,
   // record does (a segment always holds at least one record).
   if (s.current_records > 0 &&
       s.current().size + rec.size() > s.opt.log.segment_bytes)
-    if (auto ok = s.roll(); !ok)
-      return error{ok.message()};
+    if (auto ok = s.roll(); !ok) return error{ok.message()};
 
   auto& seg = s.current();
   auto at = seg.size;
   if (int e = write_all(s.fd, rec.data(), rec.size(), at); e != 0) {
     auto err = sys_error("append " + std::to_string(rec.size()) +
-                           " bytes at offset " + std::to_string(at) + " to",
+                             " bytes at offset " + std::to_string(at) + " to",
                          seg.path, e);
     // A partial write would sit between good records: cut it back.
     if (int e2 = truncate_to(s.fd, at); e2 != 0)
-      return s.poison(error{err.message + "; cutting it back failed too: " +
-                            errno_text(e2)});
+      return s.poison(error{err.message +
+                            "; cutting it back failed too: " + errno_text(e2)});
     return err;
   }
   if (s.opt.log.fsync == fsync_policy::per_batch) {
@@ -771,43 +769,46 @@ bool shard_log::contains(std::string_view producer, std::uint64_t seq) const {
 
 status shard_log::sync_if_due(std::chrono::steady_clock::time_point now) {
   auto& s = *impl_;
-  if (s.opt.log.fsync != fsync_policy::group || !s.dirty)
-    return {};
+  if (s.opt.log.fsync != fsync_policy::group || !s.dirty) return {};
   // The first sync is due at once; then at most one per group_commit_ms.
   if (s.last_sync &&
       now - *s.last_sync < std::chrono::milliseconds{s.opt.log.group_commit_ms})
     return {};
-  if (auto ok = s.check_usable(); !ok)
-    return ok;
-  if (auto ok = s.sync_current(); !ok)
-    return ok;
+  if (auto ok = s.check_usable(); !ok) return ok;
+  if (auto ok = s.sync_current(); !ok) return ok;
   s.last_sync = now;
   return {};
 }
 
 status shard_log::sync() {
   auto& s = *impl_;
-  if (auto ok = s.check_usable(); !ok)
-    return ok;
+  if (auto ok = s.check_usable(); !ok) return ok;
   return s.sync_current();
 }
 
-std::uint64_t shard_log::bytes() const { return impl_->bytes; }
-std::uint64_t shard_log::events() const { return impl_->events; }
-std::uint64_t shard_log::batches() const { return impl_->batches; }
-std::uint64_t shard_log::syncs() const { return impl_->syncs; }
+std::uint64_t shard_log::bytes() const {
+  return impl_->bytes;
+}
+std::uint64_t shard_log::events() const {
+  return impl_->events;
+}
+std::uint64_t shard_log::batches() const {
+  return impl_->batches;
+}
+std::uint64_t shard_log::syncs() const {
+  return impl_->syncs;
+}
 
 status shard_log::scan(const replay_fn& on_batch) const {
-  // Reads exactly what open() validated plus what was appended since: each segment
-  // up to its known size. Anything odd there now is corruption, never truncated.
+  // Reads exactly what open() validated plus what was appended since: each
+  // segment up to its known size. Anything odd there now is corruption, never
+  // truncated.
   for (auto& seg : impl_->segments) {
     int fd = ::open(seg.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      return sys_error("open", seg.path, errno);
+    if (fd < 0) return sys_error("open", seg.path, errno);
     auto r = read_segment(fd, seg.path, seg.size, on_batch);
     ::close(fd);
-    if (!r)
-      return r.err();
+    if (!r) return r.err();
     if (r->torn)
       return error{"shard log: " + seg.path + ": corrupt record at offset " +
                    std::to_string(r->good_end) + " (" + r->why +

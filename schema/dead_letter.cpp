@@ -126,6 +126,8 @@ void dead_letter_writer::on_reject(const reject_record& r) {
   ++written_;
 }
 
+void dead_letter_writer::flush() { std::fflush(f_); }
+
 bool dead_letter_writer::close(std::string* why) {
   bool ok = std::ferror(f_) == 0;
   ok = (std::fclose(f_) == 0) && ok;

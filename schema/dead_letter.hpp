@@ -77,6 +77,9 @@ public:
   open(const std::string& path, std::size_t raw_limit = 4096);
   ~dead_letter_writer() override;
   void on_reject(const reject_record& r) override;
+  /// Pushes buffered records to the file (a node calls it after each batch, so a
+  /// reader sees whole lines and a crash loses none).
+  void flush();
   /// Flushes and closes; false (with `why`) if the file could not be written.
   bool close(std::string* why);
   std::uint64_t written() const { return written_; }

@@ -682,9 +682,9 @@ void encode_batch(std::string_view producer, std::uint64_t seq,
 
 namespace {
 
-// Checks the frame's size and version byte, parses the MessagePack value after it
-// (with the limits of `lim`) and hands the root object to `decode`. Every parser
-// problem becomes an error naming `kind`; no exception escapes.
+// Checks the frame's size and version byte, parses the MessagePack value after
+// it (with the limits of `lim`) and hands the root object to `decode`. Every
+// parser problem becomes an error naming `kind`; no exception escapes.
 template <class T, class Decode>
 expected<T> parse_frame(std::string_view frame, const limits& lim,
                         frame_kind kind, Decode&& decode) {
@@ -703,9 +703,9 @@ expected<T> parse_frame(std::string_view frame, const limits& lim,
     return fail("truncated frame: nothing after the version byte");
 
   // Arrays are limited by max_events (the only large array in a valid frame is
-  // the event array, or an ack's rejects), maps by max_map_entries; strings only
-  // by the frame size, so an over-long id is a per-event reject and an over-long
-  // producer a clear error, not a parser error.
+  // the event array, or an ack's rejects), maps by max_map_entries; strings
+  // only by the frame size, so an over-long id is a per-event reject and an
+  // over-long producer a clear error, not a parser error.
   msgpack::unpack_limit parser_limits(lim.max_events, lim.max_map_entries,
                                       lim.max_frame_bytes, lim.max_frame_bytes,
                                       lim.max_frame_bytes, lim.max_depth);
@@ -865,10 +865,9 @@ expected<ack> decode_ack_tree(const msgpack::object& root, const limits& lim) {
     return ack_error(ack_label(0) + " must be a str, got " +
                      type_name(producer));
   if (producer.via.str.size > lim.max_producer_bytes)
-    return ack_error(ack_label(0) + " has " +
-                     std::to_string(producer.via.str.size) +
-                     " bytes, over the limit of " +
-                     std::to_string(lim.max_producer_bytes));
+    return ack_error(
+        ack_label(0) + " has " + std::to_string(producer.via.str.size) +
+        " bytes, over the limit of " + std::to_string(lim.max_producer_bytes));
   if (!valid_utf8(producer))
     return ack_error(ack_label(0) + " is not valid UTF-8");
   out.producer.assign(producer.via.str.ptr, producer.via.str.size);
@@ -910,11 +909,11 @@ expected<ack> decode_ack_tree(const msgpack::object& root, const limits& lim) {
                          std::to_string(index.via.u64) +
                          " is above 4294967295 (uint32)");
       if (!out.rejects.empty() && index.via.u64 <= out.rejects.back().first)
-        return ack_error(where() + ": the index " +
-                         std::to_string(index.via.u64) +
-                         " is not above the previous one (" +
-                         std::to_string(out.rejects.back().first) +
-                         "); rejects must be in strictly ascending index order");
+        return ack_error(
+            where() + ": the index " + std::to_string(index.via.u64) +
+            " is not above the previous one (" +
+            std::to_string(out.rejects.back().first) +
+            "); rejects must be in strictly ascending index order");
       if (reason.type != msgpack::type::STR)
         return ack_error(where() + ": the reason must be a str, got " +
                          type_name(reason));
@@ -941,7 +940,7 @@ expected<ack> decode_ack_tree(const msgpack::object& root, const limits& lim) {
 
 void encode_ack(const ack& a, std::string& out) {
   EDDY_ASSERT(static_cast<std::uint64_t>(a.status) <= max_ack_status);
-  std::vector<std::string> fixed; // replacements for invalid UTF-8
+  std::vector<std::string> fixed;      // replacements for invalid UTF-8
   fixed.reserve(a.rejects.size() + 2); // views into it must stay valid
   auto producer = valid_utf8_or_fixed(a.producer, fixed);
   auto message = valid_utf8_or_fixed(a.message, fixed);
@@ -951,14 +950,12 @@ void encode_ack(const ack& a, std::string& out) {
   rejects.reserve(a.rejects.size());
   for (const auto& [index, reason] : a.rejects)
     rejects.emplace_back(index, reason);
-  if (!std::is_sorted(rejects.begin(), rejects.end(),
-                      [](const auto& x, const auto& y) {
-                        return x.first < y.first;
-                      }))
-    std::stable_sort(rejects.begin(), rejects.end(),
-                     [](const auto& x, const auto& y) {
-                       return x.first < y.first;
-                     });
+  if (!std::is_sorted(
+          rejects.begin(), rejects.end(),
+          [](const auto& x, const auto& y) { return x.first < y.first; }))
+    std::stable_sort(
+        rejects.begin(), rejects.end(),
+        [](const auto& x, const auto& y) { return x.first < y.first; });
   rejects.erase(std::unique(rejects.begin(), rejects.end(),
                             [](const auto& x, const auto& y) {
                               return x.first == y.first;
@@ -975,8 +972,8 @@ void encode_ack(const ack& a, std::string& out) {
   if (has_rejects) {
     n += 1 + container_header_size(rejects.size());
     for (const auto& [index, reason] : rejects)
-      n += 1 /*fixarray 2*/ + uint_size(index) + str_header_size(reason.size()) +
-           reason.size();
+      n += 1 /*fixarray 2*/ + uint_size(index) +
+           str_header_size(reason.size()) + reason.size();
   }
   if (has_message) n += 1 + str_header_size(message.size()) + message.size();
 
@@ -1009,10 +1006,9 @@ void encode_ack(const ack& a, std::string& out) {
 }
 
 expected<ack> decode_ack(std::string_view frame, const limits& lim) {
-  return parse_frame<ack>(frame, lim, frame_kind::ack,
-                          [&](const msgpack::object& root) {
-                            return decode_ack_tree(root, lim);
-                          });
+  return parse_frame<ack>(
+      frame, lim, frame_kind::ack,
+      [&](const msgpack::object& root) { return decode_ack_tree(root, lim); });
 }
 
 expected<std::size_t> frame_length(std::string_view bytes, const limits& lim) {

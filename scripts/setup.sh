@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev
   zlib1g-dev libxxhash-dev libabsl-dev tzdata
   # scripts and tests
-  python3 gzip
+  python3 python3-zmq python3-msgpack gzip
 )
 
 missing=()

@@ -1121,7 +1121,8 @@ TEST(wire_ack, encode_appends_and_omits_empty_rejects_and_message) {
   EXPECT_EQ(hex(encode(a)), "01 85 00 a1 70 01 00 02 00 03 00 05 a1 6d");
   a.message.clear();
   a.rejects = {{0, "r"}};
-  EXPECT_EQ(hex(encode(a)), "01 85 00 a1 70 01 00 02 00 03 00 04 91 92 00 a1 72");
+  EXPECT_EQ(hex(encode(a)),
+            "01 85 00 a1 70 01 00 02 00 03 00 04 91 92 00 a1 72");
 }
 
 TEST(wire_ack, encode_sorts_rejects_keeps_the_first_of_a_repeated_index) {
@@ -1141,8 +1142,9 @@ TEST(wire_ack, encode_replaces_invalid_utf8_so_acks_always_decode) {
   a.rejects = {{1, "\x80"}};
   auto b = ack_ok(encode(a));
   EXPECT_EQ(b.producer, "p\xef\xbf\xbd");
-  EXPECT_EQ(b.message, "bad \xef\xbf\xbd and \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
-                       " ok \xc3\xa9");
+  EXPECT_EQ(b.message,
+            "bad \xef\xbf\xbd and \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+            " ok \xc3\xa9");
   ASSERT_EQ(b.rejects.size(), 1u);
   EXPECT_EQ(b.rejects[0].second, "\xef\xbf\xbd");
   // Every 4-byte form and the limits of each range stay as they are.
@@ -1160,10 +1162,17 @@ TEST(wire_ack, encode_replaces_invalid_utf8_so_acks_always_decode) {
 
 std::vector<std::pair<std::uint32_t, std::string>>
 random_rejects(std::mt19937_64& rng, std::size_t n) {
-  static const char* reasons[] = {
-      "missing_field", "wrong_field_type", "empty_id",      "id_too_long",
-      "invalid_utf8",  "unknown_type",     "bad_value",     "bad_timestamp",
-      "x",             "",                 "\xc3\xa9tendu"};
+  static const char* reasons[] = {"missing_field",
+                                  "wrong_field_type",
+                                  "empty_id",
+                                  "id_too_long",
+                                  "invalid_utf8",
+                                  "unknown_type",
+                                  "bad_value",
+                                  "bad_timestamp",
+                                  "x",
+                                  "",
+                                  "\xc3\xa9tendu"};
   std::vector<std::pair<std::uint32_t, std::string>> out;
   std::uint64_t index = rng() % 3;
   for (std::size_t i = 0; i < n && index <= 0xffffffffu; ++i) {
@@ -1216,14 +1225,14 @@ TEST(wire_ack, many_rejects_use_wide_array_headers) {
 TEST(wire_ack, decoders_accept_any_key_order_wide_ints_and_extensions) {
   mp f;
   f.byte(1).map(9);
-  f.u(5).byte(0xda).be(2, 2).raw("hi");          // message as str16
-  f.u(3).byte(0xcf).be(2, 8);                    // stored as uint64
-  f.u(16).map(1).u(1).arr(2).u(1).u(2);          // extension, skipped
+  f.u(5).byte(0xda).be(2, 2).raw("hi"); // message as str16
+  f.u(3).byte(0xcf).be(2, 8);           // stored as uint64
+  f.u(16).map(1).u(1).arr(2).u(1).u(2); // extension, skipped
   f.u(4).arr(2).arr(2).byte(0xce).be(4, 4).str("a").arr(2).u(300).str("b");
-  f.u(2).byte(0xcc).be(3, 1);                    // status as uint8
-  f.u(200).bin("x");                             // extension, skipped
+  f.u(2).byte(0xcc).be(3, 1); // status as uint8
+  f.u(200).bin("x");          // extension, skipped
   f.u(1).byte(0xcd).be(9, 2);
-  f.u(0).byte(0xd9).be(1, 1).raw("q");           // producer as str8
+  f.u(0).byte(0xd9).be(1, 1).raw("q"); // producer as str8
   f.u(17).nil();
   auto a = ack_ok(f.b);
   EXPECT_EQ(a.producer, "q");
@@ -1239,8 +1248,8 @@ TEST(wire_ack, decoders_accept_any_key_order_wide_ints_and_extensions) {
   EXPECT_EQ(ack_ok(g), ack_ok(ack_head().b));
   EXPECT_EQ(encode(ack_ok(g)), ack_head().b);
   // An empty reason is a str like any other.
-  EXPECT_EQ(ack_ok(ack_head(1).u(4).arr(1).arr(2).u(0).str("").b).rejects.size(),
-            1u);
+  EXPECT_EQ(
+      ack_ok(ack_head(1).u(4).arr(1).arr(2).u(0).str("").b).rejects.size(), 1u);
 }
 
 TEST(wire_ack, batch_and_ack_frames_are_told_apart) {
@@ -1249,11 +1258,13 @@ TEST(wire_ack, batch_and_ack_frames_are_told_apart) {
   expect_contains(ack_err(golden("batch-v1-basic.msgpack")),
                   "has no 'stored' (key 3)");
   expect_contains(ack_err(unhex(wire_md_example)), "has no 'stored' (key 3)");
-  expect_contains(ack_err(mp{}.byte(1).map(4).u(0).str("p").u(1).u(1).u(2).arr(0)
-                              .u(3).u(0).b),
-                  "'status' (key 2) must be a uint, got array");
+  expect_contains(
+      ack_err(
+          mp{}.byte(1).map(4).u(0).str("p").u(1).u(1).u(2).arr(0).u(3).u(0).b),
+      "'status' (key 2) must be a uint, got array");
   // Key 3 is reserved in a batch.
-  expect_contains(decode_err(golden("ack-v1-rejects.msgpack")), "reserved key 3");
+  expect_contains(decode_err(golden("ack-v1-rejects.msgpack")),
+                  "reserved key 3");
   expect_contains(decode_err(unhex(wire_md_ack_example)), "reserved key 3");
 }
 
@@ -1300,8 +1311,17 @@ TEST(wire_ack, error_not_a_map_trailing_bytes_invalid_messagepack) {
   auto f = unhex(wire_md_ack_example);
   expect_contains(ack_err(f + '\0'), "1 trailing bytes");
   expect_contains(ack_err(f + f), "trailing bytes");
-  expect_contains(ack_err(mp{}.byte(1).map(4).u(0).str("p").u(1).byte(0xc1).u(2)
-                              .u(0).u(3).u(0).b),
+  expect_contains(ack_err(mp{}.byte(1)
+                              .map(4)
+                              .u(0)
+                              .str("p")
+                              .u(1)
+                              .byte(0xc1)
+                              .u(2)
+                              .u(0)
+                              .u(3)
+                              .u(0)
+                              .b),
                   "not valid MessagePack");
 }
 
@@ -1321,21 +1341,32 @@ TEST(wire_ack, error_missing_required_keys) {
 }
 
 TEST(wire_ack, error_wrong_key_types_reserved_and_repeated_keys) {
-  expect_contains(ack_err(mp{}.byte(1).map(4).str("producer").str("p").u(1).u(1)
-                              .u(2).u(0).u(3).u(0).b),
+  expect_contains(ack_err(mp{}.byte(1)
+                              .map(4)
+                              .str("producer")
+                              .str("p")
+                              .u(1)
+                              .u(1)
+                              .u(2)
+                              .u(0)
+                              .u(3)
+                              .u(0)
+                              .b),
                   "has a key of type str");
   expect_contains(ack_err(ack_head(1).i(-1).nil().b),
                   "key of type negative int");
   expect_contains(ack_err(ack_head(1).f64(4.0).nil().b), "key of type float64");
   for (int key : {6, 10, 15})
-    expect_contains(ack_err(ack_head(1).u(static_cast<std::uint64_t>(key)).u(0).b),
-                    "reserved key " + std::to_string(key));
+    expect_contains(
+        ack_err(ack_head(1).u(static_cast<std::uint64_t>(key)).u(0).b),
+        "reserved key " + std::to_string(key));
   expect_contains(ack_err(ack_head(1).u(2).u(1).b),
                   "repeats key 2 ('status' (key 2))");
   expect_contains(ack_err(ack_head(2).u(5).str("a").u(5).str("b").b),
                   "repeats key 5");
   // Extension keys from 16 up are fine, whatever their value.
-  EXPECT_EQ(ack_ok(ack_head(2).u(16).arr(1).u(1).u(255).map(0).b).producer, "p");
+  EXPECT_EQ(ack_ok(ack_head(2).u(16).arr(1).u(1).u(255).map(0).b).producer,
+            "p");
 }
 
 TEST(wire_ack, error_wrong_types_of_the_fields) {
@@ -1352,12 +1383,16 @@ TEST(wire_ack, error_wrong_types_of_the_fields) {
     key == 3 ? f.raw(v) : f.u(0);
     return f.b;
   };
-  expect_contains(ack_err(with(0, mp{}.u(1))), "'producer' (key 0) must be a str, got uint");
-  expect_contains(ack_err(with(0, mp{}.bin("p"))), "'producer' (key 0) must be a str, got bin");
+  expect_contains(ack_err(with(0, mp{}.u(1))),
+                  "'producer' (key 0) must be a str, got uint");
+  expect_contains(ack_err(with(0, mp{}.bin("p"))),
+                  "'producer' (key 0) must be a str, got bin");
   expect_contains(ack_err(with(0, mp{}.nil())), "must be a str, got nil");
-  expect_contains(ack_err(with(0, mp{}.str("\xc3"))), "'producer' (key 0) is not valid UTF-8");
+  expect_contains(ack_err(with(0, mp{}.str("\xc3"))),
+                  "'producer' (key 0) is not valid UTF-8");
   EXPECT_EQ(ack_ok(with(0, mp{}.str(""))).producer, ""); // unknown producer
-  const char* labels[] = {"", "'seq' (key 1)", "'status' (key 2)", "'stored' (key 3)"};
+  const char* labels[] = {"", "'seq' (key 1)", "'status' (key 2)",
+                          "'stored' (key 3)"};
   for (int key : {1, 2, 3}) {
     for (const auto& v : {mp{}.i(-1), mp{}.str("1"), mp{}.f64(1.0),
                           mp{}.boolean(true), mp{}.nil()})
@@ -1379,9 +1414,9 @@ TEST(wire_ack, error_wrong_types_of_the_fields) {
 
 TEST(wire_ack, error_unknown_status_value) {
   EXPECT_EQ(ack_ok(ack_head(0, "p", 1, 3).b).status, ack_status::unavailable);
-  for (std::uint64_t v : {std::uint64_t{4}, std::uint64_t{127}, std::uint64_t{255},
-                          std::uint64_t{256},
-                          std::numeric_limits<std::uint64_t>::max()}) {
+  for (std::uint64_t v :
+       {std::uint64_t{4}, std::uint64_t{127}, std::uint64_t{255},
+        std::uint64_t{256}, std::numeric_limits<std::uint64_t>::max()}) {
     auto m = ack_err(ack_head(0, "p", 1, v).b);
     expect_contains(m, "'status' (key 2) is " + std::to_string(v));
     expect_contains(m, "0 ok, 1 duplicate, 2 refused, 3 unavailable");
@@ -1393,10 +1428,12 @@ TEST(wire_ack, error_malformed_reject_entries) {
     return ack_head(1).u(4).arr(n).raw(entries).b;
   };
   auto one = [&](const mp& entry) { return with_rejects(entry, 1); };
-  expect_contains(ack_err(one(mp{}.u(1))),
-                  "reject 0 must be an array of 2 elements [index, reason], got uint");
-  expect_contains(ack_err(one(mp{}.map(1).u(1).str("r"))),
-                  "reject 0 must be an array of 2 elements [index, reason], got map");
+  expect_contains(
+      ack_err(one(mp{}.u(1))),
+      "reject 0 must be an array of 2 elements [index, reason], got uint");
+  expect_contains(
+      ack_err(one(mp{}.map(1).u(1).str("r"))),
+      "reject 0 must be an array of 2 elements [index, reason], got map");
   expect_contains(ack_err(one(mp{}.arr(0))), "got an array of 0");
   expect_contains(ack_err(one(mp{}.arr(1).u(1))), "got an array of 1");
   expect_contains(ack_err(one(mp{}.arr(3).u(1).str("r").nil())),
@@ -1423,7 +1460,8 @@ TEST(wire_ack, error_malformed_reject_entries) {
       "reject 1: the index 5 is not above the previous one (5)");
   expect_contains(
       ack_err(with_rejects(
-          mp{}.arr(2).u(1).str("a").arr(2).u(7).str("b").arr(2).u(3).str("c"), 3)),
+          mp{}.arr(2).u(1).str("a").arr(2).u(7).str("b").arr(2).u(3).str("c"),
+          3)),
       "reject 2: the index 3 is not above the previous one (7)");
   // The second entry is named when it is the bad one.
   expect_contains(
@@ -1449,7 +1487,8 @@ TEST(wire_ack, limit_max_events_applies_to_rejects) {
   EXPECT_EQ(ack_ok(golden("ack-v1-rejects.msgpack"), lim), golden_ack());
   ack a = golden_ack();
   a.rejects.emplace_back(4, "bad_value");
-  expect_contains(ack_err(encode(a), lim), "more than 2 entries (limit max_events)");
+  expect_contains(ack_err(encode(a), lim),
+                  "more than 2 entries (limit max_events)");
   auto len = frame_length(encode(a), lim);
   ASSERT_FALSE(len.has_value());
   expect_contains(len.err().message, "max_events");
@@ -1470,8 +1509,8 @@ TEST(wire_ack, limit_max_map_entries) {
 }
 
 TEST(wire_ack, limit_max_depth) {
-  // ack map (1) > rejects (2) > [index, reason] (3); an extension value may nest
-  // up to the limit.
+  // ack map (1) > rejects (2) > [index, reason] (3); an extension value may
+  // nest up to the limit.
   limits lim;
   lim.max_depth = 3;
   EXPECT_EQ(ack_ok(golden("ack-v1-rejects.msgpack"), lim), golden_ack());
