@@ -3,8 +3,13 @@
 #  1. generate a small synthetic shop (one day, with injected surges) in the legacy
 #     shapes eddy reads (RetailRocket CSV, Taobao CSV, pixel JSON Lines, gzip too),
 #  2. normalize each of them and the MovieLens sample through the shipped mappings,
-#  3. print what came out: events, rejects by reason, throughput, the surges planted.
-# Outputs go to run/demo/ (override with EDDY_DEMO_DIR).
+#     and print what came out: events, rejects by reason, throughput, the surges,
+#  3. start a 3-node local cluster, feed it the generated shop live (eddy produce)
+#     and the MovieLens sample from its file (eddy ingest) at the same time, and
+#     print per-node shard ownership and totals; then stop the cluster
+#     (--keep leaves it running; scripts/cluster.sh stop ends it).
+# Outputs go to run/demo/ (override with EDDY_DEMO_DIR); the cluster runs in
+# run/demo-cluster with ingest ports 5551-5553 (EDDY_BASE_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -56,4 +61,32 @@ echo "== dead letters of the messy file"
 sed 's/^/  /' "$out/retailrocket-messy.msgpack.rejects.jsonl"
 echo "== surges planted by the generator (ground truth for trending)"
 awk -F, '{ printf "  %-10s %-15s %-15s %s\n", $1, $2, $3, $4 }' "$out/shop-retailrocket.csv.surges.csv"
-echo "== done: outputs in $out/"
+
+echo "== a 3-node cluster on 127.0.0.1 (scripts/cluster.sh)"
+export EDDY_RUN_DIR=${EDDY_DEMO_CLUSTER_DIR:-run/demo-cluster} EDDY_BIN=$eddy
+base=${EDDY_BASE_PORT:-5551}
+scripts/cluster.sh stop >/dev/null 2>&1 || true
+rm -rf "$EDDY_RUN_DIR"
+scripts/cluster.sh start 3
+keep=0
+[ "${1:-}" = "--keep" ] && keep=1
+[ $keep -eq 1 ] || trap 'scripts/cluster.sh stop >/dev/null' EXIT
+
+echo "== feed it: the shop live through n1 (eddy produce), MovieLens from its file through n2 (eddy ingest)"
+"$eddy" produce --connect "tcp://127.0.0.1:$base" --seed 42 --hours 24 --users 2000 --items 500 \
+  --sessions-per-minute 20 --start 1700000000000 --batch 2000 --rate 400000 \
+  --producer demo-shop 2>"$out/produce.log" &
+producer=$!
+if [ -f "$ml" ]; then
+  "$eddy" ingest --schema movielens-ratings "$ml" --connect "tcp://127.0.0.1:$((base + 1))" \
+    --producer demo-movielens --dead-letter "$out/ingest-movielens.rejects.jsonl"
+fi
+wait $producer
+sed 's/^/  /' "$out/produce.log"
+
+echo "== per-node shard ownership and totals (eddy status, asked at n3)"
+"$eddy" status --connect "tcp://127.0.0.1:$((base + 2))" | sed 's/^/  /'
+surge_item=$(awk -F, 'NR == 2 { print $1 }' "$out/shop-retailrocket.csv.surges.csv")
+echo "== one item through the owners (eddy count --item $surge_item, a surge item)"
+"$eddy" count --item "$surge_item" --connect "tcp://127.0.0.1:$base" | head -2 | sed 's/^/  /'
+echo "== done: outputs in $out/, cluster logs and data in $EDDY_RUN_DIR/"
