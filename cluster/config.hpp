@@ -1,6 +1,6 @@
 #pragma once
 // The cluster config (configs/cluster-*.toml; every key documented in
-// configs/README.md): typed structs with in-class defaults and one validator that
+// configs/CLUSTER.md): typed structs with in-class defaults and one validator that
 // names the bad key (STYLE.md habit 11).
 
 #include "schema/error.hpp"
@@ -56,7 +56,7 @@ struct cluster_config {
 };
 
 /// Loads and validates; every error names the file and the key, e.g.
-/// "configs/cluster-3.toml: nodes[1].ingest_port: 5555 is already used by n1".
+/// "configs/cluster-3.toml: node[1].ingest_port: 5555 is already used by n1".
 expected<cluster_config> load_cluster_config(const std::string& path);
 expected<cluster_config> parse_cluster_config(std::string_view toml,
                                               const std::string& origin);

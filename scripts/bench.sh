@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Builds (Release) and runs the benchmarks; each prints its figures and ends with a
 # `RESULT name=value ...` line, with ratios against a baseline measured in the same run.
-#   scripts/bench.sh [normalize] [-- extra args for the benchmark]
+#   scripts/bench.sh [normalize|ingest] [-- extra args for the benchmark]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
-scripts/build.sh >/dev/null
+scripts/build.sh -DEDDY_BENCH=ON >/dev/null
 which=${1:-all}
 shift || true
 [ "${1:-}" = "--" ] && shift
 if [ "$which" = all ] || [ "$which" = normalize ]; then
   echo "== bench_normalize (one core)"
   taskset -c 0 "${EDDY_BUILD_DIR:-build}/bin/bench_normalize" "$@"
+fi
+if [ "$which" = all ] || [ "$which" = ingest ]; then
+  echo "== bench_ingest (real node processes on loopback, both cores)"
+  "${EDDY_BUILD_DIR:-build}/bin/bench_ingest" "$@"
 fi

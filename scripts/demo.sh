@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 echo "== build"
-scripts/build.sh -DEDDY_BENCH=OFF
+scripts/build.sh -DEDDY_BENCH=ON -DEDDY_TESTS=ON
 eddy=${EDDY_BUILD_DIR:-build}/bin/eddy
 out=${EDDY_DEMO_DIR:-run/demo}
 rm -rf "$out" && mkdir -p "$out"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+scripts/build.sh -DEDDY_BENCH=ON -DEDDY_TESTS=ON
 echo "== ctest"
 (cd "${EDDY_BUILD_DIR:-build}" && ctest --output-on-failure -j 2 --timeout 600) 2>&1 | tee /tmp/eddy-ctest.log
 echo "== fuzz smoke (${EDDY_FUZZ_SECONDS:-20} s per target)"
