@@ -138,10 +138,12 @@ class ThreeNodes(unittest.TestCase):
     def test_4_sigkill_during_ingest_loses_nothing_and_counts_nothing_twice(self):
         c = self.c
         total = c.total()
+        # Paced (40k events/s for 5 s) so the kill lands in the middle of the stream.
         proc = subprocess.Popen(
-            [sys.executable, PRODUCER, "--connect", c.endpoint(0), "--summary", "json",
-             "--producer", "py-crash", "--events", "200000", "--batch", "200",
-             "--seed", "9", "--timeout-ms", "2000"],
+            [EDDY, "produce", "--connect", c.endpoint(0), "--summary", "json",
+             "--producer", "crash", "--events", "200000", "--rate", "40000",
+             "--batch", "500", "--seed", "9", "--hours", "200",
+             "--sessions-per-minute", "100", "--start", "1700000000000"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env)
         wait_until(lambda: c.count()["total_events"] > total + 20000, what="ingest under way")
         run([CLUSTER, "kill", "n2"], env=c.env)
@@ -152,6 +154,7 @@ class ThreeNodes(unittest.TestCase):
         # Every batch got its final ack. The acks' `stored` may undercount (a part
         # stored just before the kill is acked "duplicate" on resend), so the check is
         # on the cluster's totals: exactly what was sent, nothing lost, nothing twice.
+        self.assertTrue(r["ok"], r)
         self.assertEqual(r["events_sent"], 200000, r)
         self.assertEqual(c.total(), total + 200000)
         self.assertGreater(r["resends"], 0, "the kill should have forced resends")
