@@ -135,11 +135,13 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
   int status = 0;
   {
     caf::actor_system_config sys_cfg;
-    sys_cfg.set("scheduler.max-threads", std::max(2u, std::thread::hardware_concurrency()));
+    // Shard actors block in fdatasync (group commit) for milliseconds at a time: more
+    // scheduler threads than cores keep the gateway and the other shards running.
+    sys_cfg.set("scheduler.max-threads", std::max(4u, 2 * std::thread::hardware_concurrency()));
     caf::actor_system sys{sys_cfg};
     env->shards.resize(cfg.shards);
     for (auto& d : owned)
-      env->shards[d->shard] = spawn_shard(sys, d, cfg.log.group_commit_ms);
+      env->shards[d->shard] = spawn_shard(sys, d, cfg.log);
     auto gw = spawn_gateway(sys, env);
     io.start(
       [gw](cluster::io_thread::socket_id sock, cluster::frames&& msg) {

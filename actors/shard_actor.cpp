@@ -16,15 +16,15 @@ namespace {
 struct shard_state {
   std::shared_ptr<shard_data> data;
   std::vector<event_view> views; // reused for appends
+  bool sync_armed = false;       // a group-commit timer is pending
   static inline const char* name = "eddy.shard";
 };
 
 caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
-                          std::shared_ptr<shard_data> data,
-                          std::uint32_t group_commit_ms) {
+                          std::shared_ptr<shard_data> data, cluster::log_config lc) {
   self->state.data = std::move(data);
-  auto period = std::chrono::milliseconds{group_commit_ms > 0 ? group_commit_ms : 5};
-  self->delayed_send(self, period, timer_atom::value);
+  auto period = std::chrono::milliseconds{lc.group_commit_ms > 0 ? lc.group_commit_ms : 5};
+  const bool group = lc.fsync == cluster::fsync_policy::group;
   // Whatever ends the actor, what was appended reaches the disk.
   self->attach_functor([d = self->state.data] { (void)d->log->sync(); });
   return {
@@ -40,6 +40,12 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
                                  r.err().message);
       if (*r == cluster::shard_log::append_result::duplicate)
         return {std::uint64_t{0}, true};
+      // Group commit: a timer only while there is something to sync, so idle shards
+      // cost nothing.
+      if (group && !st.sync_armed) {
+        st.sync_armed = true;
+        self->delayed_send(self, period, timer_atom::value);
+      }
       st.data->count(part->events);
       return {static_cast<std::uint64_t>(part->events.size()), false};
     },
@@ -52,8 +58,10 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
       return {d.events, n};
     },
     [=](timer_atom) {
-      (void)self->state.data->log->sync_if_due(std::chrono::steady_clock::now());
-      self->delayed_send(self, period, timer_atom::value);
+      // One fdatasync per period at most, and only after appends: the timer is
+      // armed by the first append after a sync.
+      self->state.sync_armed = false;
+      (void)self->state.data->log->sync();
     },
   };
 }
@@ -61,8 +69,8 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
 } // namespace
 
 caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
-                       std::uint32_t group_commit_ms) {
-  return sys.spawn(shard_actor, std::move(data), group_commit_ms);
+                       const cluster::log_config& lc) {
+  return sys.spawn(shard_actor, std::move(data), lc);
 }
 
 } // namespace eddy::actors

@@ -24,8 +24,9 @@ struct shard_data {
 /// Spawns the shard actor. Messages:
 ///  (append_atom, part_ptr)      -> (uint64 stored, bool duplicate) or an error
 ///  (count_atom, std::string item) -> (uint64 shard_events, uint64 item_count)
-/// With fsync = group it syncs the log every group_commit_ms.
+/// With fsync = group it fdatasyncs the log group_commit_ms after the first append
+/// that follows a sync (so at most once per period, and never when idle).
 caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
-                       std::uint32_t group_commit_ms);
+                       const cluster::log_config& lc);
 
 } // namespace eddy::actors

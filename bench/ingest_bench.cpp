@@ -94,7 +94,9 @@ struct cluster_run {
     for (int i = 0; i < nodes; ++i)
       cfg << "[[node]]\nid = \"n" << i + 1 << "\"\nhost = \"127.0.0.1\"\ningest_port = "
           << base + i << "\npeer_port = " << base + 100 + i << "\n";
-    cfg << "[log]\nfsync = \"" << (std::getenv("EDDY_BENCH_FSYNC") ? std::getenv("EDDY_BENCH_FSYNC") : "group") << "\"\n";
+    cfg << "[log]\nfsync = \"" << (std::getenv("EDDY_BENCH_FSYNC") ? std::getenv("EDDY_BENCH_FSYNC") : "group")
+        << "\"\ngroup_commit_ms = "
+        << (std::getenv("EDDY_BENCH_GROUP_MS") ? std::getenv("EDDY_BENCH_GROUP_MS") : "100") << "\n";
     cfg.close();
     for (int i = 0; i < nodes; ++i) {
       auto log = (dir / ("n" + std::to_string(i + 1) + ".log")).string();
