@@ -135,6 +135,31 @@ class ThreeNodes(unittest.TestCase):
         self.assertEqual(len(rows), 100)
         self.assertTrue(all(row["reason"] and row["detail"] for row in rows))
 
+    def test_3b_oversized_frames_are_refused_with_a_reply(self):
+        import msgpack
+        import zmq
+        ctx = zmq.Context()
+        s = ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.c.endpoint(0))
+        try:
+            corr = (424242).to_bytes(8, "big")
+            # 5 MB: over the default max_frame_bytes (4 MiB), under ZeroMQ's 4x cap.
+            big = b"\x01" + msgpack.packb({0: "big", 1: 1, 2: [{0: "u" * 200, 1: "i", 2: 1,
+                                                                3: 1700000000000}] * 25000})
+            self.assertGreater(len(big), 4 * 1024 * 1024)
+            s.send_multipart([corr, big])
+            self.assertTrue(s.poll(30000), "no reply to an oversized frame")
+            reply_corr, ack = s.recv_multipart()
+            self.assertEqual(reply_corr, corr)
+            self.assertEqual(ack[0], 1)
+            fields = msgpack.unpackb(ack[1:], strict_map_key=False)
+            self.assertEqual(fields[2], 2, fields)  # refused
+            self.assertIn("max_frame_bytes", fields[5])
+        finally:
+            s.close()
+            ctx.term()
+
     def test_4_sigkill_during_ingest_loses_nothing_and_counts_nothing_twice(self):
         c = self.c
         total = c.total()
