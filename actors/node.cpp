@@ -138,6 +138,10 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
     // Shard actors block in fdatasync (group commit) for milliseconds at a time: more
     // scheduler threads than cores keep the gateway and the other shards running.
     sys_cfg.set("scheduler.max-threads", std::max(4u, 2 * std::thread::hardware_concurrency()));
+    // CAF 0.17's work-stealing workers poll and, once idle, sleep up to 10 ms before
+    // they look again: each actor hop of an ingest batch could wait that long. The
+    // sharing policy wakes a worker through a condition variable instead.
+    sys_cfg.set("scheduler.policy", caf::atom("sharing"));
     caf::actor_system sys{sys_cfg};
     env->shards.resize(cfg.shards);
     for (auto& d : owned)
