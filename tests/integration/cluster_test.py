@@ -172,6 +172,7 @@ class ThreeNodes(unittest.TestCase):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env)
         wait_until(lambda: c.count()["total_events"] > total + 20000, what="ingest under way")
         run([CLUSTER, "kill", "n2"], env=c.env)
+        self.assertIsNone(proc.poll(), "the producer finished before the kill")
         run([CLUSTER, "restart", "n2"], env=c.env)
         out, err = proc.communicate(timeout=300)
         self.assertEqual(proc.returncode, 0, err)
@@ -182,7 +183,9 @@ class ThreeNodes(unittest.TestCase):
         self.assertTrue(r["ok"], r)
         self.assertEqual(r["events_sent"], 200000, r)
         self.assertEqual(c.total(), total + 200000)
-        self.assertGreater(r["resends"], 0, "the kill should have forced resends")
+        # Parts the killed node had taken but not acked come back as resends; parts
+        # queued for it while it was down are delivered when it is back. Either way the
+        # totals above are exact.
 
 
 class ShardingInvariance(unittest.TestCase):
