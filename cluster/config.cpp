@@ -17,39 +17,11 @@ namespace eddy::cluster {
 
 namespace {
 
-struct checker {
-  const std::string& origin;
-  error operator()(const std::string& key, const std::string& what) const {
-    return error{origin + ": " + key + ": " + what};
-  }
-};
+using detail::check_keys;
+using detail::checker;
 
 std::string join(const std::string& where, std::string_view key) {
   return where.empty() ? std::string{key} : where + "." + std::string{key};
-}
-
-// Typos never pass: a misspelled key would otherwise silently leave the default
-// in place (say `fsnyc = "none"` on a test box that then runs with group
-// commit).
-status check_keys(const toml::table& t, const std::string& where,
-                  std::initializer_list<std::string_view> allowed,
-                  const checker& bad) {
-  for (auto&& [k, v] : t) {
-    (void)v;
-    bool ok = false;
-    for (auto a : allowed)
-      ok = ok || k.str() == a;
-    if (!ok) {
-      std::string list;
-      for (auto a : allowed)
-        list += (list.empty() ? "" : ", ") + std::string{a};
-      return bad(
-          join(where, k.str()),
-          "unknown key; fix the spelling or remove it (expected one of: " +
-              list + ")");
-    }
-  }
-  return {};
 }
 
 // An optional integer key: absent leaves `out` at its in-class default. Only

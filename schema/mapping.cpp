@@ -37,33 +37,8 @@ std::string_view format_name(source_format f) {
 
 namespace {
 
-// Builds error messages of the form "FILE: KEY: what is wrong".
-struct checker {
-  const std::string& origin;
-  error operator()(const std::string& key, const std::string& what) const {
-    return error{origin + ": " + key + ": " + what};
-  }
-};
-
-status check_keys(const toml::table& t, const std::string& where,
-                  std::initializer_list<std::string_view> allowed,
-                  const checker& bad) {
-  for (auto&& [k, v] : t) {
-    (void)v;
-    bool ok = false;
-    for (auto a : allowed)
-      ok = ok || k.str() == a;
-    if (!ok) {
-      std::string list;
-      for (auto a : allowed)
-        list += (list.empty() ? "" : ", ") + std::string{a};
-      return bad(where.empty() ? std::string{k.str()}
-                               : where + "." + std::string{k.str()},
-                 "unknown key (expected one of: " + list + ")");
-    }
-  }
-  return {};
-}
+using detail::check_keys;
+using detail::checker;
 
 // A single character option such as csv.delimiter; "\t" in TOML is a tab.
 expected<char> one_char(const toml::table& t, std::string_view key, char dflt,

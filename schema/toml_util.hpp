@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <toml++/toml.h>
@@ -34,6 +35,37 @@ inline expected<std::string> read_config_file(const std::string& path,
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+/// Builds errors of the form "FILE: KEY: what is wrong".
+struct checker {
+  const std::string& origin;
+  error operator()(const std::string& key, const std::string& what) const {
+    return error{origin + ": " + key + ": " + what};
+  }
+};
+
+/// Unknown keys are errors: a misspelled key would otherwise silently leave the
+/// default in place (say `fsnyc = "none"`). `where` is the table's dotted name.
+inline status check_keys(const toml::table& t, const std::string& where,
+                         std::initializer_list<std::string_view> allowed,
+                         const checker& bad) {
+  for (auto&& [k, v] : t) {
+    (void)v;
+    bool ok = false;
+    for (auto a : allowed)
+      ok = ok || k.str() == a;
+    if (!ok) {
+      std::string list;
+      for (auto a : allowed)
+        list += (list.empty() ? "" : ", ") + std::string{a};
+      return bad(where.empty() ? std::string{k.str()}
+                               : where + "." + std::string{k.str()},
+                 "unknown key; fix the spelling or remove it (expected one of: " +
+                   list + ")");
+    }
+  }
+  return {};
 }
 
 } // namespace eddy::detail
