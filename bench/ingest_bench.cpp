@@ -90,7 +90,9 @@ struct cluster_run {
     fs::remove_all(dir);
     fs::create_directories(dir);
     std::ofstream cfg{dir / "cluster.toml"};
-    cfg << "name = \"bench\"\nshards = 64\ndata_dir = \"" << (dir / "data").string() << "\"\n";
+    cfg << "name = \"bench\"\nshards = "
+        << (std::getenv("EDDY_BENCH_SHARDS") ? std::getenv("EDDY_BENCH_SHARDS") : "64")
+        << "\ndata_dir = \"" << (dir / "data").string() << "\"\n";
     for (int i = 0; i < nodes; ++i)
       cfg << "[[node]]\nid = \"n" << i + 1 << "\"\nhost = \"127.0.0.1\"\ningest_port = "
           << base + i << "\npeer_port = " << base + 100 + i << "\n";
