@@ -8,6 +8,7 @@
 #include "schema/writers.hpp"
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -561,7 +562,8 @@ caf::behavior gateway(gateway_actor* self, std::shared_ptr<node_env> env) {
         else
           on_peer_reply(self, in->socket, in->msg);
       } catch (const std::exception& ex) {
-        std::fprintf(stderr, "eddy node %s: gateway error: %s\n", e.me.c_str(), ex.what());
+        if (auto log = spdlog::get("node " + e.me))
+          log->error("gateway: {} (message on socket {} dropped)", ex.what(), in->socket);
       }
     },
     [=](timer_atom) {

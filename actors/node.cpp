@@ -7,8 +7,9 @@
 #include "schema/interactions.hpp"
 
 #include <caf/all.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <csignal>
-#include <cstdio>
 #include <filesystem>
 #include <pthread.h>
 
@@ -20,8 +21,19 @@ std::string endpoint(const std::string& host, std::uint16_t port) {
   return "tcp://" + host + ":" + std::to_string(port);
 }
 
+// One named logger per node process: every line says which node it is from
+// (STYLE.md habit 10). Lines go to stderr; `scripts/cluster.sh` keeps them per node.
+std::shared_ptr<spdlog::logger> node_logger(const std::string& id) {
+  auto name = "node " + id;
+  if (auto existing = spdlog::get(name))
+    return existing;
+  auto log = spdlog::stderr_logger_mt(name);
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e [%n] %l: %v");
+  return log;
+}
+
 int fail(const std::string& node, const std::string& why) {
-  std::fprintf(stderr, "eddy node %s: %s\n", node.c_str(), why.c_str());
+  node_logger(node)->error("{}", why);
   return 1;
 }
 
@@ -92,8 +104,9 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
     if (!log)
       return fail(me->id, log.err().message);
     if (rs.truncated_bytes > 0)
-      std::fprintf(stderr, "eddy node %s: shard %u: cut a torn tail of %llu bytes\n",
-                   me->id.c_str(), s, static_cast<unsigned long long>(rs.truncated_bytes));
+      node_logger(me->id)->warn("shard {}: cut a torn tail of {} bytes (a write the "
+                                "crash interrupted; it was never acked)",
+                                s, rs.truncated_bytes);
     data->log = std::move(*log);
     replayed += data->events;
     owned.push_back(std::move(data));
@@ -155,15 +168,13 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
       [&](cluster::io_thread::socket_id, cluster::frames&&) {
         // A producer or peer that went away before its reply: nothing to do.
       });
-    std::fprintf(stderr,
-                 "eddy node %s ready: ingest %s, peer %s, %zu of %u shards, %llu events "
-                 "replayed, data %s\n",
-                 me->id.c_str(), io.endpoint(*ingest).c_str(), io.endpoint(*peer).c_str(),
-                 owned.size(), cfg.shards, static_cast<unsigned long long>(replayed),
-                 dir.string().c_str());
+    node_logger(me->id)->info("eddy node {} ready: ingest {}, peer {}, {} of {} shards, {} "
+                              "events replayed, data {}",
+                              me->id, io.endpoint(*ingest), io.endpoint(*peer), owned.size(),
+                              cfg.shards, replayed, dir.string());
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    std::fprintf(stderr, "eddy node %s: signal %d, stopping\n", me->id.c_str(), sig);
+    node_logger(me->id)->info("signal {}, stopping", sig);
     // Order (CAF-ZMQ-NOTES.md): stop the I/O thread, then the actors.
     io.stop();
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
@@ -175,7 +186,7 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
   std::string why;
   if (!(*dead_letters)->close(&why))
     status = fail(me->id, why);
-  std::fprintf(stderr, "eddy node %s stopped\n", me->id.c_str());
+  node_logger(me->id)->info("stopped");
   return status;
 }
 
