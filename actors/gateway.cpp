@@ -237,7 +237,7 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr,
 std::string encode_node_counts(const node_counts& c) {
   std::string s = std::to_string(c.item_count);
   for (auto& [shard, n] : c.shards)
-    s += "\n" + std::to_string(shard) + " " + std::to_string(n);
+    s.append("\n").append(std::to_string(shard)).append(" ").append(std::to_string(n));
   return s;
 }
 

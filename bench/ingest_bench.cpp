@@ -101,7 +101,7 @@ struct cluster_run {
         << (std::getenv("EDDY_BENCH_GROUP_MS") ? std::getenv("EDDY_BENCH_GROUP_MS") : "100") << "\n";
     cfg.close();
     for (int i = 0; i < nodes; ++i) {
-      auto log = (dir / ("n" + std::to_string(i + 1) + ".log")).string();
+      auto log = (dir / std::string{"n"}.append(std::to_string(i + 1)).append(".log")).string();
       pid_t pid = ::fork();
       if (pid == 0) {
         std::freopen(log.c_str(), "w", stderr);
