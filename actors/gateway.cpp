@@ -88,6 +88,11 @@ struct gateway_state {
   std::unordered_map<std::uint64_t, remote_query> remote_queries;
   std::unordered_map<std::string, clock_type::time_point> last_seen;
   clock_type::time_point next_heartbeat;
+  // Local parts waiting for the next flush, by shard: batches that arrive together
+  // reach each shard actor as one message.
+  std::vector<std::vector<std::pair<std::uint64_t, part_ptr>>> local_pending;
+  std::vector<std::uint32_t> dirty_shards;
+  bool flush_scheduled = false;
   wire::limits producer_limits, peer_limits;
   std::vector<event_view> views;
   static inline const char* name = "eddy.gateway";
@@ -211,13 +216,16 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr,
     auto part = std::make_shared<batch_part>(batch_part{b->producer, b->seq, std::move(events)});
     const auto& owner = env.owner[shard];
     if (owner == env.me) {
-      self->request(env.shards[shard], local_timeout, append_atom::value, part_ptr{part})
-        .then(
-          [=](std::uint64_t stored, bool dup) { part_done(self, id, stored, dup, false, {}); },
-          [=](caf::error& err) {
-            part_done(self, id, 0, false, true,
-                      "shard " + std::to_string(shard) + ": " + to_string(err));
-          });
+      auto& pending = st.local_pending[shard];
+      if (pending.empty())
+        st.dirty_shards.push_back(shard);
+      pending.emplace_back(id, std::move(part));
+      if (!st.flush_scheduled) {
+        // Runs after every message already in the mailbox: the batches queued now
+        // go out together.
+        st.flush_scheduled = true;
+        self->send(self, flush_atom::value);
+      }
     } else if (!alive(self, owner)) {
       part_done(self, id, 0, false, true, "node " + owner + " (owner of shard " +
                                             std::to_string(shard) + ") is down");
@@ -230,6 +238,41 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr,
       env.io->send(env.dealer_of.at(owner), {"append", corr_bytes(rc), std::move(out)});
     }
   }
+}
+
+void flush_local(gateway_actor* self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  for (auto shard : st.dirty_shards) {
+    auto& pending = st.local_pending[shard];
+    std::vector<std::uint64_t> ids;
+    auto parts = std::make_shared<std::vector<part_ptr>>();
+    ids.reserve(pending.size());
+    parts->reserve(pending.size());
+    for (auto& [id, part] : pending) {
+      ids.push_back(id);
+      parts->push_back(std::move(part));
+    }
+    pending.clear();
+    self->request(st.env->shards[shard], local_timeout, append_atom::value, parts_ptr{parts})
+      .then(
+        [=](const std::vector<std::int64_t>& results) {
+          for (std::size_t i = 0; i < ids.size(); ++i) {
+            auto r = i < results.size() ? results[i] : std::int64_t{-2};
+            if (r == -2)
+              part_done(self, ids[i], 0, false, true, "shard gave no result");
+            else
+              part_done(self, ids[i], r < 0 ? 0 : static_cast<std::uint64_t>(r), r == -1,
+                        false, {});
+          }
+        },
+        [=](caf::error& err) {
+          for (auto id : ids)
+            part_done(self, id, 0, false, true,
+                      "shard " + std::to_string(shard) + ": " + to_string(err));
+        });
+  }
+  st.dirty_shards.clear();
 }
 
 // --- count queries ------------------------------------------------------------
@@ -549,6 +592,7 @@ caf::behavior gateway(gateway_actor* self, std::shared_ptr<node_env> env) {
   st.producer_limits.max_events = st.env->cfg.limits.max_batch_events;
   st.peer_limits = st.producer_limits;
   st.next_heartbeat = clock_type::now();
+  st.local_pending.resize(st.env->cfg.shards);
   self->send(self, timer_atom::value);
   return {
     [=](inbound_atom, inbound_ptr& in) {
@@ -566,6 +610,7 @@ caf::behavior gateway(gateway_actor* self, std::shared_ptr<node_env> env) {
           log->error("gateway: {} (message on socket {} dropped)", ex.what(), in->socket);
       }
     },
+    [=](flush_atom) { flush_local(self); },
     [=](timer_atom) {
       on_timer(self);
       self->delayed_send(self, timer_period, timer_atom::value);

@@ -22,6 +22,7 @@ using inbound_atom = caf::atom_constant<caf::atom("e_inbound")>;
 using append_atom = caf::atom_constant<caf::atom("e_append")>;
 using count_atom = caf::atom_constant<caf::atom("e_count")>;
 using timer_atom = caf::atom_constant<caf::atom("e_timer")>;
+using flush_atom = caf::atom_constant<caf::atom("e_flush")>;
 
 /// One ZeroMQ message handed from the I/O thread to the gateway.
 struct inbound {
@@ -37,8 +38,12 @@ struct batch_part {
   std::vector<event> events;
 };
 using part_ptr = std::shared_ptr<const batch_part>;
+/// Several parts for one shard, from batches that arrived together: one message
+/// (and one reply) instead of one per part.
+using parts_ptr = std::shared_ptr<const std::vector<part_ptr>>;
 
 } // namespace eddy::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::inbound_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::part_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::parts_ptr)

@@ -20,6 +20,27 @@ struct shard_state {
   static inline const char* name = "eddy.shard";
 };
 
+// Appends one part: events stored, or -1 for a duplicate. Never throws (an
+// exception would kill the actor): log failures come back as values.
+expected<std::int64_t> append(caf::stateful_actor<shard_state>* self, const batch_part& part,
+                              std::chrono::milliseconds period, bool group) {
+  auto& st = self->state;
+  st.views.assign(part.events.begin(), part.events.end());
+  auto r = st.data->log->append(part.producer, part.seq, st.views);
+  if (!r)
+    return error{"shard " + std::to_string(st.data->shard) + ": " + r.err().message};
+  if (*r == cluster::shard_log::append_result::duplicate)
+    return std::int64_t{-1};
+  // Group commit: a timer only while there is something to sync, so idle shards
+  // cost nothing.
+  if (group && !st.sync_armed) {
+    st.sync_armed = true;
+    self->delayed_send(self, period, timer_atom::value);
+  }
+  st.data->count(part.events);
+  return static_cast<std::int64_t>(part.events.size());
+}
+
 caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
                           std::shared_ptr<shard_data> data, cluster::log_config lc) {
   self->state.data = std::move(data);
@@ -29,25 +50,21 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
   self->attach_functor([d = self->state.data] { (void)d->log->sync(); });
   return {
     [=](append_atom, const part_ptr& part) -> caf::result<std::uint64_t, bool> {
-      auto& st = self->state;
-      st.views.assign(part->events.begin(), part->events.end());
-      // No exception may leave a handler (it would kill the actor): the log
-      // returns errors as values.
-      auto r = st.data->log->append(part->producer, part->seq, st.views);
+      auto r = append(self, *part, period, group);
       if (!r)
-        return caf::make_error(caf::sec::runtime_error,
-                               "shard " + std::to_string(st.data->shard) + ": " +
-                                 r.err().message);
-      if (*r == cluster::shard_log::append_result::duplicate)
-        return {std::uint64_t{0}, true};
-      // Group commit: a timer only while there is something to sync, so idle shards
-      // cost nothing.
-      if (group && !st.sync_armed) {
-        st.sync_armed = true;
-        self->delayed_send(self, period, timer_atom::value);
+        return caf::make_error(caf::sec::runtime_error, r.err().message);
+      return {static_cast<std::uint64_t>(*r < 0 ? 0 : *r), *r < 0};
+    },
+    [=](append_atom, const parts_ptr& parts) -> caf::result<std::vector<std::int64_t>> {
+      std::vector<std::int64_t> out;
+      out.reserve(parts->size());
+      for (auto& part : *parts) {
+        auto r = append(self, *part, period, group);
+        if (!r)
+          return caf::make_error(caf::sec::runtime_error, r.err().message);
+        out.push_back(*r);
       }
-      st.data->count(part->events);
-      return {static_cast<std::uint64_t>(part->events.size()), false};
+      return out;
     },
     [=](count_atom, const std::string& item) -> caf::result<std::uint64_t, std::uint64_t> {
       auto& d = *self->state.data;

@@ -23,6 +23,9 @@ struct shard_data {
 
 /// Spawns the shard actor. Messages:
 ///  (append_atom, part_ptr)      -> (uint64 stored, bool duplicate) or an error
+///  (append_atom, parts_ptr)     -> vector<int64>: per part, events stored or -1 for a
+///                                  duplicate; an error if the log failed (parts before
+///                                  the failure are stored: a resend deduplicates them)
 ///  (count_atom, std::string item) -> (uint64 shard_events, uint64 item_count)
 /// With fsync = group it fdatasyncs the log group_commit_ms after the first append
 /// that follows a sync (so at most once per period, and never when idle).
