@@ -79,6 +79,14 @@ struct remote_query {
   std::string node;
 };
 
+// A part waiting for its shard actor: either of a producer batch handled here
+// (batch != 0) or forwarded by a peer (peer, corr: where the reply goes).
+struct local_part {
+  std::uint64_t batch = 0;
+  std::string peer, corr;
+  part_ptr part;
+};
+
 struct gateway_state {
   std::shared_ptr<node_env> env;
   std::uint64_t next_id = 1;
@@ -90,7 +98,7 @@ struct gateway_state {
   clock_type::time_point next_heartbeat;
   // Local parts waiting for the next flush, by shard: batches that arrive together
   // reach each shard actor as one message.
-  std::vector<std::vector<std::pair<std::uint64_t, part_ptr>>> local_pending;
+  std::vector<std::vector<local_part>> local_pending;
   std::vector<std::uint32_t> dirty_shards;
   bool flush_scheduled = false;
   wire::limits producer_limits, peer_limits;
@@ -164,6 +172,48 @@ void part_done(gateway_actor* self, std::uint64_t id, std::uint64_t stored, bool
     finish_batch(self, id);
 }
 
+void queue_local(gateway_actor* self, std::uint32_t shard, local_part lp) {
+  auto& st = self->state;
+  auto& pending = st.local_pending[shard];
+  if (pending.empty())
+    st.dirty_shards.push_back(shard);
+  pending.push_back(std::move(lp));
+  if (!st.flush_scheduled) {
+    // Runs after every message already in the mailbox: the batches queued now go
+    // out together.
+    st.flush_scheduled = true;
+    self->send(self, flush_atom::value);
+  }
+}
+
+void reply_to_peer(gateway_actor* self, const std::string& peer, const std::string& corr,
+                   wire::ack a) {
+  auto& e = *self->state.env;
+  std::string frame;
+  wire::encode_ack(a, frame);
+  e.io->send(e.peer_socket, {peer, "appended", corr, std::move(frame)});
+  e.io->release(e.peer_socket);
+}
+
+// A local part is done: stored >= 0 events, -1 = duplicate, or failed with `err`.
+void complete_local(gateway_actor* self, const local_part& lp, std::int64_t r,
+                    const std::string& err) {
+  if (lp.batch != 0) {
+    part_done(self, lp.batch, r < 0 ? 0 : static_cast<std::uint64_t>(r), r == -1,
+              !err.empty(), err);
+    return;
+  }
+  wire::ack a;
+  if (!err.empty()) {
+    a.status = wire::ack_status::unavailable;
+    a.message = err;
+  } else {
+    a.status = r == -1 ? wire::ack_status::duplicate : wire::ack_status::ok;
+    a.stored = r < 0 ? 0 : static_cast<std::uint64_t>(r);
+  }
+  reply_to_peer(self, lp.peer, lp.corr, std::move(a));
+}
+
 void refuse(gateway_actor* self, const std::string& rid, const std::string& corr,
             const std::string& why) {
   auto& env = *self->state.env;
@@ -216,16 +266,7 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr,
     auto part = std::make_shared<batch_part>(batch_part{b->producer, b->seq, std::move(events)});
     const auto& owner = env.owner[shard];
     if (owner == env.me) {
-      auto& pending = st.local_pending[shard];
-      if (pending.empty())
-        st.dirty_shards.push_back(shard);
-      pending.emplace_back(id, std::move(part));
-      if (!st.flush_scheduled) {
-        // Runs after every message already in the mailbox: the batches queued now
-        // go out together.
-        st.flush_scheduled = true;
-        self->send(self, flush_atom::value);
-      }
+      queue_local(self, shard, local_part{id, {}, {}, std::move(part)});
     } else if (!alive(self, owner)) {
       part_done(self, id, 0, false, true, "node " + owner + " (owner of shard " +
                                             std::to_string(shard) + ") is down");
@@ -244,32 +285,26 @@ void flush_local(gateway_actor* self) {
   auto& st = self->state;
   st.flush_scheduled = false;
   for (auto shard : st.dirty_shards) {
-    auto& pending = st.local_pending[shard];
-    std::vector<std::uint64_t> ids;
+    auto waiting = std::make_shared<std::vector<local_part>>(std::move(st.local_pending[shard]));
+    st.local_pending[shard].clear();
     auto parts = std::make_shared<std::vector<part_ptr>>();
-    ids.reserve(pending.size());
-    parts->reserve(pending.size());
-    for (auto& [id, part] : pending) {
-      ids.push_back(id);
-      parts->push_back(std::move(part));
-    }
-    pending.clear();
+    parts->reserve(waiting->size());
+    for (auto& lp : *waiting)
+      parts->push_back(lp.part);
     self->request(st.env->shards[shard], local_timeout, append_atom::value, parts_ptr{parts})
       .then(
         [=](const std::vector<std::int64_t>& results) {
-          for (std::size_t i = 0; i < ids.size(); ++i) {
-            auto r = i < results.size() ? results[i] : std::int64_t{-2};
-            if (r == -2)
-              part_done(self, ids[i], 0, false, true, "shard gave no result");
+          for (std::size_t i = 0; i < waiting->size(); ++i) {
+            if (i < results.size())
+              complete_local(self, (*waiting)[i], results[i], {});
             else
-              part_done(self, ids[i], r < 0 ? 0 : static_cast<std::uint64_t>(r), r == -1,
-                        false, {});
+              complete_local(self, (*waiting)[i], 0, "shard gave no result");
           }
         },
         [=](caf::error& err) {
-          for (auto id : ids)
-            part_done(self, id, 0, false, true,
-                      "shard " + std::to_string(shard) + ": " + to_string(err));
+          auto why = "shard " + std::to_string(shard) + ": " + to_string(err);
+          for (auto& lp : *waiting)
+            complete_local(self, lp, 0, why);
         });
   }
   st.dirty_shards.clear();
@@ -468,19 +503,12 @@ void on_peer_request(gateway_actor* self, cluster::frames& m) {
   } else if (kind == "count") {
     start_query(self, true, std::move(m[0]), std::move(m[2]), std::move(m[3]));
   } else if (kind == "append") {
-    auto reply = [self, from = m[0], corr = m[2]](wire::ack a) {
-      auto& e = *self->state.env;
-      std::string frame;
-      wire::encode_ack(a, frame);
-      e.io->send(e.peer_socket, {from, "appended", corr, std::move(frame)});
-      e.io->release(e.peer_socket);
-    };
     auto b = wire::decode_batch(m[3], st.peer_limits, nullptr);
     if (!b || b->events.empty() || !b->rejects.empty()) {
       wire::ack a;
       a.status = wire::ack_status::refused;
       a.message = b ? "malformed part" : b.err().message;
-      reply(std::move(a));
+      reply_to_peer(self, m[0], m[2], std::move(a));
       return;
     }
     auto shard = cluster::shard_of(b->events.front().item, env.cfg.shards);
@@ -488,25 +516,12 @@ void on_peer_request(gateway_actor* self, cluster::frames& m) {
       wire::ack a;
       a.status = wire::ack_status::unavailable;
       a.message = "node " + env.me + " does not own shard " + std::to_string(shard);
-      reply(std::move(a));
+      reply_to_peer(self, m[0], m[2], std::move(a));
       return;
     }
     auto part = std::make_shared<batch_part>(
       batch_part{b->producer, b->seq, std::move(b->events)});
-    self->request(env.shards[shard], local_timeout, append_atom::value, part_ptr{part})
-      .then(
-        [=](std::uint64_t stored, bool dup) {
-          wire::ack a;
-          a.status = dup ? wire::ack_status::duplicate : wire::ack_status::ok;
-          a.stored = stored;
-          reply(std::move(a));
-        },
-        [=](caf::error& err) {
-          wire::ack a;
-          a.status = wire::ack_status::unavailable;
-          a.message = to_string(err);
-          reply(std::move(a));
-        });
+    queue_local(self, shard, local_part{0, std::move(m[0]), std::move(m[2]), std::move(part)});
   } else {
     env.io->release(env.peer_socket);
   }

@@ -45,5 +45,4 @@ using parts_ptr = std::shared_ptr<const std::vector<part_ptr>>;
 } // namespace eddy::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::inbound_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::part_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::parts_ptr)

@@ -49,12 +49,6 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
   // Whatever ends the actor, what was appended reaches the disk.
   self->attach_functor([d = self->state.data] { (void)d->log->sync(); });
   return {
-    [=](append_atom, const part_ptr& part) -> caf::result<std::uint64_t, bool> {
-      auto r = append(self, *part, period, group);
-      if (!r)
-        return caf::make_error(caf::sec::runtime_error, r.err().message);
-      return {static_cast<std::uint64_t>(*r < 0 ? 0 : *r), *r < 0};
-    },
     [=](append_atom, const parts_ptr& parts) -> caf::result<std::vector<std::int64_t>> {
       std::vector<std::int64_t> out;
       out.reserve(parts->size());

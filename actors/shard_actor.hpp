@@ -22,7 +22,6 @@ struct shard_data {
 };
 
 /// Spawns the shard actor. Messages:
-///  (append_atom, part_ptr)      -> (uint64 stored, bool duplicate) or an error
 ///  (append_atom, parts_ptr)     -> vector<int64>: per part, events stored or -1 for a
 ///                                  duplicate; an error if the log failed (parts before
 ///                                  the failure are stored: a resend deduplicates them)
