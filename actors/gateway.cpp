@@ -100,6 +100,9 @@ struct gateway_state {
   // reach each shard actor as one message.
   std::vector<std::vector<local_part>> local_pending;
   std::vector<std::uint32_t> dirty_shards;
+  // Parts for other owners, sent at the same flush as one ZeroMQ message per owner:
+  // ["append", corr, part frame, corr, part frame, ...].
+  std::map<std::string, cluster::frames> remote_pending;
   bool flush_scheduled = false;
   wire::limits producer_limits, peer_limits;
   std::vector<event_view> views;
@@ -172,12 +175,8 @@ void part_done(gateway_actor* self, std::uint64_t id, std::uint64_t stored, bool
     finish_batch(self, id);
 }
 
-void queue_local(gateway_actor* self, std::uint32_t shard, local_part lp) {
+void schedule_flush(gateway_actor* self) {
   auto& st = self->state;
-  auto& pending = st.local_pending[shard];
-  if (pending.empty())
-    st.dirty_shards.push_back(shard);
-  pending.push_back(std::move(lp));
   if (!st.flush_scheduled) {
     // Runs after every message already in the mailbox: the batches queued now go
     // out together.
@@ -186,13 +185,21 @@ void queue_local(gateway_actor* self, std::uint32_t shard, local_part lp) {
   }
 }
 
+void queue_local(gateway_actor* self, std::uint32_t shard, local_part lp) {
+  auto& st = self->state;
+  auto& pending = st.local_pending[shard];
+  if (pending.empty())
+    st.dirty_shards.push_back(shard);
+  pending.push_back(std::move(lp));
+  schedule_flush(self);
+}
+
 void reply_to_peer(gateway_actor* self, const std::string& peer, const std::string& corr,
                    wire::ack a) {
   auto& e = *self->state.env;
   std::string frame;
   wire::encode_ack(a, frame);
   e.io->send(e.peer_socket, {peer, "appended", corr, std::move(frame)});
-  e.io->release(e.peer_socket);
 }
 
 // A local part is done: stored >= 0 events, -1 = duplicate, or failed with `err`.
@@ -276,7 +283,12 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr,
       wire::encode_batch(part->producer, part->seq, st.views, out);
       auto rc = st.next_id++;
       st.remote_parts[rc] = {id, clock_type::now() + peer_timeout(env), owner};
-      env.io->send(env.dealer_of.at(owner), {"append", corr_bytes(rc), std::move(out)});
+      auto& msg = st.remote_pending[owner];
+      if (msg.empty())
+        msg.emplace_back("append");
+      msg.push_back(corr_bytes(rc));
+      msg.push_back(std::move(out));
+      schedule_flush(self);
     }
   }
 }
@@ -308,6 +320,9 @@ void flush_local(gateway_actor* self) {
         });
   }
   st.dirty_shards.clear();
+  for (auto& [owner, msg] : st.remote_pending)
+    st.env->io->send(st.env->dealer_of.at(owner), std::move(msg));
+  st.remote_pending.clear();
 }
 
 // --- count queries ------------------------------------------------------------
@@ -488,43 +503,54 @@ void on_client(gateway_actor* self, cluster::frames& m) {
   }
 }
 
+// One part forwarded by a peer that routed a producer batch to this node.
+void on_peer_part(gateway_actor* self, const std::string& from, std::string corr,
+                  const std::string& frame) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  auto b = wire::decode_batch(frame, st.peer_limits, nullptr);
+  if (!b || b->events.empty() || !b->rejects.empty()) {
+    wire::ack a;
+    a.status = wire::ack_status::refused;
+    a.message = b ? "malformed part" : b.err().message;
+    reply_to_peer(self, from, corr, std::move(a));
+    return;
+  }
+  auto shard = cluster::shard_of(b->events.front().item, env.cfg.shards);
+  if (env.owner[shard] != env.me || !env.shards[shard]) {
+    wire::ack a;
+    a.status = wire::ack_status::unavailable;
+    a.message = "node " + env.me + " does not own shard " + std::to_string(shard);
+    reply_to_peer(self, from, corr, std::move(a));
+    return;
+  }
+  auto part = std::make_shared<batch_part>(
+    batch_part{b->producer, b->seq, std::move(b->events)});
+  queue_local(self, shard, local_part{0, from, std::move(corr), std::move(part)});
+}
+
 void on_peer_request(gateway_actor* self, cluster::frames& m) {
   auto& st = self->state;
   auto& env = *st.env;
-  // [peer node id, kind, correlation, payload]
-  if (m.size() != 4) {
+  // [peer node id, kind, correlation, payload] or, for "append", any number of
+  // (correlation, part frame) pairs after the kind.
+  if (m.size() < 4) {
     env.io->release(env.peer_socket);
     return;
   }
   st.last_seen[m[0]] = clock_type::now();
   const auto& kind = m[1];
-  if (kind == "hb") {
-    env.io->release(env.peer_socket);
-  } else if (kind == "count") {
+  if (kind == "count" && m.size() == 4) {
+    // Released when the answer goes out.
     start_query(self, true, std::move(m[0]), std::move(m[2]), std::move(m[3]));
-  } else if (kind == "append") {
-    auto b = wire::decode_batch(m[3], st.peer_limits, nullptr);
-    if (!b || b->events.empty() || !b->rejects.empty()) {
-      wire::ack a;
-      a.status = wire::ack_status::refused;
-      a.message = b ? "malformed part" : b.err().message;
-      reply_to_peer(self, m[0], m[2], std::move(a));
-      return;
-    }
-    auto shard = cluster::shard_of(b->events.front().item, env.cfg.shards);
-    if (env.owner[shard] != env.me || !env.shards[shard]) {
-      wire::ack a;
-      a.status = wire::ack_status::unavailable;
-      a.message = "node " + env.me + " does not own shard " + std::to_string(shard);
-      reply_to_peer(self, m[0], m[2], std::move(a));
-      return;
-    }
-    auto part = std::make_shared<batch_part>(
-      batch_part{b->producer, b->seq, std::move(b->events)});
-    queue_local(self, shard, local_part{0, std::move(m[0]), std::move(m[2]), std::move(part)});
-  } else {
-    env.io->release(env.peer_socket);
+    return;
   }
+  if (kind == "append")
+    for (std::size_t i = 2; i + 1 < m.size(); i += 2)
+      on_peer_part(self, m[0], std::move(m[i]), m[i + 1]);
+  // The parts are queued (replies go out one by one as they are stored); the
+  // message itself is done.
+  env.io->release(env.peer_socket);
 }
 
 void on_peer_reply(gateway_actor* self, socket_id sock, cluster::frames& m) {

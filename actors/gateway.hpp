@@ -5,6 +5,14 @@
 //    has appended its part; queries [corr, "count", item] -> scatter/gather JSON.
 //  - peers (peer ROUTER / DEALERs): "append" parts, "count" queries, heartbeats, and
 //    the replies to this node's own requests.
+//
+// Node-to-node frames (internal, both ends run the same build):
+//   request  [kind, corr, payload]: "hb" (payload = sender id, no reply), "count"
+//            (payload = item, reply "counted" with the node's per-shard totals);
+//            "append" carries one or more (corr, part frame) pairs — the parts of
+//            all batches handled in one gateway turn that go to that owner.
+//   reply    ["appended", corr, ack frame] per part; ["counted", corr, totals].
+// Local parts are coalesced the same way: one message per shard actor per turn.
 
 #include "actors/messages.hpp"
 #include "cluster/config.hpp"
