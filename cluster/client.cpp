@@ -2,6 +2,7 @@
 
 #include "schema/wire.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <unistd.h>
 #include <unordered_map>
@@ -25,6 +26,7 @@ struct in_flight {
   std::size_t events = 0;
   clock_type::time_point first_sent, resend_at;
   std::uint32_t attempts = 1;
+  std::uint32_t backoff_ms = 100; // after an "unavailable" ack; doubles up to 5 s
 };
 
 } // namespace
@@ -59,9 +61,12 @@ struct producer_client::impl {
     auto& f = it->second;
     switch (a->status) {
       case wire::ack_status::unavailable:
-        // Some owner could not store its part yet: resend later (dedupe makes the
-        // parts already stored harmless).
-        f.resend_at = now + std::chrono::milliseconds{200};
+        // Some owner could not store its part yet (a node is down or restarting):
+        // resend later, backing off so that max_attempts spans a real outage
+        // (about a minute with the defaults). Dedupe makes the parts already stored
+        // harmless.
+        f.backoff_ms = std::min<std::uint32_t>(f.backoff_ms * 2, 5000);
+        f.resend_at = now + std::chrono::milliseconds{f.backoff_ms};
         if (stats.messages.size() < 5 && !a->message.empty())
           stats.messages.push_back("seq " + std::to_string(f.seq) + ": " + a->message);
         return {};
