@@ -50,6 +50,7 @@ struct pending_batch {
   std::uint64_t stored = 0;
   bool any_new = false, any_dup = false, any_unavailable = false;
   std::vector<std::pair<std::uint32_t, std::string>> rejects;
+  std::vector<std::string> reject_details; // for the dead-letter log
   std::string message;
 };
 
@@ -136,6 +137,20 @@ void finish_batch(gateway_actor* self, std::uint64_t id) {
   if (it == st.batches.end())
     return;
   auto& p = it->second;
+  auto& env = *st.env;
+  // Dead letters once per batch: not again when a resend turns out to be a
+  // duplicate (its rejects were logged the first time).
+  if (env.dead_letters && !p.rejects.empty() && !(p.any_dup && !p.any_new)) {
+    for (std::size_t i = 0; i < p.rejects.size(); ++i) {
+      auto& [index, reason] = p.rejects[i];
+      auto detail = p.reject_details[i] + " (producer '" + p.producer + "', seq " +
+                    std::to_string(p.seq) + ", event " + std::to_string(index) + ")";
+      env.dead_letters->on_reject(reject_record{
+        "producer:" + p.producer, 0, index, {},
+        reason_of(reason).value_or(reject_reason::wrong_field_type), detail});
+    }
+    env.dead_letters->flush();
+  }
   wire::ack a;
   a.producer = p.producer;
   a.seq = p.seq;
@@ -150,7 +165,6 @@ void finish_batch(gateway_actor* self, std::uint64_t id) {
     a.status = wire::ack_status::ok;
   std::string frame;
   wire::encode_ack(a, frame);
-  auto& env = *st.env;
   env.io->send(env.ingest_socket, {std::move(p.rid), std::move(p.corr), std::move(frame)});
   env.io->release(env.ingest_socket);
   st.batches.erase(it);
@@ -250,16 +264,8 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr,
   p.seq = b->seq;
   for (auto& r : b->rejects) {
     p.rejects.emplace_back(r.index, r.reason);
-    if (env.dead_letters) {
-      auto detail = r.detail + " (producer '" + b->producer + "', seq " +
-                    std::to_string(b->seq) + ", event " + std::to_string(r.index) + ")";
-      env.dead_letters->on_reject(reject_record{
-        "producer:" + b->producer, 0, r.index, {},
-        reason_of(r.reason).value_or(reject_reason::wrong_field_type), detail});
-    }
+    p.reject_details.push_back(r.detail);
   }
-  if (env.dead_letters && !b->rejects.empty())
-    env.dead_letters->flush();
   // Split by shard: items are disjoint across shards, so each owner gets its part.
   std::map<std::uint32_t, std::vector<event>> parts;
   for (auto& e : b->events)

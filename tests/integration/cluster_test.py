@@ -134,6 +134,13 @@ class ThreeNodes(unittest.TestCase):
             rows = [json.loads(l) for l in f if "py-bad" in l]
         self.assertEqual(len(rows), 100)
         self.assertTrue(all(row["reason"] and row["detail"] for row in rows))
+        # A resend of the same batches is a duplicate: its rejects are named in the
+        # acks again but not logged twice.
+        again = produce(c, "--producer", "py-bad", "--events", "1000", "--bad-every", "10")
+        self.assertEqual(sum(again["rejects"].values()), 100, again)
+        self.assertEqual(again["stored"], 0, again)
+        with open(dl) as f:
+            self.assertEqual(sum(1 for l in f if "py-bad" in l), 100)
 
     def test_3b_oversized_frames_are_refused_with_a_reply(self):
         import msgpack
