@@ -1,5 +1,6 @@
 #include "models/als.hpp"
 
+#include "models/assert.hpp"
 #include "models/random.hpp"
 
 #include <Eigen/Cholesky>
@@ -10,27 +11,16 @@
 #include <numeric>
 #include <thread>
 
-// Same contract as EDDY_ASSERT (schema/error.hpp), which models/ cannot
-// include.
-#define EDDY_ALS_ASSERT(cond)                                                  \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,          \
-                   __LINE__, #cond);                                           \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (false)
-
 namespace eddy::models {
 
 csr_matrix csr_matrix::from_triples(std::int32_t rows, std::int32_t cols,
                                     const std::vector<triple>& entries) {
-  EDDY_ALS_ASSERT(rows >= 0 && cols >= 0);
+  EDDY_ASSERT(rows >= 0 && cols >= 0);
   // Stable counting sort by row, then a stable sort by column inside each row
   // keeps duplicates in input order, so their sum is deterministic.
   std::vector<std::int64_t> counts(static_cast<std::size_t>(rows) + 1, 0);
   for (const auto& e : entries) {
-    EDDY_ALS_ASSERT(e.row >= 0 && e.row < rows && e.col >= 0 && e.col < cols);
+    EDDY_ASSERT(e.row >= 0 && e.row < rows && e.col >= 0 && e.col < cols);
     ++counts[static_cast<std::size_t>(e.row) + 1];
   }
   std::partial_sum(counts.begin(), counts.end(), counts.begin());
@@ -109,10 +99,10 @@ namespace {
 
 void check_shapes(const csr_matrix& c, const factor_matrix& y,
                   const Eigen::MatrixXf& yty, const factor_matrix& x) {
-  EDDY_ALS_ASSERT(c.rows == x.rows() && c.cols == y.rows());
-  EDDY_ALS_ASSERT(x.cols() == y.cols());
-  EDDY_ALS_ASSERT(yty.rows() == y.cols() && yty.cols() == y.cols());
-  EDDY_ALS_ASSERT(c.indptr.size() == static_cast<std::size_t>(c.rows) + 1);
+  EDDY_ASSERT(c.rows == x.rows() && c.cols == y.rows());
+  EDDY_ASSERT(x.cols() == y.cols());
+  EDDY_ASSERT(yty.rows() == y.cols() && yty.cols() == y.cols());
+  EDDY_ASSERT(c.indptr.size() == static_cast<std::size_t>(c.rows) + 1);
 }
 
 void solve_cholesky(const csr_matrix& c, const factor_matrix& y,
@@ -176,8 +166,8 @@ void solve_rows(const csr_matrix& c, const factor_matrix& y,
                 const Eigen::MatrixXf& yty, int cg_steps, factor_matrix& x,
                 std::int32_t first, std::int32_t last) {
   check_shapes(c, y, yty, x);
-  EDDY_ALS_ASSERT(0 <= first && first <= last && last <= c.rows);
-  EDDY_ALS_ASSERT(cg_steps >= 0);
+  EDDY_ASSERT(0 <= first && first <= last && last <= c.rows);
+  EDDY_ASSERT(cg_steps >= 0);
   for (auto u = first; u < last; ++u) {
     if (cg_steps == 0)
       solve_cholesky(c, y, yty, x, u);
@@ -190,7 +180,7 @@ void solve_rows(const csr_matrix& c, const factor_matrix& y,
                 const Eigen::MatrixXf& yty, int cg_steps, factor_matrix& x,
                 int threads) {
   check_shapes(c, y, yty, x);
-  EDDY_ALS_ASSERT(threads >= 1);
+  EDDY_ASSERT(threads >= 1);
   const std::int32_t n = c.rows;
   const std::int32_t t = std::min<std::int32_t>(threads, std::max(n, 1));
   if (t <= 1) {
@@ -214,7 +204,7 @@ loss_terms loss_rows(const csr_matrix& c, const factor_matrix& x,
                      const factor_matrix& y, const Eigen::MatrixXf& yty,
                      std::int32_t first, std::int32_t last) {
   check_shapes(c, y, yty, x);
-  EDDY_ALS_ASSERT(0 <= first && first <= last && last <= c.rows);
+  EDDY_ASSERT(0 <= first && first <= last && last <= c.rows);
   loss_terms out;
   const Eigen::MatrixXd g = yty.cast<double>();
   for (auto u = first; u < last; ++u) {
@@ -252,7 +242,7 @@ als_loss loss(const csr_matrix& c, const factor_matrix& x,
 
 factor_matrix init_factors(std::int32_t rows, int factors, std::uint64_t seed,
                            std::uint64_t stream, float scale) {
-  EDDY_ALS_ASSERT(rows >= 0 && factors >= 1);
+  EDDY_ASSERT(rows >= 0 && factors >= 1);
   factor_matrix m(rows, factors);
   std::uint64_t mix = stream;
   const std::uint64_t row_base = splitmix64(mix);
@@ -265,8 +255,8 @@ factor_matrix init_factors(std::int32_t rows, int factors, std::uint64_t seed,
 }
 
 als_model fit(const csr_matrix& c, const als_params& p) {
-  EDDY_ALS_ASSERT(p.factors >= 1 && p.iterations >= 0 && p.cg_steps >= 0);
-  EDDY_ALS_ASSERT(p.reg >= 0.0F && p.threads >= 1);
+  EDDY_ASSERT(p.factors >= 1 && p.iterations >= 0 && p.cg_steps >= 0);
+  EDDY_ASSERT(p.reg >= 0.0F && p.threads >= 1);
   const csr_matrix ct = c.transpose();
   als_model m;
   m.users = init_factors(c.rows, p.factors, p.seed, 0, p.init_scale);

@@ -4,20 +4,11 @@
 //  - expected failures (bad input, missing file): returned as values, carrying a
 //    message a user can act on.
 
-#include <cstdio>
-#include <cstdlib>
+#include "models/assert.hpp"
+
 #include <string>
 #include <utility>
 #include <variant>
-
-#define EDDY_ASSERT(cond)                                                      \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,         \
-                   __LINE__, #cond);                                           \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (false)
 
 namespace eddy {
 
