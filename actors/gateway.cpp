@@ -1,6 +1,7 @@
 #include "actors/gateway.hpp"
 
 #include "actors/shard_actor.hpp"
+#include "actors/trend_query.hpp"
 #include "cluster/shard_map.hpp"
 #include "schema/dead_letter.hpp"
 #include "schema/interactions.hpp"
@@ -9,6 +10,7 @@
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -80,6 +82,20 @@ struct remote_query {
   std::string node;
 };
 
+// A trending / popular / series / tstats query: from a client (answered with
+// JSON once every node answered) or from a peer (this node's merged local answer).
+// A client query without as_of first runs as a clock query (every node's newest
+// event time) and then again as of the newest one.
+struct pending_trend {
+  bool from_peer = false;
+  std::string rid, corr;
+  trend_request req;
+  bool clock_phase = false;
+  std::uint32_t waiting = 0;
+  trend_answer merged;
+  std::vector<std::string> unreachable;
+};
+
 // A part waiting for its shard actor: either of a producer batch handled here
 // (batch != 0) or forwarded by a peer (peer, corr: where the reply goes).
 struct local_part {
@@ -94,7 +110,8 @@ struct gateway_state {
   std::unordered_map<std::uint64_t, pending_batch> batches;
   std::unordered_map<std::uint64_t, remote_part> remote_parts;
   std::unordered_map<std::uint64_t, pending_query> queries;
-  std::unordered_map<std::uint64_t, remote_query> remote_queries;
+  std::unordered_map<std::uint64_t, pending_trend> trends;
+  std::unordered_map<std::uint64_t, remote_query> remote_queries; // count and trend
   std::unordered_map<std::string, clock_type::time_point> last_seen;
   clock_type::time_point next_heartbeat;
   // Local parts waiting for the next flush, by shard: batches that arrive together
@@ -492,6 +509,102 @@ void start_query(gateway_actor* self, bool from_peer, std::string rid, std::stri
   finish_query(self, qid);
 }
 
+// --- trending queries -----------------------------------------------------------
+
+void run_trend(gateway_actor* self, std::uint64_t qid);
+
+void finish_trend(gateway_actor* self, std::uint64_t qid) {
+  auto& st = self->state;
+  auto it = st.trends.find(qid);
+  if (it == st.trends.end() || it->second.waiting > 0)
+    return;
+  auto& q = it->second;
+  auto& env = *st.env;
+  if (q.from_peer) {
+    env.io->send(env.peer_socket, {q.rid, "trended", q.corr, encode_trend_answer(q.merged)});
+    env.io->release(env.peer_socket);
+  } else if (q.clock_phase) {
+    // Every node's newest event time is in: ask again as of the newest.
+    q.clock_phase = false;
+    q.req.q.as_of_ms = q.merged.max_event_ms;
+    run_trend(self, qid);
+    return;
+  } else {
+    query_meta meta{env.me, q.unreachable, env.cfg.trending.params.bucket_ms,
+                    env.cfg.trending.params.lateness_ms};
+    env.io->send(env.ingest_socket,
+                 {q.rid, q.corr, trend_answer_json(q.req, q.merged, meta, *env.registry)});
+    env.io->release(env.ingest_socket);
+  }
+  st.trends.erase(it);
+}
+
+void trend_answered(gateway_actor* self, std::uint64_t qid, const trend_answer* a,
+                    const std::string& unreachable) {
+  auto it = self->state.trends.find(qid);
+  if (it == self->state.trends.end())
+    return;
+  if (a)
+    merge_trend_answer(it->second.merged, *a);
+  else if (std::find(it->second.unreachable.begin(), it->second.unreachable.end(),
+                     unreachable) == it->second.unreachable.end())
+    it->second.unreachable.push_back(unreachable);
+  --it->second.waiting;
+  finish_trend(self, qid);
+}
+
+// Sends the query (or its clock phase) to every local trending actor and, for a
+// client's query, to every live peer.
+void run_trend(gateway_actor* self, std::uint64_t qid) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  auto& q = st.trends.at(qid);
+  auto req = std::make_shared<trend_request>(q.req);
+  if (q.clock_phase)
+    req->what = trend_request::kind::clock;
+  q.merged = empty_answer(*req);
+  q.waiting = 0;
+  if (!q.from_peer) {
+    auto bytes = encode_trend_request(*req);
+    for (auto& n : env.cfg.nodes) {
+      if (n.id == env.me)
+        continue;
+      if (!alive(self, n.id)) {
+        if (std::find(q.unreachable.begin(), q.unreachable.end(), n.id) == q.unreachable.end())
+          q.unreachable.push_back(n.id);
+        continue;
+      }
+      auto rc = st.next_id++;
+      st.remote_queries[rc] = {qid, clock_type::now() + peer_timeout(env), n.id};
+      env.io->send(env.dealer_of.at(n.id), {"trend", corr_bytes(rc), bytes});
+      ++q.waiting;
+    }
+  }
+  for (auto& actor : env.trending) {
+    if (!actor)
+      continue;
+    ++q.waiting;
+    self->request(actor, local_timeout, tquery_atom::value, trend_request_ptr{req})
+      .then([=](const trend_answer_ptr& a) { trend_answered(self, qid, a.get(), {}); },
+            [=](caf::error&) { trend_answered(self, qid, nullptr, self->state.env->me); });
+  }
+  finish_trend(self, qid);
+}
+
+void start_trend(gateway_actor* self, bool from_peer, std::string rid, std::string corr,
+                 trend_request req) {
+  auto& st = self->state;
+  auto qid = st.next_id++;
+  auto& q = st.trends[qid];
+  q.from_peer = from_peer;
+  q.rid = std::move(rid);
+  q.corr = std::move(corr);
+  q.clock_phase = !from_peer && req.what != trend_request::kind::stats &&
+                  req.q.as_of_ms == models::no_time;
+  q.req = std::move(req);
+  run_trend(self, qid);
+}
+
 // --- dispatch -------------------------------------------------------------------
 
 void on_client(gateway_actor* self, cluster::frames& m) {
@@ -501,6 +614,12 @@ void on_client(gateway_actor* self, cluster::frames& m) {
     on_batch(self, std::move(m[0]), std::move(m[1]), m[2]);
   } else if (m.size() == 4 && m[2] == "count") {
     start_query(self, false, std::move(m[0]), std::move(m[1]), std::move(m[3]));
+  } else if (m.size() == 4) {
+    auto req = parse_trend_request(m[2], m[3], *env.registry);
+    if (!req)
+      refuse(self, m[0], m[1], req.err().message);
+    else
+      start_trend(self, false, std::move(m[0]), std::move(m[1]), std::move(*req));
   } else if (m.size() >= 2) {
     refuse(self, m[0], m.size() >= 3 ? m[1] : std::string{},
            "malformed request: send [correlation frame, batch frame] (schema/WIRE.md)");
@@ -551,6 +670,12 @@ void on_peer_request(gateway_actor* self, cluster::frames& m) {
     start_query(self, true, std::move(m[0]), std::move(m[2]), std::move(m[3]));
     return;
   }
+  if (kind == "trend" && m.size() == 4) {
+    if (auto req = decode_trend_request(m[3])) {
+      start_trend(self, true, std::move(m[0]), std::move(m[2]), std::move(*req));
+      return; // released when the answer goes out
+    }
+  }
   if (kind == "append")
     for (std::size_t i = 2; i + 1 < m.size(); i += 2)
       on_peer_part(self, m[0], std::move(m[i]), m[i + 1]);
@@ -579,6 +704,13 @@ void on_peer_reply(gateway_actor* self, socket_id sock, cluster::frames& m) {
                     a->status == wire::ack_status::unavailable ||
                       a->status == wire::ack_status::refused,
                     a->message.empty() ? "" : "node " + node + ": " + a->message);
+      }
+    } else if (rc && m[0] == "trended") {
+      if (auto it = st.remote_queries.find(*rc); it != st.remote_queries.end()) {
+        auto qid = it->second.query;
+        st.remote_queries.erase(it);
+        auto a = decode_trend_answer(m[2]);
+        trend_answered(self, qid, a ? &*a : nullptr, node);
       }
     } else if (rc && m[0] == "counted") {
       if (auto it = st.remote_queries.find(*rc); it != st.remote_queries.end()) {
@@ -611,12 +743,15 @@ void on_timer(gateway_actor* self) {
   for (auto& [batch, node] : expired)
     part_done(self, batch, 0, false, true, "node " + node + " did not answer in time");
   std::vector<std::uint64_t> done;
+  std::vector<std::pair<std::uint64_t, std::string>> late_trends;
   for (auto it = st.remote_queries.begin(); it != st.remote_queries.end();) {
     if (it->second.deadline <= now) {
       if (auto q = st.queries.find(it->second.query); q != st.queries.end()) {
         q->second.unreachable.push_back(it->second.node);
         --q->second.waiting;
         done.push_back(it->second.query);
+      } else if (st.trends.count(it->second.query)) {
+        late_trends.emplace_back(it->second.query, it->second.node);
       }
       it = st.remote_queries.erase(it);
     } else {
@@ -625,6 +760,8 @@ void on_timer(gateway_actor* self) {
   }
   for (auto qid : done)
     finish_query(self, qid);
+  for (auto& [qid, node] : late_trends)
+    trend_answered(self, qid, nullptr, node);
   if (now >= st.next_heartbeat) {
     st.next_heartbeat = now + std::chrono::milliseconds{env.cfg.membership.heartbeat_ms};
     for (auto& [node, sock] : env.dealer_of)

@@ -39,6 +39,7 @@ struct node_env {
   std::unordered_map<cluster::io_thread::socket_id, std::string> peer_of;   // dealer
   std::vector<std::string> owner;  ///< shard -> owner node id
   std::vector<caf::actor> shards;  ///< local shard actors (empty handle if not ours)
+  std::vector<caf::actor> trending; ///< local trending actors (empty if not ours or off)
   dead_letter_writer* dead_letters = nullptr;
 };
 

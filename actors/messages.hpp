@@ -4,6 +4,7 @@
 // copy-on-write, and these never leave the process).
 
 #include "cluster/transport.hpp"
+#include "models/trending.hpp"
 #include "schema/event.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -23,6 +24,8 @@ using append_atom = caf::atom_constant<caf::atom("e_append")>;
 using count_atom = caf::atom_constant<caf::atom("e_count")>;
 using timer_atom = caf::atom_constant<caf::atom("e_timer")>;
 using flush_atom = caf::atom_constant<caf::atom("e_flush")>;
+using trend_atom = caf::atom_constant<caf::atom("e_trend")>;
+using tquery_atom = caf::atom_constant<caf::atom("e_tquery")>;
 
 /// One ZeroMQ message handed from the I/O thread to the gateway.
 struct inbound {
@@ -42,7 +45,36 @@ using part_ptr = std::shared_ptr<const batch_part>;
 /// (and one reply) instead of one per part.
 using parts_ptr = std::shared_ptr<const std::vector<part_ptr>>;
 
+/// A question for a shard's trending actor (answered as of q.as_of_ms).
+struct trend_request {
+  enum class kind : std::uint8_t { clock, trending, popular, decayed, series, stats };
+  kind what = kind::trending;
+  models::trend_query q;
+  std::string item; ///< series only
+};
+using trend_request_ptr = std::shared_ptr<const trend_request>;
+
+/// One shard's trending state in numbers (kind::stats).
+struct shard_trend_stats {
+  std::uint32_t shard = 0;
+  std::uint64_t items = 0, tracked_series = 0, bytes = 0;
+  models::trending_stats stats;
+  std::uint64_t digest = 0; ///< equal digests: equal state (restart checks)
+  std::int64_t max_event_ms = models::no_time;
+};
+
+/// One shard's (or node's, or the cluster's merged) answer.
+struct trend_answer {
+  std::int64_t max_event_ms = models::no_time;
+  models::top_k<std::string> top{0};
+  std::vector<models::series_point> series;
+  std::vector<shard_trend_stats> shards; ///< kind::stats
+};
+using trend_answer_ptr = std::shared_ptr<const trend_answer>;
+
 } // namespace eddy::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::inbound_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::parts_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::trend_request_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::trend_answer_ptr)

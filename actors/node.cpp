@@ -2,6 +2,7 @@
 
 #include "actors/gateway.hpp"
 #include "actors/shard_actor.hpp"
+#include "actors/trending_actor.hpp"
 #include "cluster/shard_map.hpp"
 #include "schema/dead_letter.hpp"
 #include "schema/interactions.hpp"
@@ -87,6 +88,15 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
   for (std::uint32_t s = 0; s < cfg.shards; ++s)
     env->owner[s] = map.owner(s);
 
+  // Trending weights come from the registry: the weight of type id t, 0 for ids
+  // no type has (such events are still stored, and count as 0 in trending).
+  auto trend_params = cfg.trending.params;
+  trend_params.type_weights.assign(256, 0.0);
+  for (auto& t : registry->types())
+    trend_params.type_weights[t.id] = t.weight;
+  if (auto why = models::validate(trend_params); !why.empty())
+    return fail(me->id, cfg.origin + ": trending." + why);
+
   // Replay every owned shard's log before serving.
   std::vector<std::shared_ptr<shard_data>> owned;
   std::uint64_t replayed = 0;
@@ -98,9 +108,17 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
     std::snprintf(name, sizeof name, "shard-%04u", s);
     lo.dir = (dir / name).string();
     lo.log = cfg.log;
+    if (cfg.trending.enabled)
+      data->trend = std::make_shared<models::trending_table>(trend_params);
     cluster::replay_stats rs;
     auto log = cluster::shard_log::open(
-      lo, [&](const wire::batch& b) { data->count(b.events); }, &rs);
+      lo,
+      [&](const wire::batch& b) {
+        data->count(b.events);
+        if (data->trend)
+          feed_trending(*data->trend, b.events);
+      },
+      &rs);
     if (!log)
       return fail(me->id, log.err().message);
     if (rs.truncated_bytes > 0)
@@ -157,8 +175,12 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
     sys_cfg.set("scheduler.policy", caf::atom("sharing"));
     caf::actor_system sys{sys_cfg};
     env->shards.resize(cfg.shards);
-    for (auto& d : owned)
-      env->shards[d->shard] = spawn_shard(sys, d, cfg.log);
+    env->trending.resize(cfg.shards);
+    for (auto& d : owned) {
+      if (d->trend)
+        env->trending[d->shard] = spawn_trending(sys, d->shard, std::move(d->trend));
+      env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard]);
+    }
     auto gw = spawn_gateway(sys, env);
     io.start(
       [gw](cluster::io_thread::socket_id sock, cluster::frames&& msg) {
@@ -178,10 +200,12 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
     // Order (CAF-ZMQ-NOTES.md): stop the I/O thread, then the actors.
     io.stop();
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
-    for (auto& a : env->shards)
-      if (a)
-        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    for (auto* actors : {&env->shards, &env->trending})
+      for (auto& a : *actors)
+        if (a)
+          caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     env->shards.clear();
+    env->trending.clear();
   }
   std::string why;
   if (!(*dead_letters)->close(&why))

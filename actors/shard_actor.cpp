@@ -42,7 +42,8 @@ expected<std::int64_t> append(caf::stateful_actor<shard_state>* self, const batc
 }
 
 caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
-                          std::shared_ptr<shard_data> data, cluster::log_config lc) {
+                          std::shared_ptr<shard_data> data, cluster::log_config lc,
+                          caf::actor trending) {
   self->state.data = std::move(data);
   auto period = std::chrono::milliseconds{lc.group_commit_ms > 0 ? lc.group_commit_ms : 5};
   const bool group = lc.fsync == cluster::fsync_policy::group;
@@ -52,12 +53,24 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
     [=](append_atom, const parts_ptr& parts) -> caf::result<std::vector<std::int64_t>> {
       std::vector<std::int64_t> out;
       out.reserve(parts->size());
+      // What was stored goes to the trending actor, in append order (also when a
+      // later part fails: the stored ones stay in the log and are replayed).
+      auto stored = std::make_shared<std::vector<part_ptr>>();
+      auto feed = [&] {
+        if (trending && !stored->empty())
+          self->send(trending, trend_atom::value, parts_ptr{stored});
+      };
       for (auto& part : *parts) {
         auto r = append(self, *part, period, group);
-        if (!r)
+        if (!r) {
+          feed();
           return caf::make_error(caf::sec::runtime_error, r.err().message);
+        }
+        if (*r >= 0)
+          stored->push_back(part);
         out.push_back(*r);
       }
+      feed();
       return out;
     },
     [=](count_atom, const std::string& item) -> caf::result<std::uint64_t, std::uint64_t> {
@@ -80,8 +93,8 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
 } // namespace
 
 caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
-                       const cluster::log_config& lc) {
-  return sys.spawn(shard_actor, std::move(data), lc);
+                       const cluster::log_config& lc, caf::actor trending) {
+  return sys.spawn(shard_actor, std::move(data), lc, std::move(trending));
 }
 
 } // namespace eddy::actors

@@ -16,12 +16,16 @@ struct shard_data {
   std::unique_ptr<cluster::shard_log> log;
   std::unordered_map<std::string, std::uint64_t> item_counts;
   std::uint64_t events = 0;
+  /// The shard's trending state while it is rebuilt by replay (null when trending
+  /// is off); the trending actor owns it once the node serves.
+  std::shared_ptr<models::trending_table> trend;
 
   /// Applies one stored batch to the counts (replay and append share this).
   void count(const std::vector<event>& events_of_batch);
 };
 
-/// Spawns the shard actor. Messages:
+/// Spawns the shard actor; every part it stores (not duplicates) goes on to
+/// `trending` (if not null) after the append. Messages:
 ///  (append_atom, parts_ptr)     -> vector<int64>: per part, events stored or -1 for a
 ///                                  duplicate; an error if the log failed (parts before
 ///                                  the failure are stored: a resend deduplicates them)
@@ -29,6 +33,6 @@ struct shard_data {
 /// With fsync = group it fdatasyncs the log group_commit_ms after the first append
 /// that follows a sync (so at most once per period, and never when idle).
 caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
-                       const cluster::log_config& lc);
+                       const cluster::log_config& lc, caf::actor trending);
 
 } // namespace eddy::actors

@@ -16,5 +16,9 @@ void add_ingest(CLI::App& app, int& exit_code);
 void add_produce(CLI::App& app, int& exit_code);
 void add_count(CLI::App& app, int& exit_code);
 void add_status(CLI::App& app, int& exit_code);
+void add_trending(CLI::App& app, int& exit_code);
+void add_popular(CLI::App& app, int& exit_code);
+void add_series(CLI::App& app, int& exit_code);
+void add_score_trending(CLI::App& app, int& exit_code);
 
 } // namespace eddy::cli

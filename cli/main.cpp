@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
   eddy::cli::add_produce(app, exit_code);
   eddy::cli::add_count(app, exit_code);
   eddy::cli::add_status(app, exit_code);
+  eddy::cli::add_trending(app, exit_code);
+  eddy::cli::add_popular(app, exit_code);
+  eddy::cli::add_series(app, exit_code);
+  eddy::cli::add_score_trending(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

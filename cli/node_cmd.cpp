@@ -1,5 +1,6 @@
 // eddy node / eddy count / eddy status: run a cluster node, and ask one for totals.
 #include "cli/commands.hpp"
+#include "cli/json.hpp"
 #include "cli/paths.hpp"
 
 #include "actors/node.hpp"
@@ -55,11 +56,52 @@ void add_node(CLI::App& app, int& exit_code) {
 
 namespace {
 
+void print_trending_status(const std::string& connect, bool json, int timeout_ms,
+                           int& exit_code) {
+  auto r = cluster::query_node(connect, "tstats", "", std::chrono::milliseconds{timeout_ms});
+  if (!r) {
+    std::fprintf(stderr, "eddy status: %s\n", r.err().message.c_str());
+    exit_code = 1;
+    return;
+  }
+  if (json) {
+    std::printf("%s\n", r->c_str());
+    return;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(*r).get(doc) != simdjson::SUCCESS) {
+    std::fprintf(stderr, "eddy status: the node's answer is not JSON\n");
+    exit_code = 1;
+    return;
+  }
+  auto num = json_number;
+  bool complete = false;
+  complete = json_get(doc, "complete", complete);
+  std::printf("trending state: %.0f items, %.0f (item, type) series, %.1f MiB (%.0f bytes per "
+              "series), %.0f events accepted, %.0f late, %.0f of unknown types%s\n",
+              num(doc, "items"), num(doc, "tracked_series"), num(doc, "bytes") / 1048576.0,
+              num(doc, "bytes_per_series"), num(doc, "accepted"), num(doc, "late"),
+              num(doc, "rejected"), complete ? "" : "  (INCOMPLETE: a node did not answer)");
+  std::printf("%-6s %9s %9s %11s %9s %s\n", "shard", "items", "series", "bytes", "late",
+              "digest");
+  simdjson::dom::array shards;
+  if (doc["shards"].get(shards) == simdjson::SUCCESS)
+    for (auto s : shards) {
+      std::string_view digest;
+      digest = json_get(s, "digest", digest);
+      std::printf("%-6.0f %9.0f %9.0f %11.0f %9.0f %.*s\n", num(s, "shard"), num(s, "items"),
+                  num(s, "tracked_series"), num(s, "bytes"), num(s, "late"),
+                  static_cast<int>(digest.size()), digest.data());
+    }
+}
+
 void add_query(CLI::App& app, int& exit_code, const std::string& name, bool is_count) {
   struct options {
     std::string connect = "tcp://127.0.0.1:5551";
     std::string item;
     bool json = false;
+    bool trending = false;
     int timeout_ms = 5000;
   };
   auto o = std::make_shared<options>();
@@ -72,9 +114,18 @@ void add_query(CLI::App& app, int& exit_code, const std::string& name, bool is_c
   if (is_count)
     cmd->add_option("--item", o->item, "Also report this item's total");
   cmd->add_flag("--json", o->json, "Print the answer as one JSON object");
+  if (!is_count)
+    cmd->add_flag("--trending", o->trending,
+                  "Show the trending state instead: per shard items, tracked (item, type) "
+                  "series, bytes, late events and a digest of the state (equal digests = "
+                  "equal state, e.g. before and after a restart)");
   cmd->add_option("--timeout-ms", o->timeout_ms, "How long to wait for the answer")
     ->capture_default_str();
   cmd->callback([o, &exit_code, is_count] {
+    if (o->trending) {
+      print_trending_status(o->connect, o->json, o->timeout_ms, exit_code);
+      return;
+    }
     auto r = cluster::query_node(o->connect, "count", o->item,
                                  std::chrono::milliseconds{o->timeout_ms});
     if (!r) {

@@ -272,6 +272,86 @@ status read_membership(const toml::table& t, membership_config& m,
   return {};
 }
 
+// An optional number key (TOML integer or float); absent leaves `out` as it is.
+status read_number(const toml::table& t, std::string_view key,
+                   const std::string& where, const std::string& why,
+                   double& out, const checker& bad) {
+  auto* node = t.get(key);
+  if (node == nullptr) return {};
+  auto v = node->value<double>();
+  if (!v || node->is_boolean())
+    return bad(join(where, key), "must be a number (" + why + ")");
+  out = *v;
+  return {};
+}
+
+status read_bool(const toml::table& t, std::string_view key,
+                 const std::string& where, const std::string& why, bool& out,
+                 const checker& bad) {
+  auto* node = t.get(key);
+  if (node == nullptr) return {};
+  auto* v = node->as_boolean();
+  if (v == nullptr)
+    return bad(join(where, key), "must be true or false (" + why + ")");
+  out = v->get();
+  return {};
+}
+
+status read_trending(const toml::table& t, trending_config& tc,
+                     const checker& bad) {
+  EDDY_TRY(check_keys(t, "trending",
+                      {"enabled", "bucket_ms", "lateness_ms", "horizon_buckets",
+                       "popularity_window_buckets", "half_life_ms", "alpha",
+                       "beta", "variance_alpha", "season", "gamma",
+                       "season_slots", "min_support", "poisson_floor"},
+                      bad));
+  auto& p = tc.params;
+  constexpr std::int64_t day = 86'400'000;
+  EDDY_TRY(read_bool(t, "enabled", "trending",
+                     "keep per-shard trending state", tc.enabled, bad));
+  EDDY_TRY(read_int(t, "bucket_ms", "trending", 1000, day, "1000..86400000",
+                    "width of an event-time bucket in ms", p.bucket_ms, bad));
+  EDDY_TRY(read_int(t, "lateness_ms", "trending", 0, 7 * day, "0..604800000",
+                    "how far behind the newest event time an event may arrive",
+                    p.lateness_ms, bad));
+  EDDY_TRY(read_int(t, "horizon_buckets", "trending", 2, 100000, "2..100000",
+                    "buckets of history kept per item", p.horizon_buckets,
+                    bad));
+  EDDY_TRY(read_int(t, "popularity_window_buckets", "trending", 1, 100000,
+                    "1..100000", "buckets summed by popular (window)",
+                    p.popularity_window_buckets, bad));
+  EDDY_TRY(read_int(t, "half_life_ms", "trending", 1000, 365 * day,
+                    "1000..31536000000", "half-life of the decayed popularity",
+                    p.half_life_ms, bad));
+  EDDY_TRY(read_int(t, "season_slots", "trending", 1, 1440, "1..1440",
+                    "slots of the daily season profile", p.season_slots, bad));
+  EDDY_TRY(read_bool(t, "season", "trending", "add a daily season to the forecast",
+                     p.season, bad));
+  EDDY_TRY(read_number(t, "alpha", "trending", "Holt level smoothing in (0, 1]",
+                       p.alpha, bad));
+  EDDY_TRY(read_number(t, "beta", "trending", "Holt trend smoothing in (0, 1]",
+                       p.beta, bad));
+  EDDY_TRY(read_number(t, "variance_alpha", "trending",
+                       "smoothing of the residual variance in (0, 1]",
+                       p.variance_alpha, bad));
+  EDDY_TRY(read_number(t, "gamma", "trending", "season smoothing in (0, 1]",
+                       p.gamma, bad));
+  EDDY_TRY(read_number(t, "min_support", "trending",
+                       "weighted count a bucket needs before it can trend",
+                       p.min_support, bad));
+  EDDY_TRY(read_number(t, "poisson_floor", "trending",
+                       "smallest variance assumed for a forecast",
+                       p.poisson_floor, bad));
+  // The model's own rules (e.g. the horizon must cover the lateness) name the
+  // key in their message: "horizon_buckets: must exceed ...".
+  if (auto why = models::validate(p); !why.empty()) {
+    auto colon = why.find(':');
+    return bad("trending." + why.substr(0, colon),
+               colon == std::string::npos ? why : why.substr(colon + 2));
+  }
+  return {};
+}
+
 } // namespace
 
 const node_config* cluster_config::find(std::string_view id) const {
@@ -302,7 +382,8 @@ expected<cluster_config> parse_cluster_config(std::string_view toml,
   c.origin = origin;
   EDDY_TRY(check_keys(
       root, "",
-      {"name", "shards", "data_dir", "node", "log", "limits", "membership"},
+      {"name", "shards", "data_dir", "node", "log", "limits", "membership",
+       "trending"},
       bad));
   EDDY_TRY(read_string(root, "name", "",
                        "the cluster's name, shown in status and logs", c.name,
@@ -326,6 +407,9 @@ expected<cluster_config> parse_cluster_config(std::string_view toml,
   auto membership = section(root, "membership", bad);
   if (!membership) return membership.err();
   if (*membership) EDDY_TRY(read_membership(**membership, c.membership, bad));
+  auto trending = section(root, "trending", bad);
+  if (!trending) return trending.err();
+  if (*trending) EDDY_TRY(read_trending(**trending, c.trending, bad));
 
   // A producer may resend any of its window_batches unacked batches; if the
   // shard remembered fewer (producer, seq) pairs than that, a resend of an

@@ -3,6 +3,7 @@
 // configs/CLUSTER.md): typed structs with in-class defaults and one validator that
 // names the bad key (STYLE.md habit 11).
 
+#include "models/trending.hpp"
 #include "schema/error.hpp"
 
 #include <cstdint>
@@ -42,6 +43,13 @@ struct membership_config {
   std::uint32_t dead_after_misses = 3;
 };
 
+/// Per-shard trending and popularity (DESIGN.md §4). The type weights come from
+/// the interaction registry, not from here.
+struct trending_config {
+  bool enabled = true;
+  models::trending_params params;
+};
+
 struct cluster_config {
   std::string name = "eddy";
   std::uint32_t shards = 64;            ///< S, fixed for the life of a cluster
@@ -50,6 +58,7 @@ struct cluster_config {
   log_config log;
   limits_config limits;
   membership_config membership;
+  trending_config trending;
   std::string origin;                   ///< file it was loaded from
 
   const node_config* find(std::string_view id) const;

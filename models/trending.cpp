@@ -1,5 +1,6 @@
 #include "models/trending.hpp"
 
+#include "models/assert.hpp"
 #include "models/random.hpp" // portable_exp: same decay bits on every machine
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 // Same bits on every machine: no fused multiply-add (models/random.hpp).
 #ifdef __clang__
@@ -33,8 +35,92 @@ std::int64_t open_span(const trending_params& p) {
   return (p.lateness_ms + p.bucket_ms - 1) / p.bucket_ms + 1;
 }
 
-bool same(double a, double b) {
-  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+// glibc malloc: a request of n bytes takes a chunk of max(32, n + 8 rounded up to 16).
+std::size_t chunk(std::size_t n) {
+  return n == 0 ? 0 : std::max<std::size_t>(32, (n + 8 + 15) & ~std::size_t{15});
+}
+
+std::uint64_t fbits(float x) {
+  return std::bit_cast<std::uint32_t>(x);
+}
+std::uint64_t dbits(double x) {
+  return std::bit_cast<std::uint64_t>(x);
+}
+
+std::uint64_t mix64(std::uint64_t x) { // murmur3 fmix64
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+// The Holt recursion, shared by the double state and the packed one.
+template <class Seas>
+void step_core(bool& ready, double& level, double& trend, double& variance, std::uint32_t& idle,
+               std::uint64_t& steps, Seas* season, const trending_params& p, std::int64_t bucket,
+               double y) {
+  Seas* slot = p.season ? season + season_slot(p, bucket) : nullptr;
+  const double seas = slot != nullptr ? static_cast<double>(*slot) : 0.0;
+  if (!ready) {
+    if (y == 0.0) return; // no history yet: empty buckets teach nothing
+    ready = true;
+    level = y - seas;
+    trend = 0.0;
+    variance = 0.0;
+    idle = 0;
+    steps = 1;
+    return;
+  }
+  const double e = y - (level + trend + seas);
+  variance = (1.0 - p.variance_alpha) * variance + p.variance_alpha * (e * e);
+  const double next = p.alpha * (y - seas) + (1.0 - p.alpha) * (level + trend);
+  trend = p.beta * (next - level) + (1.0 - p.beta) * trend;
+  if (slot != nullptr) *slot = static_cast<Seas>(p.gamma * (y - next) + (1.0 - p.gamma) * seas);
+  level = next;
+  ++steps;
+  idle = y == 0.0 ? idle + 1 : 0;
+  if (idle >= p.horizon_buckets) { // idle for the whole horizon: forget
+    ready = false;
+    level = trend = variance = 0.0;
+    idle = 0;
+    steps = 0;
+  }
+}
+
+// Ring cells are 1, 2 or 4 bytes wide (widened when a count outgrows them).
+std::uint32_t load_cell(const std::byte* ring, unsigned width, std::size_t slot) {
+  switch (width) {
+  case 1:
+    return static_cast<std::uint32_t>(ring[slot]);
+  case 2: {
+    std::uint16_t v;
+    std::memcpy(&v, ring + 2 * slot, 2);
+    return v;
+  }
+  default: {
+    std::uint32_t v;
+    std::memcpy(&v, ring + 4 * slot, 4);
+    return v;
+  }
+  }
+}
+
+void store_cell(std::byte* ring, unsigned width, std::size_t slot, std::uint32_t v) {
+  switch (width) {
+  case 1:
+    ring[slot] = static_cast<std::byte>(v);
+    break;
+  case 2: {
+    const auto x = static_cast<std::uint16_t>(v);
+    std::memcpy(ring + 2 * slot, &x, 2);
+    break;
+  }
+  default:
+    std::memcpy(ring + 4 * slot, &v, 4);
+    break;
+  }
 }
 
 } // namespace
@@ -48,12 +134,10 @@ std::string validate(const trending_params& p) {
     return bad("horizon_buckets", "must exceed lateness_ms / bucket_ms + 2");
   if (!unit(p.alpha)) return bad("alpha", "must be in (0, 1]");
   if (!unit(p.beta)) return bad("beta", "must be in (0, 1]");
-  if (!unit(p.variance_alpha))
-    return bad("variance_alpha", "must be in (0, 1]");
+  if (!unit(p.variance_alpha)) return bad("variance_alpha", "must be in (0, 1]");
   if (p.season) {
     if (!unit(p.gamma)) return bad("gamma", "must be in (0, 1]");
-    if (day_ms % p.bucket_ms != 0)
-      return bad("bucket_ms", "must divide a day when season is on");
+    if (day_ms % p.bucket_ms != 0) return bad("bucket_ms", "must divide a day when season is on");
     if (p.season_slots < 1 || (day_ms / p.bucket_ms) % p.season_slots != 0)
       return bad("season_slots", "must divide the buckets per day");
   }
@@ -61,8 +145,7 @@ std::string validate(const trending_params& p) {
     return bad("min_support", "must be finite and >= 0");
   if (!(p.poisson_floor > 0.0) || !std::isfinite(p.poisson_floor))
     return bad("poisson_floor", "must be finite and > 0");
-  if (p.popularity_window_buckets < 1 ||
-      p.popularity_window_buckets > p.horizon_buckets)
+  if (p.popularity_window_buckets < 1 || p.popularity_window_buckets > p.horizon_buckets)
     return bad("popularity_window_buckets", "must be in [1, horizon_buckets]");
   if (p.half_life_ms <= 0) return bad("half_life_ms", "must be > 0");
   if (p.type_weights.empty() || p.type_weights.size() > 256)
@@ -93,55 +176,24 @@ std::uint32_t season_slot(const trending_params& p, std::int64_t bucket) {
   return static_cast<std::uint32_t>(in_day / (per_day / p.season_slots));
 }
 
-double holt_forecast(const holt_state& s, const trending_params& p,
-                     std::int64_t bucket) {
+double holt_forecast(const holt_state& s, const trending_params& p, std::int64_t bucket) {
   double f = s.level + s.trend;
   if (p.season) f += s.season[season_slot(p, bucket)];
   return f;
 }
 
 double holt_spread(const holt_state& s, const trending_params& p, double f) {
-  return std::max(std::sqrt(s.variance),
-                  std::sqrt(std::max(f, p.poisson_floor)));
+  return std::max(std::sqrt(s.variance), std::sqrt(std::max(f, p.poisson_floor)));
 }
 
-double trending_score(double y, double forecast, double spread,
-                      const trending_params& p) {
+double trending_score(double y, double forecast, double spread, const trending_params& p) {
   if (y < p.min_support) return 0.0;
   return (y - std::max(forecast, 0.0)) / spread;
 }
 
-void holt_step(holt_state& s, const trending_params& p, std::int64_t bucket,
-               double y) {
-  const double seas = p.season ? s.season[season_slot(p, bucket)] : 0.0;
-  if (!s.ready) {
-    if (y == 0.0) return; // no history yet: empty buckets teach nothing
-    s.ready = true;
-    s.level = y - seas;
-    s.trend = 0.0;
-    s.variance = 0.0;
-    s.idle = 0;
-    s.steps = 1;
-    return;
-  }
-  const double e = y - (s.level + s.trend + seas);
-  s.variance =
-      (1.0 - p.variance_alpha) * s.variance + p.variance_alpha * (e * e);
-  const double level =
-      p.alpha * (y - seas) + (1.0 - p.alpha) * (s.level + s.trend);
-  s.trend = p.beta * (level - s.level) + (1.0 - p.beta) * s.trend;
-  if (p.season)
-    s.season[season_slot(p, bucket)] =
-        p.gamma * (y - level) + (1.0 - p.gamma) * seas;
-  s.level = level;
-  ++s.steps;
-  s.idle = y == 0.0 ? s.idle + 1 : 0;
-  if (s.idle >= p.horizon_buckets) { // idle for the whole horizon: forget
-    s.ready = false;
-    s.level = s.trend = s.variance = 0.0;
-    s.idle = 0;
-    s.steps = 0;
-  }
+void holt_step(holt_state& s, const trending_params& p, std::int64_t bucket, double y) {
+  step_core(s.ready, s.level, s.trend, s.variance, s.idle, s.steps, s.season.data(), p, bucket,
+            y);
 }
 
 void holt_catch_up(holt_state& s, const trending_params& p, std::int64_t first,
@@ -152,205 +204,572 @@ void holt_catch_up(holt_state& s, const trending_params& p, std::int64_t first,
     holt_step(s, p, first + i, 0.0);
 }
 
+void holt_step(holt_packed& s, float* season, const trending_params& p, std::int64_t bucket,
+               double y) {
+  if (!s.ready && y == 0.0) return;
+  bool ready = s.ready != 0;
+  double level = s.level, trend = s.trend, variance = s.variance;
+  std::uint32_t idle = s.idle;
+  std::uint64_t steps = 0;
+  step_core(ready, level, trend, variance, idle, steps, season, p, bucket, y);
+  s.ready = ready ? 1u : 0u;
+  s.level = static_cast<float>(level);
+  s.trend = static_cast<float>(trend);
+  s.variance = static_cast<float>(variance);
+  s.idle = idle;
+}
+
+// --- trend_model ---------------------------------------------------------------
+
+trend_model::trend_model(trending_params p) : p_(std::move(p)) {
+  if (auto why = validate(p_); !why.empty()) {
+    std::fprintf(stderr, "trending: invalid params: %s\n", why.c_str());
+    std::abort();
+  }
+  const std::int64_t h = p_.horizon_buckets;
+  if ((h & (h - 1)) == 0) mask_ = h - 1;
+  decay_.resize(static_cast<std::size_t>(2 * h + 1));
+  for (std::size_t k = 0; k < decay_.size(); ++k)
+    decay_[k] = decay_ms(static_cast<std::int64_t>(k) * p_.bucket_ms);
+}
+
+double trend_model::decay_ms(std::int64_t ms) const {
+  return portable_exp(-ln2 * static_cast<double>(ms) / static_cast<double>(p_.half_life_ms));
+}
+
+double trend_model::bucket_decay(std::int64_t k) const {
+  if (k >= 0 && k < static_cast<std::int64_t>(decay_.size()))
+    return decay_[static_cast<std::size_t>(k)];
+  return decay_ms(k * p_.bucket_ms);
+}
+
+std::size_t trend_model::heap_bytes() const {
+  return chunk(p_.type_weights.capacity() * sizeof(double)) +
+         chunk(decay_.capacity() * sizeof(double));
+}
+
 // --- item_trend --------------------------------------------------------------
+//
+// data_ block: [hdr x n][season: (1 + n) x season_slots floats, overall first,
+// when p.season][ring of each series: horizon x width bytes]. Ring slot of bucket
+// b is m.slot(b); the ring holds buckets (newest_ - H, newest_] and every other
+// slot is zero. Lagging forecasters and decayed totals cover the buckets below
+// base = newest_ - H + 1.
 
-item_trend::item_trend(const trending_params& p)
-    : counts_(static_cast<std::size_t>(p.horizon_buckets) *
-                  p.type_weights.size(),
-              0),
-      holt_(make_holt(p)) {}
+struct item_trend::hdr {
+  double decayed = 0.0;       // decayed total of the folded buckets as of base's start
+  holt_packed holt;           // lagging forecaster of the raw counts
+  std::uint32_t ring_off = 0; // byte offset of the ring in data_
+  std::uint8_t type = 0;
+  std::uint8_t width = 1;     // bytes per count: 1, 2 or 4
+  std::uint16_t pad = 0;
+};
+static_assert(sizeof(holt_packed) == 16);
 
-std::size_t item_trend::slot(const trending_params& p,
-                             std::int64_t bucket) const {
-  const std::int64_t h = p.horizon_buckets;
-  return static_cast<std::size_t>(bucket - floor_div(bucket, h) * h) *
-         p.type_weights.size();
+struct item_trend::work {
+  holt_packed h;
+  float* season = nullptr;
+
+  bool ready() const { return h.ready != 0; }
+  void step(const trending_params& p, std::int64_t bucket, double y) {
+    holt_step(h, season, p, bucket, y);
+  }
+  double forecast(const trending_params& p, std::int64_t bucket) const {
+    double f = static_cast<double>(h.level) + static_cast<double>(h.trend);
+    if (p.season) f += static_cast<double>(season[season_slot(p, bucket)]);
+    return f;
+  }
+  double spread(const trending_params& p, double f) const {
+    return std::max(std::sqrt(static_cast<double>(h.variance)),
+                    std::sqrt(std::max(f, p.poisson_floor)));
+  }
+};
+
+item_trend::item_trend(const item_trend& o)
+    : newest_(o.newest_), overall_(o.overall_), bytes_(o.bytes_), n_(o.n_) {
+  if (o.data_) {
+    data_ = std::make_unique<std::byte[]>(bytes_);
+    std::memcpy(data_.get(), o.data_.get(), bytes_);
+  }
 }
 
-std::uint32_t item_trend::count(const trending_params& p, std::int64_t bucket,
-                                std::uint8_t type) const {
-  if (newest_ == none || bucket > newest_ ||
-      bucket <= newest_ - p.horizon_buckets || type >= p.type_weights.size())
+item_trend& item_trend::operator=(const item_trend& o) {
+  if (this != &o) {
+    item_trend copy{o};
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+item_trend::hdr* item_trend::hdrs() const {
+  return reinterpret_cast<hdr*>(data_.get());
+}
+
+std::byte* item_trend::ring(const hdr& h) const {
+  return data_.get() + h.ring_off;
+}
+
+float* item_trend::season_of(const trend_model& m, int s) const {
+  if (!m.params().season) return nullptr;
+  auto* base = reinterpret_cast<float*>(data_.get() + n_ * sizeof(hdr));
+  return base + static_cast<std::size_t>(s + 1) * m.params().season_slots;
+}
+
+std::int64_t item_trend::base(const trend_model& m) const {
+  return newest_ == none ? none : newest_ - m.params().horizon_buckets + 1;
+}
+
+std::uint8_t item_trend::type_of(std::size_t i) const {
+  return hdrs()[i].type;
+}
+
+std::optional<int> item_trend::series_of(std::uint8_t type) const {
+  const hdr* h = hdrs();
+  for (std::uint16_t i = 0; i < n_; ++i)
+    if (h[i].type == type) return static_cast<int>(i);
+  return std::nullopt;
+}
+
+std::uint32_t item_trend::ring_count(const trend_model& m, const hdr& h,
+                                     std::int64_t bucket) const {
+  if (newest_ == none || bucket > newest_ || bucket <= newest_ - m.params().horizon_buckets)
     return 0;
-  return counts_[slot(p, bucket) + type];
+  return load_cell(ring(h), h.width, m.slot(bucket));
 }
 
-double item_trend::weighted(const trending_params& p,
-                            std::int64_t bucket) const {
-  if (newest_ == none || bucket > newest_ ||
-      bucket <= newest_ - p.horizon_buckets)
-    return 0.0;
-  const std::size_t base = slot(p, bucket);
+// New layout: the same series (series `widen` one step wider) plus, when
+// insert_type >= 0, a fresh series of that type in type order.
+void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
+  const auto& p = m.params();
+  const std::size_t h = p.horizon_buckets;
+  const std::size_t slots = p.season ? p.season_slots : 0;
+  const std::size_t n = n_ + (insert_type >= 0 ? 1u : 0u);
+  const hdr* old = hdrs();
+  // Old index of each new series (-1: the inserted one, kept in type order).
+  std::size_t pos = n_;
+  if (insert_type >= 0)
+    for (std::size_t i = 0; i < n_; ++i)
+      if (old[i].type > insert_type) {
+        pos = i;
+        break;
+      }
+  std::vector<int> from(n);
+  for (std::size_t i = 0; i < n; ++i)
+    from[i] = insert_type >= 0 && i == pos ? -1
+                                           : static_cast<int>(i < pos || insert_type < 0 ? i : i - 1);
+  std::vector<hdr> next(n);
+  std::size_t off = n * sizeof(hdr) + (1 + n) * slots * sizeof(float);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (from[i] < 0) {
+      next[i].type = static_cast<std::uint8_t>(insert_type);
+      next[i].width = 1;
+    } else {
+      next[i] = old[from[i]];
+      if (from[i] == widen) next[i].width = static_cast<std::uint8_t>(next[i].width * 2);
+    }
+    next[i].ring_off = static_cast<std::uint32_t>(off);
+    off += h * next[i].width;
+  }
+  auto block = std::make_unique<std::byte[]>(off); // zeroed
+  std::memcpy(block.get(), next.data(), n * sizeof(hdr));
+  if (slots != 0) {
+    auto* seas = reinterpret_cast<float*>(block.get() + n * sizeof(hdr));
+    if (data_) std::memcpy(seas, season_of(m, -1), slots * sizeof(float));
+    for (std::size_t i = 0; i < n; ++i)
+      if (from[i] >= 0)
+        std::memcpy(seas + (1 + i) * slots, season_of(m, from[i]), slots * sizeof(float));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (from[i] < 0) continue;
+    const hdr& o = old[from[i]];
+    for (std::size_t s = 0; s < h; ++s)
+      store_cell(block.get() + next[i].ring_off, next[i].width, s,
+                 load_cell(ring(o), o.width, s));
+  }
+  data_ = std::move(block);
+  bytes_ = static_cast<std::uint32_t>(off);
+  n_ = static_cast<std::uint16_t>(n);
+}
+
+// Moves the ring to end at bucket `to` (> newest_): folds the buckets that fall
+// out of it into the lagging forecasters and decayed totals.
+void item_trend::slide(const trend_model& m, std::int64_t to) {
+  const auto& p = m.params();
+  const std::int64_t hz = p.horizon_buckets;
+  const std::int64_t d = to - newest_;
+  const std::int64_t lo = newest_ - hz + 1; // current base
+  const std::int64_t k = std::min(d, hz);   // buckets leaving the ring
+  hdr* hs = hdrs();
+  // Overall series: weighted counts of the leaving buckets, then the empty ones.
+  {
+    work w{overall_, season_of(m, -1)};
+    for (std::int64_t j = 0; j < k; ++j) {
+      const std::size_t s = m.slot(lo + j);
+      double y = 0.0;
+      for (std::uint16_t i = 0; i < n_; ++i)
+        y += p.type_weights[hs[i].type] * load_cell(ring(hs[i]), hs[i].width, s);
+      w.step(p, lo + j, y);
+    }
+    for (std::int64_t b = lo + k; b < lo + d && w.ready(); ++b)
+      w.step(p, b, 0.0);
+    overall_ = w.h;
+  }
+  for (std::uint16_t i = 0; i < n_; ++i) {
+    hdr& h = hs[i];
+    std::byte* r = ring(h);
+    work w{h.holt, season_of(m, i)};
+    double dec = h.decayed * m.bucket_decay(d);
+    for (std::int64_t j = 0; j < k; ++j) {
+      const std::size_t s = m.slot(lo + j);
+      const std::uint32_t c = load_cell(r, h.width, s);
+      if (c != 0) {
+        dec += static_cast<double>(c) * m.bucket_decay(d - j);
+        store_cell(r, h.width, s, 0);
+      }
+      w.step(p, lo + j, static_cast<double>(c));
+    }
+    for (std::int64_t b = lo + k; b < lo + d && w.ready(); ++b)
+      w.step(p, b, 0.0);
+    h.decayed = dec;
+    h.holt = w.h;
+  }
+  newest_ = to;
+}
+
+bool item_trend::add(const trend_model& m, std::uint8_t type, std::int64_t ts) {
+  const auto& p = m.params();
+  std::int64_t b;
+  if (newest_ != none && static_cast<std::uint64_t>(ts) -
+                                 static_cast<std::uint64_t>(newest_ * p.bucket_ms) <
+                             static_cast<std::uint64_t>(p.bucket_ms)) {
+    b = newest_; // the common case: the item's newest bucket
+  } else {
+    b = m.bucket_of(ts);
+    if (newest_ == none)
+      newest_ = b;
+    else if (b > newest_)
+      slide(m, b);
+    EDDY_ASSERT(b > newest_ - static_cast<std::int64_t>(p.horizon_buckets));
+  }
+  bool created = false;
+  std::uint16_t i = 0;
+  for (const hdr* h = hdrs(); i < n_ && h[i].type != type; ++i) {
+  }
+  if (i == n_) {
+    rebuild(m, type, -1);
+    created = true;
+    i = 0;
+    for (const hdr* h = hdrs(); h[i].type != type; ++i) {
+    }
+  }
+  const std::size_t s = m.slot(b);
+  for (;;) {
+    hdr& h = hdrs()[i];
+    std::byte* r = ring(h);
+    switch (h.width) {
+    case 1: {
+      const auto v = static_cast<std::uint8_t>(r[s]);
+      if (v != 0xFF) {
+        r[s] = static_cast<std::byte>(v + 1);
+        return created;
+      }
+      break;
+    }
+    case 2: {
+      std::uint16_t v;
+      std::memcpy(&v, r + 2 * s, 2);
+      if (v != 0xFFFF) {
+        ++v;
+        std::memcpy(r + 2 * s, &v, 2);
+        return created;
+      }
+      break;
+    }
+    default: {
+      std::uint32_t v;
+      std::memcpy(&v, r + 4 * s, 4);
+      if (v != 0xFFFFFFFF) ++v; // saturates
+      std::memcpy(r + 4 * s, &v, 4);
+      return created;
+    }
+    }
+    rebuild(m, -1, i);
+  }
+}
+
+double item_trend::count(const trend_model& m, int s, std::int64_t bucket) const {
+  const hdr* hs = hdrs();
+  if (s >= 0) return ring_count(m, hs[s], bucket);
   double y = 0.0;
-  for (std::size_t t = 0; t < p.type_weights.size(); ++t)
-    y += p.type_weights[t] * counts_[base + t];
+  for (std::uint16_t i = 0; i < n_; ++i)
+    y += m.params().type_weights[hs[i].type] * ring_count(m, hs[i], bucket);
   return y;
 }
 
-double item_trend::window_count(const trending_params& p,
-                                std::int64_t end) const {
+double item_trend::window_count(const trend_model& m, int s, std::int64_t end) const {
+  if (newest_ == none) return 0.0;
+  const auto& p = m.params();
+  const std::int64_t lo = std::max(end - p.popularity_window_buckets, base(m));
+  const std::int64_t hi = std::min(end, newest_ + 1);
   double sum = 0.0;
-  for (std::int64_t b = end - p.popularity_window_buckets; b < end; ++b)
-    sum += weighted(p, b);
+  for (std::int64_t b = lo; b < hi; ++b)
+    sum += count(m, s, b);
   return sum;
 }
 
-double item_trend::decayed(const trending_params& p,
-                           std::int64_t now_ms) const {
-  if (decayed_ms_ == none || now_ms <= decayed_ms_) return decayed_;
-  const double dt = static_cast<double>(now_ms - decayed_ms_);
-  return decayed_ *
-         portable_exp(-ln2 * dt / static_cast<double>(p.half_life_ms));
+double item_trend::decayed(const trend_model& m, int s, std::int64_t t_ms) const {
+  if (newest_ == none) return 0.0;
+  const std::int64_t bt = m.bucket_of(t_ms);
+  const double g = m.decay_ms(t_ms - bt * m.params().bucket_ms);
+  const std::int64_t lo = base(m);
+  const hdr* hs = hdrs();
+  auto one = [&](const hdr& h) {
+    double d = h.decayed * m.bucket_decay(bt - lo);
+    for (std::int64_t b = lo; b <= newest_; ++b)
+      if (const std::uint32_t c = load_cell(ring(h), h.width, m.slot(b)); c != 0)
+        d += static_cast<double>(c) * m.bucket_decay(bt - b);
+    return d * g;
+  };
+  if (s >= 0) return one(hs[s]);
+  double total = 0.0;
+  for (std::uint16_t i = 0; i < n_; ++i)
+    if (const double w = m.params().type_weights[hs[i].type]; w != 0.0) total += w * one(hs[i]);
+  return total;
 }
 
-void item_trend::fold(const trending_params& p, std::int64_t bucket, double y,
-                      std::int64_t end) {
-  if (bucket == end - 1) {
-    forecast_ = holt_forecast(holt_, p, bucket);
-    score_ = trending_score(y, forecast_, holt_spread(holt_, p, forecast_), p);
-    scored_ = bucket;
+item_trend::work item_trend::load(const trend_model& m, int s, float* season_buf) const {
+  const holt_packed& h = s < 0 ? overall_ : hdrs()[s].holt;
+  work w{h, season_buf};
+  if (season_buf != nullptr)
+    std::memcpy(season_buf, season_of(m, s), m.params().season_slots * sizeof(float));
+  return w;
+}
+
+void item_trend::fold_to(const trend_model& m, int s, work& w, std::int64_t end) const {
+  const auto& p = m.params();
+  std::int64_t b = base(m);
+  for (; b < end && b <= newest_; ++b)
+    w.step(p, b, count(m, s, b));
+  for (; b < end && w.ready(); ++b)
+    w.step(p, b, 0.0);
+}
+
+double item_trend::score(const trend_model& m, int s, std::int64_t bucket,
+                         double min_support) const {
+  const double y = count(m, s, bucket);
+  if (!(y >= min_support)) return 0.0;
+  const auto& p = m.params();
+  std::vector<float> seas(p.season ? p.season_slots : 0);
+  work w = load(m, s, p.season ? seas.data() : nullptr);
+  fold_to(m, s, w, bucket);
+  const double f = w.forecast(p, bucket);
+  return (y - std::max(f, 0.0)) / w.spread(p, f);
+}
+
+holt_state item_trend::holt_at(const trend_model& m, int s, std::int64_t end) const {
+  const auto& p = m.params();
+  std::vector<float> seas(p.season ? p.season_slots : 0);
+  work w = load(m, s, p.season ? seas.data() : nullptr);
+  fold_to(m, s, w, end);
+  holt_state out = make_holt(p);
+  out.ready = w.ready();
+  out.level = w.h.level;
+  out.trend = w.h.trend;
+  out.variance = w.h.variance;
+  out.idle = w.h.idle;
+  for (std::size_t i = 0; i < seas.size(); ++i)
+    out.season[i] = seas[i];
+  return out;
+}
+
+std::vector<series_point> item_trend::points(const trend_model& m, int s, std::int64_t first,
+                                             std::int64_t last, std::int64_t closed_end) const {
+  const auto& p = m.params();
+  std::vector<float> seas(p.season ? p.season_slots : 0);
+  work w = load(m, s, p.season ? seas.data() : nullptr);
+  fold_to(m, s, w, first);
+  std::vector<series_point> out;
+  out.reserve(static_cast<std::size_t>(std::max<std::int64_t>(0, last - first + 1)));
+  for (std::int64_t b = first; b <= last; ++b) {
+    series_point pt;
+    pt.bucket = b;
+    pt.count = count(m, s, b);
+    pt.forecast = w.forecast(p, b);
+    pt.spread = w.spread(p, pt.forecast);
+    pt.closed = b < closed_end;
+    pt.score = pt.closed ? trending_score(pt.count, pt.forecast, pt.spread, p) : 0.0;
+    out.push_back(pt);
+    w.step(p, b, pt.count);
   }
-  holt_step(holt_, p, bucket, y);
+  return out;
 }
 
-void item_trend::close_until(const trending_params& p, std::int64_t end) {
-  if (closed_ == none || end <= closed_) return;
-  const std::int64_t ring_lo = newest_ - p.horizon_buckets + 1;
-  std::int64_t b = closed_;
-  while (b < end) {
-    if (b >= ring_lo && b <= newest_) {
-      fold(p, b, weighted(p, b), end);
-      ++b;
-      continue;
-    }
-    // A run of empty buckets [b, to).
-    const std::int64_t to = b < ring_lo ? std::min(end, ring_lo) : end;
-    if (to == end) {
-      holt_catch_up(holt_, p, b, to - 1 - b);
-      fold(p, to - 1, 0.0, end);
-    } else {
-      holt_catch_up(holt_, p, b, to - b);
-    }
-    b = to;
-  }
-  closed_ = end;
+std::size_t item_trend::heap_bytes(const trend_model&) const {
+  return chunk(bytes_);
 }
 
-void item_trend::add(const trending_params& p, std::int64_t first_open,
-                     std::uint8_t type, std::int64_t ts) {
-  const std::int64_t bucket = floor_div(ts, p.bucket_ms);
-  if (closed_ == none) closed_ = first_open;
-  close_until(p, first_open);
-  if (newest_ == none || bucket > newest_) {
-    const std::int64_t from =
-        newest_ == none ? bucket - p.horizon_buckets + 1
-                        : std::max(newest_ + 1, bucket - p.horizon_buckets + 1);
-    for (std::int64_t b = from; b <= bucket; ++b)
-      std::fill_n(counts_.begin() + static_cast<std::ptrdiff_t>(slot(p, b)),
-                  p.type_weights.size(), 0u);
-    newest_ = bucket;
-  }
-  ++counts_[slot(p, bucket) + type];
-  const double w = p.type_weights[type];
-  if (decayed_ms_ == none) {
-    decayed_ = w;
-    decayed_ms_ = ts;
-  } else if (ts >= decayed_ms_) {
-    decayed_ = decayed(p, ts) + w;
-    decayed_ms_ = ts;
-  } else {
-    const double dt = static_cast<double>(decayed_ms_ - ts);
-    decayed_ +=
-        w * portable_exp(-ln2 * dt / static_cast<double>(p.half_life_ms));
+void item_trend::state_words(const trend_model& m, std::vector<std::uint64_t>& out) const {
+  const auto& p = m.params();
+  auto holt = [&](const holt_packed& h) {
+    out.push_back(fbits(h.level) | fbits(h.trend) << 32);
+    out.push_back(fbits(h.variance) | std::uint64_t{h.idle} << 32 | std::uint64_t{h.ready} << 63);
+  };
+  out.push_back(static_cast<std::uint64_t>(newest_));
+  out.push_back(n_);
+  holt(overall_);
+  if (p.season)
+    for (std::uint32_t j = 0; j < p.season_slots; ++j)
+      out.push_back(fbits(season_of(m, -1)[j]));
+  for (std::uint16_t i = 0; i < n_; ++i) {
+    const hdr& h = hdrs()[i];
+    out.push_back(std::uint64_t{h.type} | std::uint64_t{h.width} << 8);
+    out.push_back(dbits(h.decayed));
+    holt(h.holt);
+    if (p.season)
+      for (std::uint32_t j = 0; j < p.season_slots; ++j)
+        out.push_back(fbits(season_of(m, i)[j]));
+    for (std::size_t s = 0; s < p.horizon_buckets; ++s)
+      out.push_back(load_cell(ring(h), h.width, s));
   }
 }
 
-bool item_trend::same_bits(const item_trend& o) const {
-  const holt_state& a = holt_;
-  const holt_state& b = o.holt_;
-  if (a.ready != b.ready || !same(a.level, b.level) ||
-      !same(a.trend, b.trend) || !same(a.variance, b.variance) ||
-      a.idle != b.idle || a.steps != b.steps ||
-      a.season.size() != b.season.size())
-    return false;
-  for (std::size_t i = 0; i < a.season.size(); ++i)
-    if (!same(a.season[i], b.season[i])) return false;
-  return counts_ == o.counts_ && newest_ == o.newest_ && closed_ == o.closed_ &&
-         scored_ == o.scored_ && same(score_, o.score_) &&
-         same(forecast_, o.forecast_) && same(decayed_, o.decayed_) &&
-         decayed_ms_ == o.decayed_ms_;
+bool item_trend::same_bits(const trend_model& m, const item_trend& other) const {
+  std::vector<std::uint64_t> a, b;
+  state_words(m, a);
+  other.state_words(m, b);
+  return a == b;
 }
 
-// --- trending_table
-// ------------------------------------------------------------
+// --- trending_table ------------------------------------------------------------
 
-trending_table::trending_table(trending_params p) : p_(std::move(p)) {
-  if (auto why = validate(p_); !why.empty()) {
-    std::fprintf(stderr, "trending_table: invalid params: %s\n", why.c_str());
-    std::abort();
-  }
+std::size_t trending_table::key_hash::operator()(std::string_view s) const {
+  return std::hash<std::string_view>{}(s);
 }
+
+trending_table::trending_table(trending_params p) : m_(std::move(p)) {}
 
 std::int64_t trending_table::first_open() const {
-  if (!has_watermark()) return item_trend::none;
-  return floor_div(watermark(), p_.bucket_ms);
+  if (max_ts_ == no_time) return no_time;
+  return floor_div(max_ts_ - params().lateness_ms, params().bucket_ms);
 }
 
-void trending_table::advance(std::int64_t ts) {
-  if (!has_watermark() || ts > max_ts_) max_ts_ = ts;
+std::int64_t trending_table::query_time(std::int64_t as_of_ms) const {
+  return std::max(as_of_ms, max_ts_);
 }
 
-add_status trending_table::add(std::string_view item, std::uint8_t type,
-                               std::int64_t ts) {
-  if (type >= p_.type_weights.size()) {
+add_status trending_table::add(std::string_view item, std::uint8_t type, std::int64_t ts) {
+  if (type >= params().type_weights.size()) {
     ++stats_.rejected;
     return add_status::rejected;
   }
-  if (has_watermark() && floor_div(ts, p_.bucket_ms) < first_open()) {
+  if (max_ts_ != no_time && m_.bucket_of(ts) < first_open()) {
     ++stats_.late;
     return add_status::late;
   }
-  advance(ts);
-  auto it = items_.find(std::string{item});
-  if (it == items_.end())
-    it = items_.emplace(std::string{item}, item_trend{p_}).first;
-  it->second.add(p_, first_open(), type, ts);
+  if (ts > max_ts_) max_ts_ = ts;
+  auto it = items_.find(item);
+  if (it == items_.end()) it = items_.emplace(std::string{item}, item_trend{}).first;
+  if (it->second.add(m_, type, ts)) ++series_;
   ++stats_.accepted;
   return add_status::accepted;
 }
 
-top_k<std::string> trending_table::top_trending(std::size_t k) {
-  top_k<std::string> top{k};
-  if (!has_watermark()) return top;
-  const std::int64_t end = first_open();
-  for (auto& [name, it] : items_) {
-    it.close_until(p_, end);
-    if (it.scored_bucket() == end - 1 && it.score() > 0.0)
-      top.push(name, it.score());
+namespace {
+
+// Series id for a query: overall, the item's series of q.type, or nullopt.
+std::optional<int> series_for(const item_trend& it, std::optional<std::uint8_t> type) {
+  if (!type) return item_trend::overall_series;
+  return it.series_of(*type);
+}
+
+} // namespace
+
+top_k<std::string> trending_table::top_trending(const trend_query& q) const {
+  top_k<std::string> top{q.k};
+  const std::int64_t t = query_time(q.as_of_ms);
+  if (t == no_time || q.k == 0) return top;
+  const auto& p = params();
+  const std::int64_t scored = floor_div(t - p.lateness_ms, p.bucket_ms) - 1;
+  const double support = q.min_support.value_or(p.min_support);
+  for (const auto& [name, it] : items_) {
+    const auto s = series_for(it, q.type);
+    if (!s) continue;
+    const double y = it.count(m_, *s, scored);
+    if (!(y > 0.0 && y >= support)) continue; // cannot score above 0
+    if (const double sc = it.score(m_, *s, scored, support); sc > 0.0) top.push(name, sc);
   }
   return top;
 }
 
-top_k<std::string> trending_table::top_popular(std::size_t k) const {
-  top_k<std::string> top{k};
-  if (!has_watermark()) return top;
-  const std::int64_t end = floor_div(max_ts_, p_.bucket_ms) + 1;
+top_k<std::string> trending_table::top_popular(const trend_query& q) const {
+  top_k<std::string> top{q.k};
+  const std::int64_t t = query_time(q.as_of_ms);
+  if (t == no_time || q.k == 0) return top;
+  const std::int64_t end = m_.bucket_of(t) + 1;
   for (const auto& [name, it] : items_)
-    if (double c = it.window_count(p_, end); c > 0.0) top.push(name, c);
+    if (const auto s = series_for(it, q.type))
+      if (const double c = it.window_count(m_, *s, end); c > 0.0) top.push(name, c);
   return top;
 }
 
-top_k<std::string> trending_table::top_decayed(std::size_t k,
-                                               std::int64_t now_ms) const {
-  top_k<std::string> top{k};
+top_k<std::string> trending_table::top_decayed(const trend_query& q) const {
+  top_k<std::string> top{q.k};
+  const std::int64_t t = query_time(q.as_of_ms);
+  if (t == no_time || q.k == 0) return top;
   for (const auto& [name, it] : items_)
-    if (double d = it.decayed(p_, now_ms); d > 0.0) top.push(name, d);
+    if (const auto s = series_for(it, q.type))
+      if (const double d = it.decayed(m_, *s, t); d > 0.0) top.push(name, d);
   return top;
 }
 
-const item_trend* trending_table::find(const std::string& item) const {
+std::vector<series_point> trending_table::series(const std::string& item,
+                                                 std::optional<std::uint8_t> type,
+                                                 std::int64_t as_of_ms) const {
+  const item_trend* it = find(item);
+  if (it == nullptr) return {};
+  const auto s = series_for(*it, type);
+  if (!s) return {};
+  const auto& p = params();
+  const std::int64_t t = query_time(as_of_ms);
+  const std::int64_t last = m_.bucket_of(t);
+  return it->points(m_, *s, last - p.horizon_buckets + 1, last,
+                    floor_div(t - p.lateness_ms, p.bucket_ms));
+}
+
+const item_trend* trending_table::find(std::string_view item) const {
   auto it = items_.find(item);
   return it == items_.end() ? nullptr : &it->second;
+}
+
+std::uint64_t trending_table::digest() const {
+  std::uint64_t sum = 0;
+  std::vector<std::uint64_t> words;
+  for (const auto& [name, it] : items_) {
+    std::uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a of the key, then the state
+    for (char c : name)
+      h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    words.clear();
+    it.state_words(m_, words);
+    for (std::uint64_t w : words)
+      h = mix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
+    sum += mix64(h);
+  }
+  std::uint64_t h = mix64(sum ^ static_cast<std::uint64_t>(max_ts_));
+  h = mix64(h ^ stats_.accepted) + stats_.late;
+  h = mix64(h ^ stats_.rejected) + series_;
+  return mix64(h ^ items_.size());
+}
+
+std::size_t trending_table::memory_bytes() const {
+  // libstdc++ node: next pointer, the pair, the cached hash code.
+  constexpr std::size_t node =
+      sizeof(void*) + sizeof(std::pair<const std::string, item_trend>) + sizeof(std::size_t);
+  std::size_t bytes = sizeof(*this) + m_.heap_bytes() + items_.bucket_count() * sizeof(void*);
+  for (const auto& [name, it] : items_) {
+    bytes += chunk(node) + it.heap_bytes(m_);
+    if (name.capacity() > 15) bytes += chunk(name.capacity() + 1);
+  }
+  return bytes;
 }
 
 } // namespace eddy::models

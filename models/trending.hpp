@@ -8,31 +8,52 @@
 //   An event whose bucket is closed is `late` (counted, not applied); an event
 //   older than W whose bucket is still open updates that bucket.
 //
-// Per item: counts per (bucket, type) in a ring of horizon_buckets (fixed
-// memory), a Holt forecaster (level, trend, optional additive daily season,
-// EWMA of squared residuals) fed with each closed bucket's weighted count
-// y = sum_t type_weights[t] * count_t, the score of the last closed bucket,
-// and an exponentially decayed total.
+// Series. Every item has an "overall" series, the weighted count
+// y = sum_t type_weights[t] * count_t of each bucket, and one series per type
+// id it has events of (the raw count of that type). Only types an item has
+// events of cost memory. Each series has its own Holt forecaster (level,
+// trend, optional additive daily season, EWMA of squared residuals).
 //
 // Forecast of bucket b:  f = level + trend (+ season[slot(b)])
 // Spread:                s = max(sqrt(variance), sqrt(max(f+, poisson_floor)))
-// Score of bucket b:     (y - f+) / s   if y >= min_support, else 0   (f+ =
-// max(f, 0))
+// Score of bucket b:     (y - f+) / s   if y >= min_support, else 0
+//                        (f+ = max(f, 0))
 //
-// Idle items cost nothing: an item's closed buckets are folded only when it
-// gets an event or is queried. Folding k empty buckets (holt_catch_up) runs the
-// very same holt_step k times, so the result is bit-for-bit the result of
-// stepping; it is capped because after horizon_buckets consecutive empty
-// buckets holt_step resets the forecaster to "no history" (level, trend,
-// variance zero; the season profile is kept), and an unready forecaster ignores
-// empty buckets. So a catch-up costs at most horizon_buckets steps.
-// A forecaster without history forecasts 0 (plus season): a new or returning
-// item with y events scores y / sqrt(poisson_floor) once y >= min_support.
+// State is a pure function of the add() calls. Per item a ring keeps the
+// counts of the horizon_buckets buckets (newest - H, newest], where newest is
+// the item's newest bucket; the forecasters are folded exactly up to the
+// ring's oldest bucket ("lagging" state): a bucket is folded when an add of the
+// same item pushes it out of the ring, and such a bucket is always closed, so
+// its count is final. Queries are const: they take an explicit time T (as of),
+// copy the lagging state and re-step it over the ring (at most horizon_buckets
+// steps, and top_trending only for items whose last closed bucket reaches
+// min_support). Hence an item's answers depend only on its own events and T,
+// never on which other items share its table: sharded tables queried as of the
+// same T, merged, answer exactly like one table.
+//
+// Stored forecaster state is float (level, trend, variance, season); every
+// step computes in double and rounds the result to float, on the persistent
+// path and in queries alike, so a state is the same bits however it was
+// reached. Folding k empty buckets runs the very same step k times; it is
+// capped because after horizon_buckets consecutive empty buckets a forecaster
+// resets to "no history" (level, trend, variance zero; the season profile is
+// kept), and a forecaster without history ignores empty buckets. A forecaster
+// without history forecasts 0 (plus season): a new or returning item with y
+// events scores y / sqrt(poisson_floor) once y >= min_support.
+//
+// Decayed total (popularity): events count from their bucket's start, i.e.
+// as of T an event in bucket b weighs w * 2^-((T - b * bucket_ms) / half_life)
+// (w = type weight overall, 1 by type). Each type series keeps the decayed
+// total of its folded buckets as of the ring's oldest bucket; the overall
+// total is sum_t type_weights[t] * total_t.
 
 #include "models/topk.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -42,21 +63,21 @@ namespace eddy::models {
 
 /// All knobs, with defaults. Check with validate() before use.
 struct trending_params {
-  std::int64_t bucket_ms = 60'000;     ///< bucket width
-  std::uint32_t horizon_buckets = 120; ///< buckets kept per item (ring size)
-  std::int64_t lateness_ms =
-      120'000;                 ///< allowed lateness behind the max event time
-  double alpha = 0.3;          ///< Holt level smoothing, (0, 1]
-  double beta = 0.05;          ///< Holt trend smoothing, (0, 1]
-  double variance_alpha = 0.1; ///< EWMA weight of the squared residual, (0, 1]
-  bool season = false;         ///< additive daily season on/off
-  double gamma = 0.1;          ///< season smoothing, (0, 1]
-  std::uint32_t season_slots = 24; ///< slots per day (e.g. 24 = hourly profile)
-  double min_support = 5.0;        ///< weighted count a bucket needs to score
-  double poisson_floor = 1.0; ///< spread >= sqrt(max(forecast, poisson_floor))
+  std::int64_t bucket_ms = 60'000;    ///< bucket width
+  std::uint32_t horizon_buckets = 64; ///< buckets kept per item (ring size)
+  std::int64_t lateness_ms = 120'000; ///< allowed lateness behind the max event time
+  double alpha = 0.3;                 ///< Holt level smoothing, (0, 1]
+  double beta = 0.05;                 ///< Holt trend smoothing, (0, 1]
+  double variance_alpha = 0.1;        ///< EWMA weight of the squared residual, (0, 1]
+  bool season = false;                ///< additive daily season on/off
+  double gamma = 0.1;                 ///< season smoothing, (0, 1]
+  std::uint32_t season_slots = 24;    ///< slots per day (e.g. 24 = hourly profile)
+  double min_support = 5.0;           ///< count a bucket needs to score
+  double poisson_floor = 1.0;         ///< spread >= sqrt(max(forecast, poisson_floor))
   std::uint32_t popularity_window_buckets = 60; ///< window of popularity counts
-  std::int64_t half_life_ms = 3'600'000; ///< half-life of the decayed total
-  /// Weight of each interaction type id (index); types >= size are rejected.
+  std::int64_t half_life_ms = 3'600'000;        ///< half-life of the decayed total
+  /// Weight of each interaction type id (index, up to 256 entries); types >=
+  /// size are rejected.
   std::vector<double> type_weights = {0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
 };
 
@@ -66,16 +87,16 @@ std::string validate(const trending_params& p);
 /// floor(a / b) for b > 0 (also for negative a).
 std::int64_t floor_div(std::int64_t a, std::int64_t b);
 
-/// Holt forecaster state of one series. Plain data: compare it field by field.
+/// Holt forecaster state of one series, in double. Plain data: compare it field
+/// by field. (trending_table stores the compact holt_packed form.)
 struct holt_state {
   bool ready = false; ///< has history (set by the first non-empty bucket)
   double level = 0.0;
   double trend = 0.0;
-  double variance = 0.0;   ///< EWMA of squared one-step residuals
-  std::uint32_t idle = 0;  ///< consecutive empty buckets
-  std::uint64_t steps = 0; ///< buckets folded since ready
-  std::vector<double>
-      season; ///< season_slots entries when p.season, else empty
+  double variance = 0.0;       ///< EWMA of squared one-step residuals
+  std::uint32_t idle = 0;      ///< consecutive empty buckets
+  std::uint64_t steps = 0;     ///< buckets folded since ready
+  std::vector<double> season;  ///< season_slots entries when p.season, else empty
 };
 
 /// A fresh state sized for p.
@@ -83,77 +104,148 @@ holt_state make_holt(const trending_params& p);
 /// Season slot of bucket b (0 when the season is off).
 std::uint32_t season_slot(const trending_params& p, std::int64_t bucket);
 /// Forecast of bucket b from the history before it (may be negative).
-double holt_forecast(const holt_state& s, const trending_params& p,
-                     std::int64_t bucket);
+double holt_forecast(const holt_state& s, const trending_params& p, std::int64_t bucket);
 /// Expected spread around forecast f (residual sd with the Poisson floor).
 double holt_spread(const holt_state& s, const trending_params& p, double f);
-/// Trending score of a closed bucket with weighted count y (see top of file).
-double trending_score(double y, double forecast, double spread,
-                      const trending_params& p);
-/// Folds bucket b with weighted count y into s.
-void holt_step(holt_state& s, const trending_params& p, std::int64_t bucket,
-               double y);
+/// Trending score of a closed bucket with count y (see top of file).
+double trending_score(double y, double forecast, double spread, const trending_params& p);
+/// Folds bucket b with count y into s.
+void holt_step(holt_state& s, const trending_params& p, std::int64_t bucket, double y);
 /// Folds the k empty buckets first, first+1, ...: identical to k holt_step(..,
 /// 0) calls, at most horizon_buckets steps of work.
 void holt_catch_up(holt_state& s, const trending_params& p, std::int64_t first,
                    std::int64_t k);
 
-/// One item's state. The params are passed to every call (not stored), and must
-/// be the same (validated) params for the item's whole life.
-class item_trend {
+/// Compact stored Holt state (16 bytes; the season profile, if any, lives next
+/// to it). Same recursion as holt_state, rounded to float after every step.
+struct holt_packed {
+  float level = 0.0f;
+  float trend = 0.0f;
+  float variance = 0.0f;
+  std::uint32_t idle : 31 = 0; ///< consecutive empty buckets (< horizon_buckets)
+  std::uint32_t ready : 1 = 0;
+};
+
+/// Folds bucket b with count y into a packed state (season: season_slots
+/// floats when p.season, else ignored): computes in double like holt_step,
+/// then rounds to float.
+void holt_step(holt_packed& s, float* season, const trending_params& p, std::int64_t bucket,
+               double y);
+
+/// Sentinel time: "no event yet" / "as of this table's own max event time".
+inline constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min();
+
+/// Validated params plus the tables derived from them, shared by every item of
+/// a table (passed to every item_trend call).
+class trend_model {
  public:
-  static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
+  /// Precondition: validate(p) is empty (aborts otherwise).
+  explicit trend_model(trending_params p);
 
-  explicit item_trend(const trending_params& p);
-
-  /// Folds every bucket below `end` into the forecaster; records the score of
-  /// bucket end - 1. Buckets already folded are not touched.
-  void close_until(const trending_params& p, std::int64_t end);
-  /// Adds one event of `type` at `ts`; its bucket must be >= the first open
-  /// bucket `first_open`, and `first_open` must not be behind the newest bucket
-  /// by more than the horizon (trending_table guarantees both). Closes
-  /// buckets below first_open first.
-  void add(const trending_params& p, std::int64_t first_open, std::uint8_t type,
-           std::int64_t ts);
-
-  /// Raw count of `type` in bucket b (0 outside the ring).
-  std::uint32_t count(const trending_params& p, std::int64_t bucket,
-                      std::uint8_t type) const;
-  /// Weighted count of bucket b (0 outside the ring).
-  double weighted(const trending_params& p, std::int64_t bucket) const;
-  /// Weighted count over buckets [end - popularity_window_buckets, end).
-  double window_count(const trending_params& p, std::int64_t end) const;
-  /// Exponentially decayed total of weighted events, as of now_ms.
-  double decayed(const trending_params& p, std::int64_t now_ms) const;
-
-  const holt_state& holt() const { return holt_; }
-  std::int64_t closed_until() const {
-    return closed_;
-  }                                               ///< first unfolded bucket
-  std::int64_t newest() const { return newest_; } ///< newest bucket with data
-  std::int64_t scored_bucket() const {
-    return scored_;
-  }                                       ///< none before any close
-  double score() const { return score_; } ///< score of scored_bucket()
-  double last_forecast() const { return forecast_; }
-
-  /// Bit-for-bit equality of every field (doubles compared by their bits).
-  bool same_bits(const item_trend& other) const;
+  const trending_params& params() const { return p_; }
+  std::int64_t bucket_of(std::int64_t ts) const { return floor_div(ts, p_.bucket_ms); }
+  /// Ring slot of bucket b.
+  std::size_t slot(std::int64_t bucket) const {
+    const std::int64_t h = p_.horizon_buckets;
+    if (mask_ != 0) return static_cast<std::size_t>(bucket & mask_);
+    return static_cast<std::size_t>(bucket - floor_div(bucket, h) * h);
+  }
+  /// 2^(-k * bucket_ms / half_life_ms) for k >= 0.
+  double bucket_decay(std::int64_t k) const;
+  /// 2^(-ms / half_life_ms) for ms >= 0.
+  double decay_ms(std::int64_t ms) const;
+  std::size_t heap_bytes() const;
 
  private:
-  std::size_t slot(const trending_params& p, std::int64_t bucket) const;
-  void fold(const trending_params& p, std::int64_t bucket, double y,
-            std::int64_t end);
+  trending_params p_;
+  std::int64_t mask_ = 0;      // horizon - 1 when the horizon is a power of two
+  std::vector<double> decay_;  // decay_[k] = bucket_decay(k), k <= 2 * horizon
+};
 
-  std::vector<std::uint32_t> counts_; // horizon x types, bucket-major
-  std::int64_t newest_ = none; // ring holds buckets (newest_ - H, newest_]
-  std::int64_t closed_ = none; // buckets < closed_ are folded
-  holt_state holt_;
-  std::int64_t scored_ = none;
-  double score_ = 0.0;
-  double forecast_ = 0.0;
-  double decayed_ = 0.0; // value as of decayed_ms_
-  std::int64_t decayed_ms_ = none;
+/// One point of a series for plotting.
+struct series_point {
+  std::int64_t bucket = 0; ///< bucket index (start ms = bucket * bucket_ms)
+  double count = 0.0;      ///< weighted count (overall) or raw count (one type)
+  double forecast = 0.0;   ///< forecast of this bucket from the history before it
+  double spread = 0.0;
+  double score = 0.0;      ///< trending score (0 while open or below support)
+  bool closed = false;     ///< closed as of the query time
+};
+
+/// One item's state: the count ring of each type it has events of, and the
+/// lagging forecasters (overall and per type). The model is passed to every
+/// call (not stored) and must be the same for the item's whole life.
+///
+/// Series ids: overall_series (-1) is the weighted series, 0 .. types() - 1 the
+/// item's type series in ascending type id (type_of(i)).
+class item_trend {
+ public:
+  static constexpr std::int64_t none = no_time;
+  static constexpr int overall_series = -1;
+
+  item_trend() = default;
+  item_trend(const item_trend& other);
+  item_trend& operator=(const item_trend& other);
+  item_trend(item_trend&&) noexcept = default;
+  item_trend& operator=(item_trend&&) noexcept = default;
+  ~item_trend() = default;
+
+  /// Adds one event (the hot path). Preconditions: type < type_weights.size()
+  /// and bucket_of(ts) > newest() - horizon_buckets (trending_table rejects
+  /// late events, which guarantees it). Returns true when this created the
+  /// item's series of `type`.
+  bool add(const trend_model& m, std::uint8_t type, std::int64_t ts);
+
+  /// Newest bucket with an event (none before any event).
+  std::int64_t newest() const { return newest_; }
+  /// First bucket not folded into the lagging forecasters (the ring's oldest).
+  std::int64_t base(const trend_model& m) const;
+  std::size_t types() const { return n_; }
+  std::uint8_t type_of(std::size_t i) const;
+  /// Series id of `type`, or nullopt if the item has no events of it.
+  std::optional<int> series_of(std::uint8_t type) const;
+
+  /// Count of series s in bucket b (weighted for overall_series; 0 outside the ring).
+  double count(const trend_model& m, int s, std::int64_t bucket) const;
+  /// Count over buckets [end - popularity_window_buckets, end).
+  double window_count(const trend_model& m, int s, std::int64_t end) const;
+  /// Decayed total of series s as of t_ms (>= the start of newest()).
+  double decayed(const trend_model& m, int s, std::int64_t t_ms) const;
+  /// Score of bucket `bucket` (>= base) from the history before it, with the
+  /// given min_support. 0 when the count is below support.
+  double score(const trend_model& m, int s, std::int64_t bucket, double min_support) const;
+  /// Forecaster of series s folded over every bucket below `end` (>= base), in
+  /// double (holt_state.steps is not tracked: 0).
+  holt_state holt_at(const trend_model& m, int s, std::int64_t end) const;
+  /// Points of buckets [first, last] (first >= base); closed = bucket < closed_end.
+  std::vector<series_point> points(const trend_model& m, int s, std::int64_t first,
+                                   std::int64_t last, std::int64_t closed_end) const;
+
+  /// Heap bytes owned (malloc chunk estimate), not counting sizeof(*this).
+  std::size_t heap_bytes(const trend_model& m) const;
+  /// Every state field, canonically (doubles and floats by their bits).
+  void state_words(const trend_model& m, std::vector<std::uint64_t>& out) const;
+  /// Bit-for-bit equality of every field.
+  bool same_bits(const trend_model& m, const item_trend& other) const;
+
+ private:
+  struct work; // forecaster being stepped (doubles holding floats)
+  struct hdr;  // per type series: forecaster, decayed total, ring location
+
+  hdr* hdrs() const;
+  float* season_of(const trend_model& m, int s) const; // nullptr when off
+  std::byte* ring(const hdr& h) const;
+  std::uint32_t ring_count(const trend_model& m, const hdr& h, std::int64_t bucket) const;
+  void rebuild(const trend_model& m, int insert_type, int widen);
+  void slide(const trend_model& m, std::int64_t to);
+  work load(const trend_model& m, int s, float* season_buf) const;
+  void fold_to(const trend_model& m, int s, work& w, std::int64_t end) const;
+
+  std::int64_t newest_ = none;          // ring holds (newest_ - H, newest_]
+  std::unique_ptr<std::byte[]> data_;   // [hdr x n][season floats][rings]
+  holt_packed overall_;                 // lagging forecaster of the weighted series
+  std::uint32_t bytes_ = 0;             // size of data_
+  std::uint16_t n_ = 0;                 // type series
 };
 
 enum class add_status : std::uint8_t { accepted, late, rejected };
@@ -164,42 +256,68 @@ struct trending_stats {
   std::uint64_t rejected = 0; ///< unknown type id
 };
 
+struct trend_query {
+  std::size_t k = 10;
+  std::int64_t as_of_ms = no_time;   ///< no_time: this table's own max event time
+  std::optional<std::uint8_t> type;  ///< nullopt: the overall weighted series
+  std::optional<double> min_support; ///< nullopt: params().min_support
+};
+
 /// One shard's items. Items are disjoint across shards, so merging the shards'
-/// top_k results gives the exact cluster-wide answer.
+/// top_k results (queried with the same as_of) gives the exact cluster-wide
+/// answer.
 class trending_table {
  public:
   /// Precondition: validate(p) is empty (aborts otherwise).
   explicit trending_table(trending_params p);
 
   add_status add(std::string_view item, std::uint8_t type, std::int64_t ts);
-  /// Raises the max event time to ts without an event (a heartbeat), closing
-  /// buckets for every item; never lowers it.
-  void advance(std::int64_t ts);
 
-  bool has_watermark() const { return max_ts_ != item_trend::none; }
-  std::int64_t watermark() const { return max_ts_ - p_.lateness_ms; }
-  /// Buckets below this are closed (item_trend::none before any event).
+  /// Max event time seen (no_time before any event).
+  std::int64_t max_event_ms() const { return max_ts_; }
+  /// Buckets below this are closed (no_time before any event).
   std::int64_t first_open() const;
+  /// The query time used for as_of_ms: max(as_of_ms, max_event_ms()).
+  std::int64_t query_time(std::int64_t as_of_ms) const;
 
-  /// Items by score of the last closed bucket (positive scores only). Folds
-  /// pending closed buckets of every item first.
-  top_k<std::string> top_trending(std::size_t k);
-  /// Items by weighted count over the popularity window ending at the newest
-  /// bucket.
-  top_k<std::string> top_popular(std::size_t k) const;
-  /// Items by decayed total as of now_ms.
-  top_k<std::string> top_decayed(std::size_t k, std::int64_t now_ms) const;
+  /// Items by score of the last closed bucket as of q.as_of_ms (score > 0 only).
+  top_k<std::string> top_trending(const trend_query& q) const;
+  /// Items by count over the popularity window ending with the bucket of as_of
+  /// (inclusive).
+  top_k<std::string> top_popular(const trend_query& q) const;
+  /// Items by exponentially decayed total as of as_of.
+  top_k<std::string> top_decayed(const trend_query& q) const;
+  /// The ring of one item's series as of as_of, oldest first: the
+  /// horizon_buckets buckets ending with the bucket of as_of (empty if the
+  /// item is unknown or never had the type). Open buckets' counts are
+  /// provisional, and so are the forecasts that follow them.
+  std::vector<series_point> series(const std::string& item, std::optional<std::uint8_t> type,
+                                   std::int64_t as_of_ms) const;
 
-  const item_trend* find(const std::string& item) const;
-  const trending_stats& stats() const { return stats_; }
-  const trending_params& params() const { return p_; }
+  /// Order-independent hash of all state bits (items, series, max time, stats).
+  std::uint64_t digest() const;
+  /// Estimate of heap + inline bytes of the whole table (malloc chunk sizes,
+  /// hash nodes and buckets, key strings beyond SSO, item blocks).
+  std::size_t memory_bytes() const;
+  /// (item, type) pairs with state.
+  std::size_t tracked_series() const { return series_; }
   std::size_t size() const { return items_.size(); }
+  const trending_stats& stats() const { return stats_; }
+  const trending_params& params() const { return m_.params(); }
+  const trend_model& model() const { return m_; }
+  const item_trend* find(std::string_view item) const;
 
  private:
-  trending_params p_;
-  std::int64_t max_ts_ = item_trend::none;
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const; // not noexcept: nodes cache the hash
+  };
+
+  trend_model m_;
+  std::int64_t max_ts_ = no_time;
   trending_stats stats_;
-  std::unordered_map<std::string, item_trend> items_;
+  std::size_t series_ = 0;
+  std::unordered_map<std::string, item_trend, key_hash, std::equal_to<>> items_;
 };
 
 } // namespace eddy::models

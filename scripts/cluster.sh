@@ -12,7 +12,8 @@
 # Environment: EDDY_RUN_DIR (default run/cluster): config, data/, logs/, pids/;
 # EDDY_BASE_PORT (default 5551): ingest ports BASE.., peer ports BASE+100..;
 # EDDY_SHARDS (default 64); EDDY_FSYNC (per_batch | group | none, default group);
-# EDDY_BIN (default build/bin/eddy).
+# EDDY_BIN (default build/bin/eddy); EDDY_EXTRA_CONFIG: a TOML file appended to the
+# written config (e.g. a [trending] section; keys in configs/CLUSTER.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${EDDY_RUN_DIR:-run/cluster}
@@ -88,6 +89,10 @@ case "$cmd" in
       echo
       echo "[log]"
       echo "fsync = \"${EDDY_FSYNC:-group}\""
+      if [ -n "${EDDY_EXTRA_CONFIG:-}" ]; then
+        echo
+        cat "$EDDY_EXTRA_CONFIG"
+      fi
     } >"$config"
     for id in $(node_ids); do start_node "$id"; done
     for id in $(node_ids); do wait_ready "$id"; done

@@ -6,8 +6,11 @@
 #     and print what came out: events, rejects by reason, throughput, the surges,
 #  3. start a 3-node local cluster, feed it the generated shop live (eddy produce)
 #     and the MovieLens sample from its file (eddy ingest) at the same time, and
-#     print per-node shard ownership and totals; then stop the cluster
-#     (--keep leaves it running; scripts/cluster.sh stop ends it).
+#     print per-node shard ownership and totals, then the trending and popular
+#     lists and one item's series; then stop the cluster (--keep leaves it
+#     running; scripts/cluster.sh stop ends it),
+#  4. score the trending list on a second, fresh 3-node cluster: a generated shop
+#     with known surges streamed bucket by bucket (eddy score-trending).
 # Outputs go to run/demo/ (override with EDDY_DEMO_DIR); the cluster runs in
 # run/demo-cluster with ingest ports 5551-5553 (EDDY_BASE_PORT).
 set -euo pipefail
@@ -89,4 +92,23 @@ echo "== per-node shard ownership and totals (eddy status, asked at n3)"
 surge_item=$(awk -F, 'NR == 2 { print $1 }' "$out/shop-retailrocket.csv.surges.csv")
 echo "== one item through the owners (eddy count --item $surge_item, a surge item)"
 "$eddy" count --item "$surge_item" --connect "tcp://127.0.0.1:$base" | head -2 | sed 's/^/  /'
+echo "== trending now (eddy trending: last closed minute against its forecast, asked at n2)"
+"$eddy" trending -k 10 --connect "tcp://127.0.0.1:$((base + 1))" | sed 's/^/  /'
+echo "== popular (eddy popular: weighted counts over the last hour of event time)"
+"$eddy" popular -k 10 --connect "tcp://127.0.0.1:$base" | sed 's/^/  /'
+echo "== popular purchases, decayed totals (eddy popular --by decayed --type purchase)"
+"$eddy" popular -k 5 --by decayed --type purchase --connect "tcp://127.0.0.1:$base" | sed 's/^/  /'
+top=$("$eddy" popular -k 1 --json --connect "tcp://127.0.0.1:$base" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["item"])')
+echo "== the last 10 buckets of the most popular item (eddy series $top)"
+"$eddy" series "$top" --connect "tcp://127.0.0.1:$base" | tail -11 | sed 's/^/  /'
+echo "== trending state (eddy status --trending)"
+"$eddy" status --trending --connect "tcp://127.0.0.1:$base" | head -1 | sed 's/^/  /'
+
+echo "== does the trending list find surges? (eddy score-trending on a fresh 3-node cluster)"
+score_dir=${EDDY_RUN_DIR}-score
+EDDY_RUN_DIR=$score_dir EDDY_BASE_PORT=$((base + 10)) scripts/cluster.sh start 3 >/dev/null
+"$eddy" score-trending --connect "tcp://127.0.0.1:$((base + 10))" --hours 8 | sed 's/^/  /' ||
+  echo "  score-trending failed (logs in $score_dir/logs)"
+EDDY_RUN_DIR=$score_dir scripts/cluster.sh stop >/dev/null
 echo "== done: outputs in $out/, cluster logs and data in $EDDY_RUN_DIR/"

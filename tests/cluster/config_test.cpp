@@ -105,6 +105,14 @@ void expect_same(const cluster_config& a, const cluster_config& b) {
   EXPECT_EQ(a.limits.recv_hwm, b.limits.recv_hwm);
   EXPECT_EQ(a.membership.heartbeat_ms, b.membership.heartbeat_ms);
   EXPECT_EQ(a.membership.dead_after_misses, b.membership.dead_after_misses);
+  EXPECT_EQ(a.trending.enabled, b.trending.enabled);
+  EXPECT_EQ(a.trending.params.bucket_ms, b.trending.params.bucket_ms);
+  EXPECT_EQ(a.trending.params.lateness_ms, b.trending.params.lateness_ms);
+  EXPECT_EQ(a.trending.params.horizon_buckets, b.trending.params.horizon_buckets);
+  EXPECT_EQ(a.trending.params.popularity_window_buckets,
+            b.trending.params.popularity_window_buckets);
+  EXPECT_EQ(a.trending.params.half_life_ms, b.trending.params.half_life_ms);
+  EXPECT_EQ(a.trending.params.min_support, b.trending.params.min_support);
 }
 
 // Parses `text` as "t.toml" and expects an error naming the file and `key`.
@@ -425,4 +433,25 @@ TEST(cluster_config, membership_section) {
                "membership.dead_after_misses", "1..100");
   expect_error(with("dead_after_misses = 3", "dead_after_misses = 101"),
                "membership.dead_after_misses", "1..100");
+}
+
+// ---- [trending]
+// -----------------------------------------------------------------------
+
+TEST(cluster_config, trending_section_is_read_and_checked) {
+  auto c = parse_cluster_config(base + "\n[trending]\nenabled = false\nbucket_ms = 30000\n"
+                                       "alpha = 0.5\nmin_support = 2\nseason = true\n",
+                                "t.toml");
+  ASSERT_TRUE(c) << c.err().message;
+  EXPECT_FALSE(c->trending.enabled);
+  EXPECT_EQ(c->trending.params.bucket_ms, 30000);
+  EXPECT_EQ(c->trending.params.alpha, 0.5);
+  EXPECT_EQ(c->trending.params.min_support, 2.0);
+  EXPECT_TRUE(c->trending.params.season);
+  expect_error(base + "\n[trending]\nalpha = 0\n", "trending.alpha", "(0, 1]");
+  expect_error(base + "\n[trending]\nalpha = \"high\"\n", "trending.alpha", "number");
+  expect_error(base + "\n[trending]\nenabled = 1\n", "trending.enabled", "true or false");
+  expect_error(base + "\n[trending]\nbucket_sec = 60\n", "trending.bucket_sec", "unknown key");
+  // The model's own rule: the kept horizon must cover the allowed lateness.
+  expect_error(base + "\n[trending]\nlateness_ms = 7200000\n", "trending.horizon_buckets");
 }

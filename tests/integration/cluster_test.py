@@ -7,69 +7,15 @@ Usage: cluster_test.py EDDY_BINARY SOURCE_DIR BASE_PORT [unittest args]
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
-EDDY, SRC, BASE_PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
-sys.argv = [sys.argv[0]] + sys.argv[4:]
-PRODUCER = os.path.join(SRC, "scripts", "producer.py")
-CLUSTER = os.path.join(SRC, "scripts", "cluster.sh")
+import harness
+from harness import Cluster, produce, run, wait_until
 
-
-def run(cmd, env=None, check=True, timeout=300):
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-    return r
-
-
-def wait_until(pred, deadline_s=60, what="condition"):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
-
-
-class Cluster:
-    """A local cluster in its own run directory and port range."""
-
-    def __init__(self, nodes, base_port):
-        self.dir = tempfile.mkdtemp(prefix=f"eddy-it-{nodes}n-")
-        self.base = base_port
-        self.env = dict(os.environ, EDDY_RUN_DIR=self.dir, EDDY_BASE_PORT=str(base_port),
-                        EDDY_BIN=EDDY, EDDY_CONFIG_DIR=os.path.join(SRC, "configs"))
-        self.nodes = nodes
-        run([CLUSTER, "start", str(nodes)], env=self.env)
-
-    def endpoint(self, i=0):
-        return f"tcp://127.0.0.1:{self.base + i}"
-
-    def count(self, item=None, node=0):
-        cmd = [EDDY, "count", "--json", "--connect", self.endpoint(node)]
-        if item is not None:
-            cmd += ["--item", item]
-        return json.loads(run(cmd, env=self.env).stdout)
-
-    def total(self):
-        c = self.count()
-        assert c["complete"], c
-        return c["total_events"]
-
-    def stop(self):
-        run([CLUSTER, "stop"], env=self.env, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def produce(cluster, *args, node=0):
-    r = run([sys.executable, PRODUCER, "--connect", cluster.endpoint(node), "--summary", "json",
-             *args], env=cluster.env)
-    return json.loads(r.stdout)
+sys.argv = harness.setup(sys.argv)
+EDDY, BASE_PORT, CLUSTER = harness.EDDY, harness.BASE_PORT, harness.CLUSTER
 
 
 class ThreeNodes(unittest.TestCase):
@@ -196,7 +142,7 @@ class ThreeNodes(unittest.TestCase):
 
 
 class ShardingInvariance(unittest.TestCase):
-    def test_same_stream_same_totals_on_1_2_3_nodes(self):
+    def test_same_stream_same_totals_and_lists_on_1_2_3_nodes(self):
         answers = []
         for n, port in ((1, BASE_PORT + 20), (2, BASE_PORT + 30), (3, BASE_PORT + 40)):
             c = Cluster(n, port)
@@ -205,8 +151,18 @@ class ShardingInvariance(unittest.TestCase):
                 self.assertEqual(r["stored"], 20000, (n, r.get("duplicates"), r.get("resends")))
                 full = c.count()
                 items = sorted(r["acked_items"])[::97]
+                # Trending and popular lists too: every shard answers as of the
+                # cluster's newest event, so the spread over nodes cannot show.
+                lists = []
+                for q in (["trending", "-k", "30", "--min-support", "1"], ["popular", "-k", "30"],
+                          ["popular", "--by", "decayed"], ["series", items[0]]):
+                    j = json.loads(run([EDDY, q[0], "--json", "--connect", c.endpoint(n - 1),
+                                        *q[1:]], env=c.env).stdout)
+                    j.pop("queried_by")
+                    lists.append(j)
+                self.assertTrue(lists[1]["items"], lists[1])
                 answers.append(([s["events"] for s in full["shards"]],
-                                {i: c.count(i)["item_count"] for i in items}))
+                                {i: c.count(i)["item_count"] for i in items}, lists))
             finally:
                 c.stop()
         self.assertEqual(answers[0], answers[1])

@@ -1,6 +1,8 @@
 // models/trending + models/topk: closed-form forecasts and scores, late-data
-// rules, catch-up == stepping (bit for bit), merge() associativity and sharded
-// == one-shard answers, surge vs steady popularity. Fixed seeds, no clocks.
+// rules, catch-up == stepping and lagging state == whole history (bit for bit),
+// by-type series, merge() associativity, sharded == one-table answers, queries
+// leave no trace, replay == same digest, memory per series. Fixed seeds, no
+// clocks.
 #include "models/trending.hpp"
 
 #include "models/random.hpp"
@@ -8,9 +10,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +37,9 @@ trending_params simple_params() {
 
 std::uint64_t bits(double x) {
   return std::bit_cast<std::uint64_t>(x);
+}
+std::uint32_t bits(float x) {
+  return std::bit_cast<std::uint32_t>(x);
 }
 
 bool same_bits(const holt_state& a, const holt_state& b) {
@@ -179,44 +188,187 @@ TEST(holt, catch_up_equals_stepping_bit_for_bit) {
   }
 }
 
-TEST(item_trend, lazy_close_equals_closing_every_bucket_bit_for_bit) {
+// --- packed forecaster --------------------------------------------------------
+
+TEST(holt, packed_step_is_the_double_step_rounded_to_float) {
+  auto p = simple_params();
+  rng r{11};
+  holt_packed s;
+  for (std::int64_t b = 0; b < 500; ++b) {
+    // The double recursion from the packed values, rounded: the packed step.
+    holt_state d = make_holt(p);
+    d.ready = s.ready != 0;
+    d.level = s.level;
+    d.trend = s.trend;
+    d.variance = s.variance;
+    d.idle = s.idle;
+    const double y = b % 50 < 10 ? 0.0 : static_cast<double>(r.poisson(20.0));
+    holt_step(d, p, b, y);
+    holt_step(s, nullptr, p, b, y);
+    ASSERT_EQ(s.ready != 0, d.ready);
+    ASSERT_EQ(bits(s.level), bits(static_cast<float>(d.level)));
+    ASSERT_EQ(bits(s.trend), bits(static_cast<float>(d.trend)));
+    ASSERT_EQ(bits(s.variance), bits(static_cast<float>(d.variance)));
+    ASSERT_EQ(s.idle, d.idle);
+  }
+  // Values that floats hold exactly match the hand computation of the double form.
+  holt_packed h;
+  holt_step(h, nullptr, p, 1, 10.0);
+  holt_step(h, nullptr, p, 2, 20.0);
+  EXPECT_EQ(h.level, 15.0f);
+  EXPECT_EQ(h.trend, 2.5f);
+  EXPECT_EQ(h.variance, 50.0f);
+}
+
+// --- one item against a from-scratch reference --------------------------------
+
+// The whole history of one item, stepped from its first bucket for every answer.
+struct reference {
+  trending_params p;
+  std::map<std::int64_t, std::map<std::uint8_t, std::uint32_t>> counts; // bucket -> type -> n
+
+  double y(std::int64_t b, std::optional<std::uint8_t> type) const {
+    auto it = counts.find(b);
+    if (it == counts.end()) return 0.0;
+    if (type) {
+      auto c = it->second.find(*type);
+      return c == it->second.end() ? 0.0 : c->second;
+    }
+    double sum = 0.0;
+    for (auto [t, c] : it->second)
+      sum += p.type_weights[t] * c;
+    return sum;
+  }
+  std::vector<series_point> series(std::optional<std::uint8_t> type, std::int64_t t_ms) const {
+    const std::int64_t last = floor_div(t_ms, p.bucket_ms);
+    const std::int64_t first = last - p.horizon_buckets + 1;
+    const std::int64_t closed_end = floor_div(t_ms - p.lateness_ms, p.bucket_ms);
+    holt_packed h;
+    std::vector<float> seas(p.season ? p.season_slots : 0);
+    std::vector<series_point> out;
+    for (std::int64_t b = std::min(first, counts.begin()->first); b <= last; ++b) {
+      const double yb = y(b, type);
+      if (b >= first) {
+        series_point pt;
+        pt.bucket = b;
+        pt.count = yb;
+        pt.forecast = static_cast<double>(h.level) + static_cast<double>(h.trend);
+        if (p.season) pt.forecast += static_cast<double>(seas[season_slot(p, b)]);
+        pt.spread = std::max(std::sqrt(static_cast<double>(h.variance)),
+                             std::sqrt(std::max(pt.forecast, p.poisson_floor)));
+        pt.closed = b < closed_end;
+        pt.score = pt.closed ? trending_score(yb, pt.forecast, pt.spread, p) : 0.0;
+        out.push_back(pt);
+      }
+      holt_step(h, seas.data(), p, b, yb);
+    }
+    return out;
+  }
+  double decayed(std::optional<std::uint8_t> type, std::int64_t t_ms) const {
+    double sum = 0.0;
+    for (const auto& [b, _] : counts)
+      sum += y(b, type) * std::exp2(-static_cast<double>(t_ms - b * p.bucket_ms) /
+                                    static_cast<double>(p.half_life_ms));
+    return sum;
+  }
+};
+
+bool same_points(const std::vector<series_point>& a, const std::vector<series_point>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].bucket != b[i].bucket || bits(a[i].count) != bits(b[i].count) ||
+        bits(a[i].forecast) != bits(b[i].forecast) || bits(a[i].spread) != bits(b[i].spread) ||
+        bits(a[i].score) != bits(b[i].score) || a[i].closed != b[i].closed)
+      return false;
+  return true;
+}
+
+// Lagging state + re-stepping the ring == stepping the whole history, bit for
+// bit: through idle gaps shorter and longer than the horizon, late events,
+// queries as of later times, with and without the season.
+TEST(item_trend, answers_equal_the_whole_history_stepped_bit_for_bit) {
   for (bool season : {false, true}) {
     trending_params p;
     p.horizon_buckets = 20;
-    p.lateness_ms = 2 * minute;
     p.popularity_window_buckets = 10;
+    p.min_support = 2.0;
     p.season = season;
     p.season_slots = 24;
-    p.type_weights = {0.0, 1.0, 3.0};
+    p.type_weights = {0.0, 1.0, 2.0, 5.0};
     ASSERT_EQ(validate(p), "");
+    trending_table t{p};
+    reference ref{p, {}};
     rng r{7, season ? 1u : 0u};
-    item_trend lazy{p};
-    item_trend eager{p};
     std::int64_t ts = 1'000 * minute;
-    std::int64_t max_ts = ts;
-    std::int64_t eager_closed = floor_div(ts - p.lateness_ms, p.bucket_ms);
+    int late = 0;
     for (int i = 0; i < 3'000; ++i) {
-      // Mostly small steps, sometimes idle gaps shorter and longer than the
-      // horizon.
       const auto u = r.below(100);
       ts += u < 3 ? static_cast<std::int64_t>(r.below(60)) * minute
                   : static_cast<std::int64_t>(r.below(20'000));
-      max_ts = std::max(max_ts, ts);
-      const std::int64_t first_open =
-          floor_div(max_ts - p.lateness_ms, p.bucket_ms);
-      for (; eager_closed < first_open; ++eager_closed)
-        eager.close_until(p, eager_closed + 1);
-      const auto type = static_cast<std::uint8_t>(1 + r.below(2));
-      lazy.add(p, first_open, type, ts);
-      eager.add(p, first_open, type, ts);
-      ASSERT_TRUE(lazy.same_bits(eager)) << "event " << i;
+      const std::int64_t e = ts - (u % 5 == 0 ? static_cast<std::int64_t>(r.below(200'000)) : 0);
+      const auto type = static_cast<std::uint8_t>(1 + r.below(3));
+      if (t.add("x", type, e) == add_status::late) {
+        ++late;
+        continue;
+      }
+      ++ref.counts[floor_div(e, p.bucket_ms)][type];
+      if (i % 23 != 0) continue;
+      const std::int64_t as_of = t.max_event_ms() + static_cast<std::int64_t>(r.below(3)) *
+                                                        static_cast<std::int64_t>(r.below(30)) *
+                                                        minute;
+      for (std::optional<std::uint8_t> ty :
+           {std::optional<std::uint8_t>{}, std::optional<std::uint8_t>{1},
+            std::optional<std::uint8_t>{2}, std::optional<std::uint8_t>{3}}) {
+        if (ty && !t.find("x")->series_of(*ty)) continue;
+        const auto want = ref.series(ty, as_of);
+        const auto got = t.series("x", ty, as_of);
+        ASSERT_TRUE(same_points(got, want)) << "event " << i << " sizes " << got.size() << " " << want.size();
+        // top_trending scores the last closed bucket (the last closed point).
+        trend_query q;
+        q.as_of_ms = as_of;
+        q.type = ty;
+        const auto top = t.top_trending(q);
+        double score = 0.0;
+        for (const auto& pt : want)
+          if (pt.closed) score = pt.score;
+        if (score > 0.0) {
+          ASSERT_EQ(top.size(), 1u) << "event " << i;
+          EXPECT_EQ(bits(top.items()[0].score), bits(score));
+        } else {
+          EXPECT_EQ(top.size(), 0u);
+        }
+        const auto dec = t.top_decayed(q);
+        const double want_dec = ref.decayed(ty, as_of);
+        if (want_dec > 0.0) {
+          ASSERT_EQ(dec.size(), 1u);
+          EXPECT_NEAR(dec.items()[0].score, want_dec, 1e-12 * want_dec);
+        }
+      }
     }
-    const std::int64_t end = floor_div(max_ts, p.bucket_ms) + 500;
-    for (; eager_closed < end; ++eager_closed)
-      eager.close_until(p, eager_closed + 1);
-    lazy.close_until(p, end);
-    EXPECT_TRUE(lazy.same_bits(eager));
+    EXPECT_GT(late, 0);
+    EXPECT_EQ(t.stats().late, static_cast<std::uint64_t>(late));
   }
+}
+
+TEST(item_trend, counts_widen_without_saturating) {
+  trending_params p;
+  p.type_weights.assign(256, 1.0); // every type id is known
+  trending_table t{p};
+  const std::int64_t t0 = 500 * minute;
+  for (int i = 0; i < 70'000; ++i)
+    t.add("hot", 7, t0 + i % minute);
+  for (int i = 0; i < 300; ++i)
+    t.add("hot", 255, t0 + minute + i);
+  t.add("hot", 0, t0 + minute);
+  const auto s7 = t.series("hot", 7, t0 + minute);
+  ASSERT_EQ(s7.size(), p.horizon_buckets);
+  EXPECT_EQ(s7[s7.size() - 2].count, 70'000.0);
+  EXPECT_EQ(t.series("hot", 255, t0 + minute).back().count, 300.0);
+  EXPECT_EQ(t.series("hot", std::nullopt, t0 + minute).back().count, 301.0);
+  EXPECT_TRUE(t.series("hot", 3, t0).empty());
+  EXPECT_TRUE(t.series("cold", std::nullopt, t0).empty());
+  EXPECT_EQ(t.tracked_series(), 3u);
+  EXPECT_EQ(t.size(), 1u);
 }
 
 // --- late data
@@ -225,16 +377,20 @@ TEST(item_trend, lazy_close_equals_closing_every_bucket_bit_for_bit) {
 TEST(trending_table, late_events_inside_lateness_update_their_bucket) {
   trending_params p; // 1-minute buckets, 2 minutes lateness
   trending_table t{p};
+  const auto& m = t.model();
+  EXPECT_EQ(t.max_event_ms(), no_time);
+  EXPECT_EQ(t.first_open(), no_time);
   const std::int64_t t0 = 1'000 * minute; // bucket 1000
   EXPECT_EQ(t.add("a", 1, t0 + 30'000), add_status::accepted);
-  EXPECT_EQ(t.watermark(), t0 + 30'000 - 2 * minute);
+  EXPECT_EQ(t.max_event_ms(), t0 + 30'000);
   EXPECT_EQ(t.first_open(), 998);
   // Older than the watermark but its bucket (998) is still open: applied.
   EXPECT_EQ(t.add("a", 1, 998 * minute + 10'000), add_status::accepted);
-  EXPECT_EQ(t.find("a")->count(t.params(), 998, 1), 1u);
+  const int s1 = *t.find("a")->series_of(1);
+  EXPECT_EQ(t.find("a")->count(m, s1, 998), 1.0);
   // Bucket 997 is closed: counted as late, not applied.
   EXPECT_EQ(t.add("a", 1, 998 * minute - 1), add_status::late);
-  EXPECT_EQ(t.find("a")->count(t.params(), 997, 1), 0u);
+  EXPECT_EQ(t.find("a")->count(m, s1, 997), 0.0);
   // Unknown type ids are rejected.
   EXPECT_EQ(t.add("a", 200, t0), add_status::rejected);
   EXPECT_EQ(t.stats().accepted, 2u);
@@ -245,15 +401,20 @@ TEST(trending_table, late_events_inside_lateness_update_their_bucket) {
   EXPECT_EQ(t.first_open(), 999);
   EXPECT_EQ(t.add("a", 1, 998 * minute + 59'999), add_status::late);
   EXPECT_EQ(t.add("a", 1, 999 * minute), add_status::accepted);
-  // advance() never lowers the watermark.
-  t.advance(0);
+  // A query as of a later time closes more buckets, without changing anything.
+  const auto before = t.digest();
+  const auto s = t.series("a", std::nullopt, 1'010 * minute);
+  EXPECT_EQ(s.back().bucket, 1'010);
+  EXPECT_TRUE(s[s.size() - 4].closed);  // 1007 < floor((1010 - 2) min / 1 min)
+  EXPECT_FALSE(s[s.size() - 3].closed); // 1008
   EXPECT_EQ(t.first_open(), 999);
+  EXPECT_EQ(t.digest(), before);
 }
 
 // --- popularity
 // ---------------------------------------------------------------------
 
-TEST(item_trend, window_counts_and_decayed_total) {
+TEST(trending_table, window_counts_and_decayed_totals) {
   trending_params p;
   p.popularity_window_buckets = 3;
   p.type_weights = {0.0, 1.0, 4.0};
@@ -262,24 +423,53 @@ TEST(item_trend, window_counts_and_decayed_total) {
   t.add("x", 2, 11 * minute);     // bucket 11, weight 4
   t.add("x", 1, 12 * minute + 5); // bucket 12, weight 1
   t.add("x", 1, 13 * minute);     // bucket 13, weight 1
+  const auto& m = t.model();
   const auto* x = t.find("x");
-  EXPECT_EQ(x->window_count(p, 14), 6.0); // buckets 11..13
-  EXPECT_EQ(x->window_count(p, 13), 6.0); // buckets 10..12
-  EXPECT_EQ(x->weighted(p, 11), 4.0);
-  auto pop = t.top_popular(5);
+  EXPECT_EQ(x->window_count(m, item_trend::overall_series, 14), 6.0); // buckets 11..13
+  EXPECT_EQ(x->window_count(m, item_trend::overall_series, 13), 6.0); // buckets 10..12
+  EXPECT_EQ(x->window_count(m, *x->series_of(1), 14), 2.0);
+  EXPECT_EQ(x->count(m, item_trend::overall_series, 11), 4.0);
+  trend_query q;
+  q.k = 5;
+  auto pop = t.top_popular(q);
   ASSERT_EQ(pop.size(), 1u);
   EXPECT_EQ(pop.items()[0].score, 6.0);
+  q.as_of_ms = 14 * minute; // window 12..14
+  EXPECT_EQ(t.top_popular(q).items()[0].score, 2.0);
+  q.type = 2;
+  EXPECT_EQ(t.top_popular(q).size(), 0u); // the type-2 event left the window
+  q.as_of_ms = no_time;
+  EXPECT_EQ(t.top_popular(q).items()[0].score, 1.0);
+  q.type = 5; // no item has it
+  EXPECT_EQ(t.top_popular(q).size(), 0u);
 
-  trending_params q;
-  item_trend d{q};
-  d.add(q, 0, 1, 0);
-  EXPECT_EQ(d.decayed(q, 0), 1.0);
-  EXPECT_NEAR(d.decayed(q, q.half_life_ms), 0.5, 1e-14);
-  EXPECT_NEAR(d.decayed(q, 2 * q.half_life_ms), 0.25, 1e-14);
-  d.add(q, 0, 1, q.half_life_ms); // 0.5 + 1
-  EXPECT_NEAR(d.decayed(q, q.half_life_ms), 1.5, 1e-14);
-  d.add(q, 0, 1, 0); // an older event, decayed to the current reference time
-  EXPECT_NEAR(d.decayed(q, q.half_life_ms), 2.0, 1e-14);
+  // Decay: an event counts from its bucket's start.
+  trending_params d;
+  trending_table u{d};
+  u.add("y", 1, 0);
+  trend_query at;
+  at.as_of_ms = 0;
+  EXPECT_EQ(u.top_decayed(at).items()[0].score, 1.0);
+  at.as_of_ms = d.half_life_ms;
+  EXPECT_NEAR(u.top_decayed(at).items()[0].score, 0.5, 1e-14);
+  at.as_of_ms = 2 * d.half_life_ms;
+  EXPECT_NEAR(u.top_decayed(at).items()[0].score, 0.25, 1e-14);
+  u.add("y", 1, d.half_life_ms); // 0.5 + 1
+  at.as_of_ms = d.half_life_ms;
+  EXPECT_NEAR(u.top_decayed(at).items()[0].score, 1.5, 1e-14);
+  u.add("y", 1, d.half_life_ms - 1); // bucket 59: 1.5 + 2^(1/60)... as of bucket 60
+  EXPECT_NEAR(u.top_decayed(at).items()[0].score, 1.5 + std::exp2(-1.0 / 60.0), 1e-14);
+  u.add("y", 1, 10 * d.half_life_ms); // the first three leave the ring: folded
+  at.as_of_ms = 10 * d.half_life_ms;
+  EXPECT_NEAR(u.top_decayed(at).items()[0].score,
+              1.0 + std::exp2(-10.0) + (1.0 + std::exp2(-1.0 / 60.0)) * std::exp2(-9.0),
+              1e-14);
+  // Type 0 weighs 0 overall, but has its own decayed total.
+  u.add("z", 0, 10 * d.half_life_ms);
+  at.type = 0;
+  EXPECT_EQ(u.top_decayed(at).items()[0].key, "z");
+  at.type.reset();
+  EXPECT_EQ(u.top_decayed(at).size(), 1u);
 }
 
 // --- surge vs steady
@@ -300,19 +490,269 @@ TEST(trending_table, surge_scores_high_steady_popular_does_not) {
     for (std::uint64_t i = 0; i < surge; ++i)
       t.add("surge", 1, base + static_cast<std::int64_t>(r.below(minute)));
   }
-  // Close the last bucket: heartbeat past it plus the lateness.
-  t.advance(start + buckets * minute + p.lateness_ms);
-  auto top = t.top_trending(10);
+  // Close the last bucket: ask as of the end of it plus the lateness.
+  trend_query q;
+  q.as_of_ms = start + buckets * minute + p.lateness_ms;
+  auto top = t.top_trending(q);
   ASSERT_GE(top.size(), 1u);
   EXPECT_EQ(top.items()[0].key, "surge");
   EXPECT_GT(top.items()[0].score, 10.0);
-  const auto* steady = t.find("steady");
-  EXPECT_EQ(steady->scored_bucket(), t.first_open() - 1);
-  EXPECT_LT(steady->score(), 3.0);
+  const auto steady = t.series("steady", std::nullopt, q.as_of_ms);
+  // Buckets ..., last (closed), last + 1, + 2 (open), + 3 = the bucket of as_of.
+  const auto& last = steady[steady.size() - 4];
+  EXPECT_EQ(last.bucket, start / minute + buckets - 1);
+  EXPECT_TRUE(last.closed);
+  EXPECT_FALSE(steady[steady.size() - 3].closed);
+  EXPECT_LT(last.score, 3.0);
+  // As of the table's own time the surge bucket is still open.
+  EXPECT_EQ(t.top_trending({}).size() == 0 || t.top_trending({}).items()[0].key != "surge", true);
   // ... while "steady" is the most popular.
-  EXPECT_EQ(t.top_popular(1).items()[0].key, "steady");
-  EXPECT_EQ(t.top_decayed(1, start + buckets * minute).items()[0].key,
-            "steady");
+  trend_query one;
+  one.k = 1;
+  EXPECT_EQ(t.top_popular(one).items()[0].key, "steady");
+  EXPECT_EQ(t.top_decayed(one).items()[0].key, "steady");
+}
+
+TEST(trending_table, by_type_trending_finds_a_surge_in_one_type) {
+  trending_params p;
+  trending_table t{p};
+  rng r{31};
+  const std::int64_t start = 20'000 * minute;
+  const int buckets = 120;
+  const std::vector<std::string> items = {"a", "b", "c", "d", "e"};
+  for (int b = 0; b < buckets; ++b) {
+    const std::int64_t base = start + b * minute;
+    for (const auto& it : items) {
+      const auto views = r.poisson(40.0);
+      for (std::uint64_t i = 0; i < views; ++i)
+        t.add(it, 1, base + static_cast<std::int64_t>(r.below(minute)));
+      const auto buys = it == "c" && b == buckets - 1 ? 20 : r.poisson(1.0);
+      for (std::uint64_t i = 0; i < buys; ++i)
+        t.add(it, 3, base + static_cast<std::int64_t>(r.below(minute)));
+    }
+  }
+  trend_query q;
+  q.as_of_ms = start + buckets * minute + p.lateness_ms;
+  q.type = 3;
+  q.min_support = 3.0;
+  const auto by_type = t.top_trending(q);
+  ASSERT_GE(by_type.size(), 1u);
+  EXPECT_EQ(by_type.items()[0].key, "c");
+  EXPECT_GT(by_type.items()[0].score, 10.0);
+  // Overall, 20 purchases on top of ~41 weighted events are far less unusual.
+  q.type.reset();
+  const auto overall = t.top_trending(q);
+  for (const auto& e : overall.items()) {
+    if (e.key == "c") {
+      EXPECT_LT(e.score, by_type.items()[0].score / 2);
+    }
+  }
+  EXPECT_EQ(t.tracked_series(), 10u); // five items x {view, purchase}
+}
+
+// --- sharding, restarts, memory ------------------------------------------------
+
+struct event {
+  std::string item;
+  std::uint8_t type;
+  std::int64_t ts;
+};
+
+// Zipf items, mostly type 1, a burst of type 3 on a few items, times jittered
+// backwards within the lateness (never late for a single table).
+std::vector<event> make_stream(std::uint64_t seed, int n, const trending_params& p) {
+  rng r{seed};
+  zipf_table z{1.0, 300};
+  std::vector<event> out;
+  std::int64_t ts = 5'000 * minute;
+  for (int i = 0; i < n; ++i) {
+    ts += static_cast<std::int64_t>(r.below(400));
+    if (r.below(500) == 0) ts += static_cast<std::int64_t>(r.below(90)) * minute; // gaps
+    const auto item = z.sample(r);
+    const auto u = r.below(10);
+    const auto type = static_cast<std::uint8_t>(u < 7 ? 1 : u < 9 ? 2 : 3);
+    const std::int64_t jitter =
+        r.below(5) == 0 ? static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(p.lateness_ms))) : 0;
+    out.push_back({"item" + std::to_string(item), type, ts - jitter});
+    if (item % 50 == 7 && (i / 2'000) % 3 == 2)
+      for (int k = 0; k < 3; ++k)
+        out.push_back({"item" + std::to_string(item), 3, ts});
+  }
+  return out;
+}
+
+std::uint64_t item_id(const std::string& item) {
+  return std::stoull(item.substr(4));
+}
+
+bool same_top(const top_k<std::string>& a, const top_k<std::string>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a.items()[i].key != b.items()[i].key ||
+        bits(a.items()[i].score) != bits(b.items()[i].score))
+      return false;
+  return true;
+}
+
+// Every kind of answer, as of one time, from tables that split the items.
+struct answers {
+  std::vector<top_k<std::string>> tops;
+  std::vector<std::vector<series_point>> series;
+};
+
+answers ask(const std::vector<trending_table>& tables, std::int64_t as_of) {
+  answers a;
+  const std::optional<std::uint8_t> types[] = {std::nullopt, 1, 2, 3};
+  for (std::size_t k : {5u, 1'000u})
+    for (auto type : types)
+      for (int what = 0; what < 3; ++what) {
+        trend_query q;
+        q.k = k;
+        q.as_of_ms = as_of;
+        q.type = type;
+        q.min_support = type ? 2.0 : 4.0;
+        top_k<std::string> merged{k};
+        for (const auto& t : tables)
+          merged.merge(what == 0   ? t.top_trending(q)
+                       : what == 1 ? t.top_popular(q)
+                                   : t.top_decayed(q));
+        a.tops.push_back(merged);
+      }
+  for (int item : {0, 1, 7, 57, 299})
+    for (auto type : types) {
+      std::vector<series_point> s;
+      for (const auto& t : tables)
+        if (auto part = t.series("item" + std::to_string(item), type, as_of); !part.empty())
+          s = part;
+      a.series.push_back(s);
+    }
+  return a;
+}
+
+void expect_same(const answers& a, const answers& b, const std::string& what) {
+  ASSERT_EQ(a.tops.size(), b.tops.size());
+  for (std::size_t i = 0; i < a.tops.size(); ++i)
+    EXPECT_TRUE(same_top(a.tops[i], b.tops[i])) << what << " query " << i;
+  for (std::size_t i = 0; i < a.series.size(); ++i)
+    EXPECT_TRUE(same_points(a.series[i], b.series[i])) << what << " series " << i;
+}
+
+// Sharded tables, queried as of the same time and merged, answer exactly like
+// one table (STYLE.md habit 5): {1, 2, 7} tables and "everything to table 0".
+TEST(trending_table, sharded_answers_equal_one_table_bit_for_bit) {
+  trending_params p;
+  const auto events = make_stream(5, 40'000, p);
+  for (std::uint64_t shards : {1u, 2u, 7u, 0u /* everything to table 0 of 3 */}) {
+    const std::uint64_t n = shards == 0 ? 3 : shards;
+    std::vector<trending_table> one(1, trending_table{p});
+    std::vector<trending_table> tables(n, trending_table{p});
+    int checked = 0, trending_found = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const auto& e = events[i];
+      ASSERT_EQ(one[0].add(e.item, e.type, e.ts), add_status::accepted);
+      tables[shards == 0 ? 0 : item_id(e.item) % n].add(e.item, e.type, e.ts);
+      if (i % 9'001 != 9'000 && i + 1 != events.size()) continue;
+      std::int64_t as_of = no_time;
+      for (const auto& t : tables)
+        as_of = std::max(as_of, t.max_event_ms());
+      ASSERT_EQ(as_of, one[0].max_event_ms());
+      for (std::int64_t ahead : {std::int64_t{0}, 3 * minute, 90 * minute}) {
+        const auto want = ask(one, as_of + ahead);
+        if (ahead == 0) {
+          ASSERT_GT(want.tops[1].size(), 0u); // popular
+        }
+        trending_found += want.tops[0].size() > 0 ? 1 : 0;
+        expect_same(ask(tables, as_of + ahead), want, "shards " + std::to_string(shards));
+        ++checked;
+      }
+    }
+    EXPECT_GE(checked, 12);
+    EXPECT_GE(trending_found, 3);
+    std::uint64_t accepted = 0;
+    for (const auto& t : tables)
+      accepted += t.stats().accepted;
+    EXPECT_EQ(accepted, events.size());
+  }
+}
+
+// The state is a function of the adds alone: queries in between change no bit,
+// and replaying the same adds gives the same digest.
+TEST(trending_table, queries_do_not_change_state_and_replay_gives_the_same_digest) {
+  trending_params p;
+  p.season = true;
+  const auto events = make_stream(17, 20'000, p);
+  trending_table queried{p}, plain{p}, replay{p};
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    queried.add(e.item, e.type, e.ts);
+    plain.add(e.item, e.type, e.ts);
+    if (i % 97 == 0) {
+      for (std::int64_t ahead : {std::int64_t{0}, 5 * minute, 200 * minute}) {
+        trend_query q;
+        q.as_of_ms = queried.max_event_ms() + ahead;
+        (void)queried.top_trending(q);
+        (void)queried.top_popular(q);
+        (void)queried.top_decayed(q);
+        q.type = 3;
+        (void)queried.top_trending(q);
+        (void)queried.series(e.item, std::nullopt, q.as_of_ms);
+        (void)queried.series(e.item, e.type, q.as_of_ms);
+      }
+      ASSERT_EQ(queried.digest(), plain.digest()) << i;
+    }
+  }
+  for (const auto& e : events)
+    replay.add(e.item, e.type, e.ts);
+  EXPECT_EQ(queried.digest(), plain.digest());
+  EXPECT_EQ(replay.digest(), plain.digest());
+  EXPECT_EQ(trending_table{plain}.digest(), plain.digest());
+  for (int item : {0, 1, 2, 42}) {
+    const std::string name = "item" + std::to_string(item);
+    ASSERT_NE(plain.find(name), nullptr);
+    EXPECT_TRUE(plain.find(name)->same_bits(plain.model(), *replay.find(name)));
+  }
+  // One event more is a different state.
+  replay.add(events.back().item, 1, events.back().ts);
+  EXPECT_NE(replay.digest(), plain.digest());
+}
+
+// Fixed memory: <= 256 bytes per tracked (item, type) with the defaults, on
+// 100k Zipf items with 1 to 3 types each (memory_bytes() counts malloc chunks,
+// hash nodes and buckets).
+TEST(trending_table, memory_per_tracked_series_is_at_most_256_bytes) {
+  trending_params p;
+  trending_table t{p};
+  rng r{3};
+  const std::uint64_t n = 100'000;
+  zipf_table z{1.0, n};
+  std::int64_t ts = 1'000'000 * minute;
+  auto types_of = [](std::uint64_t item) { return 1 + item % 3; }; // 1..3 types
+  for (std::uint64_t item = 0; item < n; ++item)
+    for (std::uint64_t k = 0; k < types_of(item); ++k)
+      t.add("item" + std::to_string(item), static_cast<std::uint8_t>(1 + k), ts + static_cast<std::int64_t>(item) / 10);
+  for (int i = 0; i < 400'000; ++i) {
+    ts += 4; // ~1M events per hour
+    const auto item = z.sample(r);
+    t.add("item" + std::to_string(item), static_cast<std::uint8_t>(1 + r.below(types_of(item))), ts);
+  }
+  EXPECT_EQ(t.size(), n);
+  std::size_t want_series = 0;
+  for (std::uint64_t item = 0; item < n; ++item)
+    want_series += types_of(item);
+  EXPECT_EQ(t.tracked_series(), want_series);
+  const double per = static_cast<double>(t.memory_bytes()) / static_cast<double>(t.tracked_series());
+  std::printf("memory: %zu bytes for %zu series = %.1f bytes per (item, type)\n", t.memory_bytes(),
+              t.tracked_series(), per);
+  EXPECT_LE(per, 256.0);
+
+  // The worst case: one type per item (the item's overhead is not shared).
+  trending_table one{p};
+  for (std::uint64_t item = 0; item < n; ++item)
+    one.add("item" + std::to_string(item), 1, ts);
+  const double per_one =
+      static_cast<double>(one.memory_bytes()) / static_cast<double>(one.tracked_series());
+  std::printf("memory, one type per item: %.1f bytes per (item, type)\n", per_one);
+  EXPECT_LE(per_one, 256.0);
 }
 
 // --- top-K merge
@@ -355,57 +795,6 @@ TEST(top_k, merge_is_associative_commutative_and_exact) {
     EXPECT_EQ(ab_c, a_bc);
     EXPECT_EQ(ab_c, cb_a);
     EXPECT_EQ(ab_c, all);
-  }
-}
-
-// Sharded tables, merged, answer exactly like one table (STYLE.md habit 5):
-// shard counts {1, 2, 7} and a "hash" that sends everything to shard 0.
-TEST(trending_table, sharded_top_k_equals_one_shard) {
-  trending_params p;
-  p.min_support = 3.0;
-  struct ev {
-    std::string item;
-    std::int64_t ts;
-  };
-  rng r{5};
-  std::vector<ev> events;
-  std::int64_t ts = 5'000 * minute;
-  for (int i = 0; i < 20'000; ++i) {
-    ts += static_cast<std::int64_t>(r.below(1'500));
-    const auto item = r.below(40);
-    const bool burst = item < 4 && ts > 5'000 * minute + 250 * minute;
-    events.push_back({"item" + std::to_string(item), ts});
-    if (burst) events.push_back({"item" + std::to_string(item), ts});
-  }
-  const std::int64_t end = ts + 3 * minute;
-
-  trending_table one{p};
-  for (const auto& e : events)
-    one.add(e.item, 1, e.ts);
-  one.advance(end);
-  const auto want_trend = one.top_trending(10);
-  const auto want_pop = one.top_popular(10);
-  const auto want_dec = one.top_decayed(10, end);
-  ASSERT_GT(want_trend.size(), 0u);
-
-  for (std::uint64_t shards :
-       {1u, 2u, 7u, 0u /* everything to shard 0 of 3 */}) {
-    const std::uint64_t n = shards == 0 ? 3 : shards;
-    std::vector<trending_table> tables(n, trending_table{p});
-    for (const auto& e : events) {
-      const auto id = std::stoull(e.item.substr(4));
-      tables[shards == 0 ? 0 : id % n].add(e.item, 1, e.ts);
-    }
-    top_k<std::string> trend{10}, pop{10}, dec{10};
-    for (auto& t : tables) {
-      t.advance(end); // the same watermark everywhere
-      trend.merge(t.top_trending(10));
-      pop.merge(t.top_popular(10));
-      dec.merge(t.top_decayed(10, end));
-    }
-    EXPECT_EQ(trend, want_trend) << shards;
-    EXPECT_EQ(pop, want_pop) << shards;
-    EXPECT_EQ(dec, want_dec) << shards;
   }
 }
 
