@@ -73,11 +73,21 @@ void step_core(bool& ready, double& level, double& trend, double& variance, std:
     steps = 1;
     return;
   }
-  const double e = y - (level + trend + seas);
+  const double f = level + trend + seas;
+  double e = y - f;
+  if (p.robust_clip > 0.0) {
+    // Robust Holt (Gelper, Fried & Croux 2010): a residual beyond robust_clip
+    // spreads updates the forecaster as if it were that large, so a surge does not
+    // teach the forecast (and the spread) its own height within a few buckets.
+    const double lim =
+        p.robust_clip * std::max(std::sqrt(variance), std::sqrt(std::max(f, p.poisson_floor)));
+    e = std::clamp(e, -lim, lim);
+  }
+  const double yc = f + e; // the observation as the forecaster learns it
   variance = (1.0 - p.variance_alpha) * variance + p.variance_alpha * (e * e);
-  const double next = p.alpha * (y - seas) + (1.0 - p.alpha) * (level + trend);
+  const double next = p.alpha * (yc - seas) + (1.0 - p.alpha) * (level + trend);
   trend = p.beta * (next - level) + (1.0 - p.beta) * trend;
-  if (slot != nullptr) *slot = static_cast<Seas>(p.gamma * (y - next) + (1.0 - p.gamma) * seas);
+  if (slot != nullptr) *slot = static_cast<Seas>(p.gamma * (yc - next) + (1.0 - p.gamma) * seas);
   level = next;
   ++steps;
   idle = y == 0.0 ? idle + 1 : 0;
@@ -143,6 +153,8 @@ std::string validate(const trending_params& p) {
   }
   if (!(p.min_support >= 0.0) || !std::isfinite(p.min_support))
     return bad("min_support", "must be finite and >= 0");
+  if (!(p.robust_clip >= 0.0) || !std::isfinite(p.robust_clip))
+    return bad("robust_clip", "must be finite and >= 0 (0 = off)");
   if (!(p.poisson_floor > 0.0) || !std::isfinite(p.poisson_floor))
     return bad("poisson_floor", "must be finite and > 0");
   if (p.popularity_window_buckets < 1 || p.popularity_window_buckets > p.horizon_buckets)
@@ -566,6 +578,15 @@ double item_trend::score(const trend_model& m, int s, std::int64_t bucket,
   return (y - std::max(f, 0.0)) / w.spread(p, f);
 }
 
+double item_trend::overall_score(const trend_model& m, std::int64_t bucket,
+                                 double min_support) const {
+  double best = 0.0;
+  for (std::uint16_t i = 0; i < n_; ++i)
+    if (m.params().type_weights[hdrs()[i].type] > 0.0)
+      best = std::max(best, score(m, i, bucket, min_support));
+  return best;
+}
+
 holt_state item_trend::holt_at(const trend_model& m, int s, std::int64_t end) const {
   const auto& p = m.params();
   std::vector<float> seas(p.season ? p.season_slots : 0);
@@ -692,7 +713,11 @@ top_k<std::string> trending_table::top_trending(const trend_query& q) const {
   const std::int64_t scored = floor_div(t - p.lateness_ms, p.bucket_ms) - 1;
   const double support = q.min_support.value_or(p.min_support);
   for (const auto& [name, it] : items_) {
-    const auto s = series_for(it, q.type);
+    if (!q.type) {
+      if (const double sc = it.overall_score(m_, scored, support); sc > 0.0) top.push(name, sc);
+      continue;
+    }
+    const auto s = it.series_of(*q.type);
     if (!s) continue;
     const double y = it.count(m_, *s, scored);
     if (!(y > 0.0 && y >= support)) continue; // cannot score above 0
@@ -732,8 +757,14 @@ std::vector<series_point> trending_table::series(const std::string& item,
   const auto& p = params();
   const std::int64_t t = query_time(as_of_ms);
   const std::int64_t last = m_.bucket_of(t);
-  return it->points(m_, *s, last - p.horizon_buckets + 1, last,
-                    floor_div(t - p.lateness_ms, p.bucket_ms));
+  auto points = it->points(m_, *s, last - p.horizon_buckets + 1, last,
+                           floor_div(t - p.lateness_ms, p.bucket_ms));
+  if (!type) // the overall score is that of the item's strongest type (see top)
+    for (auto& pt : points)
+      pt.score = pt.closed && pt.bucket >= it->base(m_)
+                   ? it->overall_score(m_, pt.bucket, p.min_support)
+                   : 0.0;
+  return points;
 }
 
 const item_trend* trending_table::find(std::string_view item) const {

@@ -18,6 +18,16 @@
 // Spread:                s = max(sqrt(variance), sqrt(max(f+, poisson_floor)))
 // Score of bucket b:     (y - f+) / s   if y >= min_support, else 0
 //                        (f+ = max(f, 0))
+// Overall score:         the highest score among the item's types of positive
+//                        weight. Weighted sums are a poor thing to score: one
+//                        visitor who views, carts and buys adds 1 + 3 + 5 to a
+//                        sparse item's bucket, which no Poisson spread expects,
+//                        while each type's raw count is close to Poisson. The
+//                        weighted series still ranks popularity and is what
+//                        series() plots for the overall view.
+// Robust updates:        a residual beyond robust_clip spreads updates the
+//                        forecaster as if it were that large (Gelper, Fried &
+//                        Croux 2010), so a surge stays visible while it lasts.
 //
 // State is a pure function of the add() calls. Per item a ring keeps the
 // counts of the horizon_buckets buckets (newest - H, newest], where newest is
@@ -66,7 +76,7 @@ struct trending_params {
   std::int64_t bucket_ms = 60'000;    ///< bucket width
   std::uint32_t horizon_buckets = 64; ///< buckets kept per item (ring size)
   std::int64_t lateness_ms = 120'000; ///< allowed lateness behind the max event time
-  double alpha = 0.3;                 ///< Holt level smoothing, (0, 1]
+  double alpha = 0.1;                 ///< Holt level smoothing, (0, 1]
   double beta = 0.05;                 ///< Holt trend smoothing, (0, 1]
   double variance_alpha = 0.1;        ///< EWMA weight of the squared residual, (0, 1]
   bool season = false;                ///< additive daily season on/off
@@ -74,6 +84,9 @@ struct trending_params {
   std::uint32_t season_slots = 24;    ///< slots per day (e.g. 24 = hourly profile)
   double min_support = 5.0;           ///< count a bucket needs to score
   double poisson_floor = 1.0;         ///< spread >= sqrt(max(forecast, poisson_floor))
+  /// Residuals are clipped to robust_clip spreads before they update the
+  /// forecaster (0 = plain Holt): a surge keeps standing out while it lasts.
+  double robust_clip = 3.0;
   std::uint32_t popularity_window_buckets = 60; ///< window of popularity counts
   std::int64_t half_life_ms = 3'600'000;        ///< half-life of the decayed total
   /// Weight of each interaction type id (index, up to 256 entries); types >=
@@ -214,6 +227,9 @@ class item_trend {
   /// Score of bucket `bucket` (>= base) from the history before it, with the
   /// given min_support. 0 when the count is below support.
   double score(const trend_model& m, int s, std::int64_t bucket, double min_support) const;
+  /// The overall trending score of a bucket: the highest score among the item's
+  /// types of positive weight (each a raw count with min_support applied).
+  double overall_score(const trend_model& m, std::int64_t bucket, double min_support) const;
   /// Forecaster of series s folded over every bucket below `end` (>= base), in
   /// double (holt_state.steps is not tracked: 0).
   holt_state holt_at(const trend_model& m, int s, std::int64_t end) const;

@@ -108,7 +108,7 @@ echo "== trending state (eddy status --trending)"
 echo "== does the trending list find surges? (eddy score-trending on a fresh 3-node cluster)"
 score_dir=${EDDY_RUN_DIR}-score
 EDDY_RUN_DIR=$score_dir EDDY_BASE_PORT=$((base + 10)) scripts/cluster.sh start 3 >/dev/null
-"$eddy" score-trending --connect "tcp://127.0.0.1:$((base + 10))" --hours 8 | sed 's/^/  /' ||
+"$eddy" score-trending --connect "tcp://127.0.0.1:$((base + 10))" | sed 's/^/  /' ||
   echo "  score-trending failed (logs in $score_dir/logs)"
 EDDY_RUN_DIR=$score_dir scripts/cluster.sh stop >/dev/null
 echo "== done: outputs in $out/, cluster logs and data in $EDDY_RUN_DIR/"

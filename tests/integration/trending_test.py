@@ -106,12 +106,15 @@ class ScoreTrending(unittest.TestCase):
     def test_surges_are_found_and_steady_items_are_not_flagged(self):
         c = Cluster(3, BASE_PORT + 20)
         try:
-            r = run([EDDY, "score-trending", "--connect", c.endpoint(1), "--summary", "json",
-                     "--hours", "8"], env=c.env, timeout=600)
+            # The default scenario: 8 h of a busy shop with 10 surges.
+            r = run([EDDY, "score-trending", "--connect", c.endpoint(1), "--summary", "json"],
+                    env=c.env, timeout=600)
             s = json.loads(r.stdout)
             self.assertGreaterEqual(s["recall"], 0.9, s)
             self.assertGreaterEqual(s["precision"], 0.9, s)
             self.assertLessEqual(s["median_delay_buckets"], 1, s)
+            self.assertEqual(s["surges"], 10, s)
+            self.assertEqual(s["false_alerts"], [], s)
         finally:
             c.stop()
 
