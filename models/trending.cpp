@@ -79,9 +79,12 @@ void step_core(bool& ready, double& level, double& trend, double& variance, std:
     // Robust Holt (Gelper, Fried & Croux 2010): a residual beyond robust_clip
     // spreads updates the forecaster as if it were that large, so a surge does not
     // teach the forecast (and the spread) its own height within a few buckets.
-    const double lim =
-        p.robust_clip * std::max(std::sqrt(variance), std::sqrt(std::max(f, p.poisson_floor)));
-    e = std::clamp(e, -lim, lim);
+    // spread^2 = max(variance, f, poisson_floor); the square root only when clipping.
+    const double spread2 = std::max(variance, std::max(f, p.poisson_floor));
+    if (e * e > p.robust_clip * p.robust_clip * spread2) {
+      const double lim = p.robust_clip * std::sqrt(spread2);
+      e = std::clamp(e, -lim, lim);
+    }
   }
   const double yc = f + e; // the observation as the forecaster learns it
   variance = (1.0 - p.variance_alpha) * variance + p.variance_alpha * (e * e);
