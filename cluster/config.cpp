@@ -303,7 +303,7 @@ status read_trending(const toml::table& t, trending_config& tc,
                       {"enabled", "bucket_ms", "lateness_ms", "horizon_buckets",
                        "popularity_window_buckets", "half_life_ms", "alpha",
                        "beta", "variance_alpha", "season", "gamma",
-                       "season_slots", "min_support", "poisson_floor"},
+                       "season_slots", "min_support", "poisson_floor", "robust_clip"},
                       bad));
   auto& p = tc.params;
   constexpr std::int64_t day = 86'400'000;
@@ -342,6 +342,10 @@ status read_trending(const toml::table& t, trending_config& tc,
   EDDY_TRY(read_number(t, "poisson_floor", "trending",
                        "smallest variance assumed for a forecast",
                        p.poisson_floor, bad));
+  EDDY_TRY(read_number(t, "robust_clip", "trending",
+                       "residuals beyond this many spreads teach the forecast only "
+                       "that much; 0 = plain Holt",
+                       p.robust_clip, bad));
   // The model's own rules (e.g. the horizon must cover the lateness) name the
   // key in their message: "horizon_buckets: must exceed ...".
   if (auto why = models::validate(p); !why.empty()) {
