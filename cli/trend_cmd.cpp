@@ -57,7 +57,8 @@ void common_options(CLI::App* cmd, trend_options& o) {
   cmd->add_option("--connect", o.connect, "Any node's ingest endpoint")->capture_default_str();
   cmd->add_option("--type,-t", o.type,
                   "Interaction type (a name or alias of configs/interactions.toml), or all: "
-                  "the weighted sum of every type")
+                  "trending ranks an item by its strongest type; popular and series use the "
+                  "registry's weights")
     ->capture_default_str();
   cmd->add_option("--as-of", o.as_of,
                   "Answer as of this event time (ms since the epoch). Default: the newest "
@@ -143,8 +144,8 @@ void add_trending(CLI::App& app, int& exit_code) {
   cmd->add_option("-k", o->k, "How many items")->capture_default_str()->check(
     CLI::Range(1, 10000));
   cmd->add_option("--min-support", o->min_support,
-                  "Smallest (weighted) bucket count that can trend. Default: the cluster "
-                  "config's trending.min_support");
+                  "Smallest count (of one type) a bucket needs to trend. Default: the "
+                  "cluster config's trending.min_support");
   cmd->callback([o, &exit_code] {
     auto args = "k=" + std::to_string(o->k);
     if (o->min_support >= 0)

@@ -6,6 +6,7 @@
 #include <Eigen/Cholesky>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
@@ -255,18 +256,37 @@ factor_matrix init_factors(std::int32_t rows, int factors, std::uint64_t seed,
 }
 
 als_model fit(const csr_matrix& c, const als_params& p) {
+  return fit(c, p, iteration_callback{});
+}
+
+als_model fit(const csr_matrix& c, const als_params& p,
+              const iteration_callback& on_iteration) {
   EDDY_ASSERT(p.factors >= 1 && p.iterations >= 0 && p.cg_steps >= 0);
   EDDY_ASSERT(p.reg >= 0.0F && p.threads >= 1);
+  using clock = std::chrono::steady_clock;
+  auto seconds_since = [](clock::time_point t0) {
+    return std::chrono::duration<double>(clock::now() - t0).count();
+  };
   const csr_matrix ct = c.transpose();
   als_model m;
   m.users = init_factors(c.rows, p.factors, p.seed, 0, p.init_scale);
   m.items = init_factors(c.cols, p.factors, p.seed, 1, p.init_scale);
   for (int it = 0; it < p.iterations; ++it) {
+    iteration_stats st;
+    st.iteration = it + 1;
+    auto t0 = clock::now();
     solve_rows(c, m.items, gram(m.items, p.reg), p.cg_steps, m.users,
                p.threads);
     solve_rows(ct, m.users, gram(m.users, p.reg), p.cg_steps, m.items,
                p.threads);
-    if (p.track_loss) m.losses.push_back(loss(c, m.users, m.items, p.reg));
+    st.solve_seconds = seconds_since(t0);
+    if (p.track_loss) {
+      t0 = clock::now();
+      m.losses.push_back(loss(c, m.users, m.items, p.reg));
+      st.loss_seconds = seconds_since(t0);
+      st.loss = &m.losses.back();
+    }
+    if (on_iteration) on_iteration(st);
   }
   return m;
 }

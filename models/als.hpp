@@ -26,6 +26,7 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace eddy::models {
@@ -141,5 +142,19 @@ struct als_model {
 /// init_factors(seed, stream 0 users / 1 items). Same C, params -> same
 /// factors, bit for bit, for any `threads`.
 als_model fit(const csr_matrix& c, const als_params& p);
+
+/// What fit() reports after each iteration (models never log: callers do).
+struct iteration_stats {
+  int iteration = 0;         ///< 1-based
+  double solve_seconds = 0;  ///< wall time of the two half-steps
+  double loss_seconds = 0;   ///< wall time of loss() (0 without track_loss)
+  const als_loss* loss = nullptr; ///< this iteration's loss if track_loss
+};
+using iteration_callback = std::function<void(const iteration_stats&)>;
+
+/// fit() calling `on_iteration` (if set) after every iteration; the factors
+/// are the same as without it.
+als_model fit(const csr_matrix& c, const als_params& p,
+              const iteration_callback& on_iteration);
 
 } // namespace eddy::models
