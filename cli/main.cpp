@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   eddy::cli::add_popular(app, exit_code);
   eddy::cli::add_series(app, exit_code);
   eddy::cli::add_score_trending(app, exit_code);
+  eddy::cli::add_eval(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -145,9 +145,9 @@ als_model fit(const csr_matrix& c, const als_params& p);
 
 /// What fit() reports after each iteration (models never log: callers do).
 struct iteration_stats {
-  int iteration = 0;         ///< 1-based
-  double solve_seconds = 0;  ///< wall time of the two half-steps
-  double loss_seconds = 0;   ///< wall time of loss() (0 without track_loss)
+  int iteration = 0;        ///< 1-based
+  double solve_seconds = 0; ///< wall time of the two half-steps
+  double loss_seconds = 0;  ///< wall time of loss() (0 without track_loss)
   const als_loss* loss = nullptr; ///< this iteration's loss if track_loss
 };
 using iteration_callback = std::function<void(const iteration_stats&)>;

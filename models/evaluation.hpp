@@ -65,8 +65,8 @@ test_sets make_test_sets(const training_data& train,
 /// Items ranked by how many training users have them (column nnz), ties by
 /// column ascending.
 struct popularity_model {
-  std::vector<std::int32_t> ranked;  ///< all columns, most popular first
-  std::vector<std::int64_t> users;   ///< per column: training users
+  std::vector<std::int32_t> ranked; ///< all columns, most popular first
+  std::vector<std::int64_t> users;  ///< per column: training users
 };
 popularity_model fit_popularity(const training_data& train);
 

@@ -88,7 +88,8 @@ double average_precision_at(std::span<const std::int32_t> ranked,
 double average_precision(std::span<const std::int32_t> ranked,
                          std::span<const std::int32_t> relevant) {
   return average_precision_at(
-      ranked, relevant, std::max<std::size_t>({ranked.size(), relevant.size(), 1}));
+      ranked, relevant,
+      std::max<std::size_t>({ranked.size(), relevant.size(), 1}));
 }
 
 double ndcg_at(std::span<const std::int32_t> ranked,

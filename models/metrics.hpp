@@ -1,14 +1,16 @@
 #pragma once
-// Ranking metrics for recommendations (DESIGN.md §5, `eddy eval`). Pure: a query
-// is a ranked list of item ids (best first) and the set of relevant ids.
+// Ranking metrics for recommendations (DESIGN.md §5, `eddy eval`). Pure: a
+// query is a ranked list of item ids (best first) and the set of relevant ids.
 //
-// Normalization, per query, with hits@k = relevant ids among ranked[0, min(k, n)):
-//   precision_at(k)        hits@k / k                      (Spark precisionAt: a
+// Normalization, per query, with hits@k = relevant ids among ranked[0, min(k,
+// n)):
+//   precision_at(k)        hits@k / k                      (Spark precisionAt:
+//   a
 //                          list shorter than k, or fewer relevant ids than k,
 //                          still divides by k)
 //   capped_precision_at(k) hits@k / min(k, |relevant|)     (the `implicit`
-//                          library's denominator; reaches 1 when every slot that
-//                          could hold a relevant item does)
+//                          library's denominator; reaches 1 when every slot
+//                          that could hold a relevant item does)
 //   recall_at(k)           hits@k / |relevant|
 //   average_precision_at(k) sum over hit ranks i (1-based, i <= k) of
 //                          hits@i / i, divided by min(k, |relevant|)
@@ -21,9 +23,9 @@
 //                          min(n, |relevant|) positions all relevant (Spark
 //                          ndcgAt; `implicit` ndcg)
 //   graded ndcg_at(k)      gain (2^rel - 1) / log2(i + 2); the ideal ranking is
-//                          the relevant ids by relevance, descending (Spark uses
-//                          the order the labels were given in, which equals this
-//                          whenever they are given best first)
+//                          the relevant ids by relevance, descending (Spark
+//                          uses the order the labels were given in, which
+//                          equals this whenever they are given best first)
 // A query whose relevant set is empty scores 0 on every metric (Spark's rule);
 // averaging code decides whether to include such queries at all.
 //
@@ -69,13 +71,13 @@ double ndcg_at(std::span<const std::int32_t> ranked,
 /// of disjoint query sets merge to the summary of their union).
 struct ranking_summary {
   std::size_t k = 10;
-  std::size_t queries = 0;      ///< queries added, empty relevant sets included
-  double precision = 0.0;       ///< sums of the per-query values; see mean()
+  std::size_t queries = 0; ///< queries added, empty relevant sets included
+  double precision = 0.0;  ///< sums of the per-query values; see mean()
   double capped_precision = 0.0;
   double recall = 0.0;
-  double map = 0.0;             ///< average_precision_at(k)
+  double map = 0.0; ///< average_precision_at(k)
   double ndcg = 0.0;
-  std::uint64_t hits = 0;       ///< pooled: sum of hits@k
+  std::uint64_t hits = 0;         ///< pooled: sum of hits@k
   std::uint64_t capped_slots = 0; ///< pooled: sum of min(k, |relevant|)
 
   explicit ranking_summary(std::size_t at = 10) : k(at) {}
@@ -96,9 +98,9 @@ struct ranking_summary {
   /// sum of hits / sum of min(k, |relevant|): `implicit`'s precision_at_k,
   /// which weighs users by their number of test items (micro average).
   double pooled_capped_precision() const {
-    return capped_slots ? static_cast<double>(hits) /
-                              static_cast<double>(capped_slots)
-                        : 0.0;
+    return capped_slots
+               ? static_cast<double>(hits) / static_cast<double>(capped_slots)
+               : 0.0;
   }
 };
 

@@ -55,8 +55,8 @@ training_data build_training_data(std::span<const interaction> events,
           static_cast<double>(std::max<std::int64_t>(0, d.reference_ts - e.ts));
       v *= std::exp2(-age / o.half_life_ms);
     }
-    entries.push_back({*d.users.find(e.user), *d.items.find(e.item),
-                       static_cast<float>(v)});
+    entries.push_back(
+        {*d.users.find(e.user), *d.items.find(e.item), static_cast<float>(v)});
   }
   csr_matrix summed =
       csr_matrix::from_triples(d.users.size(), d.items.size(), entries);

@@ -96,4 +96,15 @@ for opt in --schema --output --format --dead-letter --interactions --summary --p
   check "normalize --help mentions $opt" grep -q -- "$opt" <<<"$help"
 done
 
+# 6. eval: ALS and popularity on the generated shop (an eddy .msgpack stream).
+"$eddy" eval "$work/shop.msgpack" --factors 8 --iterations 3 --threads 1 --json \
+  >"$work/eval.json" 2>"$work/eval.log"
+check "eval scores ALS and popularity on the same test users" \
+  test "$(json_field "$work/eval.json" "s['als']['users'] == s['popularity']['users'] > 0, len(s['loss'])")" = "True 3"
+check "eval reports progress per iteration" test "$(grep -c '^  iteration' "$work/eval.log")" -eq 3
+help=$("$eddy" eval --help)
+for opt in --schema --preset --cutoff --factors --alpha --reg --iterations --cg-steps --threads --seed --json; do
+  check "eval --help mentions $opt" grep -q -- "$opt" <<<"$help"
+done
+
 [ $fails -eq 0 ] && echo "cli: all checks passed" || { echo "cli: $fails check(s) failed"; exit 1; }
