@@ -10,7 +10,8 @@
 #     lists and one item's series; then stop the cluster (--keep leaves it
 #     running; scripts/cluster.sh stop ends it),
 #  4. score the trending list on a second, fresh 3-node cluster: a generated shop
-#     with known surges streamed bucket by bucket (eddy score-trending).
+#     with known surges streamed bucket by bucket (eddy score-trending),
+#  5. evaluate ALS recommendations against popularity on MovieLens (eddy eval).
 # Outputs go to run/demo/ (override with EDDY_DEMO_DIR); the cluster runs in
 # run/demo-cluster with ingest ports 5551-5553 (EDDY_BASE_PORT).
 set -euo pipefail
@@ -112,4 +113,9 @@ EDDY_RUN_DIR=$score_dir EDDY_BASE_PORT=$((base + 10)) scripts/cluster.sh start 3
 "$eddy" score-trending --connect "tcp://127.0.0.1:$((base + 10))" | sed 's/^/  /' ||
   echo "  score-trending failed (logs in $score_dir/logs)"
 EDDY_RUN_DIR=$score_dir scripts/cluster.sh stop >/dev/null
+if [ -f "$ml" ]; then
+  echo "== recommendations, offline evaluation on MovieLens (eddy eval --preset movielens:"
+  echo "   each user's last 20% of ratings by time are the test set)"
+  "$eddy" eval --preset movielens --schema movielens-ratings "$ml" 2>/dev/null | sed 's/^/  /'
+fi
 echo "== done: outputs in $out/, cluster logs and data in $EDDY_RUN_DIR/"
