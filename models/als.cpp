@@ -6,9 +6,11 @@
 #include <Eigen/Cholesky>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <numeric>
 #include <thread>
 
@@ -90,8 +92,493 @@ csr_matrix confidences(const csr_matrix& r, float alpha) {
   return c;
 }
 
-Eigen::MatrixXf gram(const factor_matrix& y, float reg) {
-  Eigen::MatrixXf g = y.transpose() * y;
+namespace {
+
+// ---------------------------------------------------------------------------
+// Kernels: the Gram sum and the CG row solves, the hot loops of fit().
+//
+// They are compiled for three instruction sets (AVX-512, AVX2, baseline SSE2;
+// picked once per process from the CPU), yet give the SAME bits on all of
+// them, because every floating-point operation is defined independently of
+// the vector width:
+//  - element-wise updates (out[i] += w * y[i], the Gram columns, G v as a sum
+//    of columns in column order) have no reductions at all;
+//  - a dot product always uses 16 lanes: lane l sums a[j] * b[j] for
+//    j = l (mod 16) in increasing j, then the lanes are added in one fixed
+//    tree (hsum); AVX-512 holds the 16 lanes in one register, AVX2 in 2 x 8,
+//    SSE2 in 4 x 4;
+//  - multiply and add stay separate roundings: no FMA contraction
+//    (fp-contract=off below), since only some targets have FMA.
+// So a row's result depends only on its inputs, never on threads, blocks or
+// the CPU's vector unit.
+// ---------------------------------------------------------------------------
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#else
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+namespace simd {
+
+constexpr int lanes = 16; ///< of every dot product, whatever the width
+
+/// W floats in one vector register (W = 4 SSE2, 8 AVX2, 16 AVX-512).
+template <int W>
+struct vec {
+  typedef float type __attribute__((vector_size(W * sizeof(float))));
+};
+template <int W>
+using vf = typename vec<W>::type;
+
+template <int W>
+[[gnu::always_inline]] inline void load(vf<W>& v, const float* p) {
+  std::memcpy(&v, p, sizeof v);
+}
+template <int W>
+[[gnu::always_inline]] inline void store(float* p, const vf<W>& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+/// The 16 lanes held as 16 / W vectors, added in the fixed tree
+/// s8[l] = a[l] + a[l+8], s4[l] = s8[l] + s8[l+4], (s4[0]+s4[2]) +
+/// (s4[1]+s4[3]).
+template <int W>
+[[gnu::always_inline]] inline float hsum(const vf<W>* acc) {
+  vf<4> s4;
+  if constexpr (W == 16) {
+    vf<8> lo, hi;
+    std::memcpy(&lo, &acc[0], sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&acc[0]) + sizeof lo,
+                sizeof hi);
+    const vf<8> s8 = lo + hi;
+    vf<4> l4, h4;
+    std::memcpy(&l4, &s8, sizeof l4);
+    std::memcpy(&h4, reinterpret_cast<const char*>(&s8) + sizeof l4, sizeof h4);
+    s4 = l4 + h4;
+  } else if constexpr (W == 8) {
+    const vf<8> s8 = acc[0] + acc[1];
+    vf<4> l4, h4;
+    std::memcpy(&l4, &s8, sizeof l4);
+    std::memcpy(&h4, reinterpret_cast<const char*>(&s8) + sizeof l4, sizeof h4);
+    s4 = l4 + h4;
+  } else {
+    static_assert(W == 4);
+    s4 = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+  }
+  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+/// The same 16-lane dot product in scalar code, for any k.
+inline float dot_any(const float* a, const float* b, int k) {
+  float acc[lanes] = {};
+  const int full = k - k % lanes;
+  int j = 0;
+  if (full > 0) {
+    for (int l = 0; l < lanes; ++l)
+      acc[l] = a[l] * b[l];
+    j = lanes;
+  }
+  for (; j < full; j += lanes)
+    for (int l = 0; l < lanes; ++l)
+      acc[l] += a[j + l] * b[j + l];
+  for (int l = 0; j + l < k; ++l)
+    acc[l] += a[j + l] * b[j + l];
+  float s8[8], s4[4];
+  for (int l = 0; l < 8; ++l)
+    s8[l] = acc[l] + acc[l + 8];
+  for (int l = 0; l < 4; ++l)
+    s4[l] = s8[l] + s8[l + 4];
+  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+/// a . b with k == K, a multiple of 16 (K > 0), in W-wide vectors.
+template <int K, int W>
+[[gnu::always_inline]] inline float dot(const float* a, const float* b) {
+  constexpr int g = lanes / W;
+  vf<W> acc[g];
+  for (int i = 0; i < g; ++i) {
+    vf<W> x, y;
+    load<W>(x, a + i * W);
+    load<W>(y, b + i * W);
+    acc[i] = x * y;
+  }
+  for (int i = g; i < K / W; ++i) {
+    vf<W> x, y;
+    load<W>(x, a + i * W);
+    load<W>(y, b + i * W);
+    acc[i % g] += x * y;
+  }
+  return hsum<W>(acc);
+}
+
+/// a . b over k floats (K > 0: k == K and vectors of W; else scalar).
+template <int K, int W>
+[[gnu::always_inline]] inline float dot(const float* a, const float* b, int k) {
+  if constexpr (K > 0)
+    return dot<K, W>(a, b);
+  else
+    return dot_any(a, b, k);
+}
+
+/// out[i] += w * y[i].
+[[gnu::always_inline]] inline void axpy(float w, const float* y, float* out,
+                                        int k) {
+  for (int i = 0; i < k; ++i)
+    out[i] += w * y[i];
+}
+
+/// out = G v for a k x k column-major G, as sum_j G[:, j] v[j] in order of j.
+template <int K, int W>
+[[gnu::always_inline]] inline void gemv(const float* g, const float* v,
+                                        float* out, int k) {
+  if constexpr (K > 0) {
+    constexpr int nb = K / W;
+    vf<W> acc[nb];
+    for (int b = 0; b < nb; ++b) {
+      load<W>(acc[b], g + b * W);
+      acc[b] *= v[0];
+    }
+    for (int j = 1; j < K; ++j)
+      for (int b = 0; b < nb; ++b) {
+        vf<W> col;
+        load<W>(col, g + j * K + b * W);
+        acc[b] += col * v[j];
+      }
+    for (int b = 0; b < nb; ++b)
+      store<W>(out + b * W, acc[b]);
+  } else {
+    for (int i = 0; i < k; ++i)
+      out[i] = g[i] * v[0];
+    for (int j = 1; j < k; ++j)
+      for (int i = 0; i < k; ++i)
+        out[i] += g[static_cast<std::ptrdiff_t>(j) * k + i] * v[j];
+  }
+}
+
+/// out += sum over the row's stored entries j of w(c_j, y_j . v) * y_j, with
+/// y_j the factor row indices[j].
+template <int K, int W, class Weight>
+[[gnu::always_inline]] inline void
+sparse_apply(const std::int32_t* idx, const float* conf, std::int64_t n,
+             const float* y, const float* v, float* out, int k, Weight weight) {
+  if constexpr (K > 0) {
+    constexpr int nb = K / W;
+    constexpr int g = lanes / W;
+    constexpr int prefetch_distance = 8;
+    // Registers: AVX-512 (32) holds v, out and y_j (3 x 4); AVX2 (16) only
+    // out (8) for k = 64, reading v and y_j from L1; SSE2 none of them.
+    constexpr int registers = W == 16 ? 32 : 16;
+    constexpr bool all_in_registers = 3 * nb + g <= registers - 4;
+    constexpr bool out_in_registers = nb + 2 * g <= registers - 4;
+    static_assert(out_in_registers || !all_in_registers);
+    vf<W> vv[all_in_registers ? nb : 1], acc[out_in_registers ? nb : 1];
+    if constexpr (all_in_registers)
+      for (int b = 0; b < nb; ++b)
+        load<W>(vv[b], v + b * W);
+    if constexpr (out_in_registers)
+      for (int b = 0; b < nb; ++b)
+        load<W>(acc[b], out + b * W);
+    for (std::int64_t j = 0; j < n; ++j) {
+      if (j + prefetch_distance < n) {
+        const char* next = reinterpret_cast<const char*>(
+            y + static_cast<std::ptrdiff_t>(idx[j + prefetch_distance]) * K);
+        for (int line = 0; line < K * static_cast<int>(sizeof(float));
+             line += 64)
+          __builtin_prefetch(next + line);
+      }
+      const float* yj = y + static_cast<std::ptrdiff_t>(idx[j]) * K;
+      if constexpr (all_in_registers) {
+        vf<W> yv[nb];
+        for (int b = 0; b < nb; ++b)
+          load<W>(yv[b], yj + b * W);
+        vf<W> d[g];
+        for (int b = 0; b < g; ++b)
+          d[b] = yv[b] * vv[b];
+        for (int b = g; b < nb; ++b)
+          d[b % g] += yv[b] * vv[b];
+        const float w = weight(conf[j], hsum<W>(d));
+        for (int b = 0; b < nb; ++b)
+          acc[b] += w * yv[b];
+      } else {
+        const float w = weight(conf[j], dot<K, W>(yj, v));
+        for (int b = 0; b < nb; ++b) {
+          vf<W> yb;
+          load<W>(yb, yj + b * W);
+          if constexpr (out_in_registers) {
+            acc[b] += w * yb;
+          } else {
+            vf<W> o;
+            load<W>(o, out + b * W);
+            o += w * yb;
+            store<W>(out + b * W, o);
+          }
+        }
+      }
+    }
+    if constexpr (out_in_registers)
+      for (int b = 0; b < nb; ++b)
+        store<W>(out + b * W, acc[b]);
+  } else {
+    for (std::int64_t j = 0; j < n; ++j) {
+      const float* yj = y + static_cast<std::ptrdiff_t>(idx[j]) * k;
+      axpy(weight(conf[j], dot_any(yj, v, k)), yj, out, k);
+    }
+  }
+}
+
+} // namespace simd
+
+/// What the CG kernel reads and writes (raw pointers: the kernels take no
+/// Eigen types).
+struct cg_problem {
+  const std::int64_t* indptr = nullptr;
+  const std::int32_t* indices = nullptr;
+  const float* values = nullptr;
+  const float* y = nullptr; ///< m x k row-major
+  const float* g = nullptr; ///< k x k column-major, Y^T Y + reg I
+  float* x = nullptr;       ///< n x k row-major, updated in place
+  int k = 0;
+  int steps = 0;
+};
+
+/// CG for rows [first, last); work holds 3 k floats.
+///   r = b - A x = sum_j (c_j - (c_j - 1) y_j.x) y_j - G x
+///   A p = G p + sum_j (c_j - 1)(y_j.p) y_j
+template <int K, int W>
+[[gnu::always_inline]] inline void
+cg_rows_impl(const cg_problem& pr, std::int32_t first, std::int32_t last,
+             float* work) {
+  const int k = K > 0 ? K : pr.k;
+  float* r = work;
+  float* p = work + k;
+  float* ap = work + 2 * k;
+  const auto residual_weight = [](float c, float s) {
+    return c - (c - 1.0F) * s;
+  };
+  const auto product_weight = [](float c, float s) { return (c - 1.0F) * s; };
+  for (std::int32_t u = first; u < last; ++u) {
+    const auto begin = pr.indptr[u];
+    const auto n = pr.indptr[u + 1] - begin;
+    const std::int32_t* idx = pr.indices + begin;
+    const float* conf = pr.values + begin;
+    float* xu = pr.x + static_cast<std::ptrdiff_t>(u) * k;
+    simd::gemv<K, W>(pr.g, xu, ap, k);
+    for (int i = 0; i < k; ++i)
+      r[i] = -ap[i];
+    simd::sparse_apply<K, W>(idx, conf, n, pr.y, xu, r, k, residual_weight);
+    std::memcpy(p, r, sizeof(float) * static_cast<std::size_t>(k));
+    float rs_old = simd::dot<K, W>(r, r, k);
+    if (rs_old < 1e-20F) continue;
+    for (int it = 0; it < pr.steps; ++it) {
+      simd::gemv<K, W>(pr.g, p, ap, k);
+      simd::sparse_apply<K, W>(idx, conf, n, pr.y, p, ap, k, product_weight);
+      const float pap = simd::dot<K, W>(p, ap, k);
+      if (!(pap > 0.0F))
+        break; // converged to rounding (or a singular direction): stop here
+      const float step = rs_old / pap;
+      simd::axpy(step, p, xu, k);
+      simd::axpy(-step, ap, r, k);
+      const float rs_new = simd::dot<K, W>(r, r, k);
+      if (rs_new < 1e-20F) break;
+      const float beta = rs_new / rs_old;
+      for (int i = 0; i < k; ++i)
+        p[i] = r[i] + beta * p[i];
+      rs_old = rs_new;
+    }
+  }
+}
+
+template <int W>
+[[gnu::always_inline]] inline void cg_rows_k(const cg_problem& pr,
+                                             std::int32_t first,
+                                             std::int32_t last, float* work) {
+  switch (pr.k) {
+  case 32:
+    cg_rows_impl<32, W>(pr, first, last, work);
+    break;
+  case 64:
+    cg_rows_impl<64, W>(pr, first, last, work);
+    break;
+  case 128:
+    cg_rows_impl<128, W>(pr, first, last, work);
+    break;
+  default:
+    cg_rows_impl<0, W>(pr, first, last, work);
+    break;
+  }
+}
+
+/// out (k x k column-major) = sum over rows [first, last) of y_i y_i^T, in row
+/// order, element by element.
+[[gnu::always_inline]] inline void gram_rows_impl(const float* y, int k,
+                                                  std::int64_t first,
+                                                  std::int64_t last,
+                                                  float* out) {
+  const auto kk = static_cast<std::size_t>(k);
+  std::memset(out, 0, sizeof(float) * kk * kk);
+  std::int64_t i = first;
+  // Four rows at a time (a column is loaded and stored once for all four);
+  // the sum per element is still in row order.
+  for (; i + 4 <= last; i += 4) {
+    const float* a = y + i * k;
+    const float* b = a + k;
+    const float* c = b + k;
+    const float* d = c + k;
+    for (std::size_t j = 0; j < kk; ++j) {
+      float* col = out + j * kk;
+      const float aj = a[j], bj = b[j], cj = c[j], dj = d[j];
+      for (std::size_t e = 0; e < kk; ++e)
+        col[e] = (((col[e] + a[e] * aj) + b[e] * bj) + c[e] * cj) + d[e] * dj;
+    }
+  }
+  for (; i < last; ++i) {
+    const float* a = y + i * k;
+    for (std::size_t j = 0; j < kk; ++j) {
+      float* col = out + j * kk;
+      const float aj = a[j];
+      for (std::size_t e = 0; e < kk; ++e)
+        col[e] += a[e] * aj;
+    }
+  }
+}
+
+// One entry point per instruction set; all share the code above.
+[[gnu::target("avx512f")]] void cg_rows_avx512(const cg_problem& pr,
+                                               std::int32_t first,
+                                               std::int32_t last, float* work) {
+  cg_rows_k<16>(pr, first, last, work);
+}
+[[gnu::target("avx2")]] void cg_rows_avx2(const cg_problem& pr,
+                                          std::int32_t first, std::int32_t last,
+                                          float* work) {
+  cg_rows_k<8>(pr, first, last, work);
+}
+void cg_rows_sse2(const cg_problem& pr, std::int32_t first, std::int32_t last,
+                  float* work) {
+  cg_rows_k<4>(pr, first, last, work);
+}
+[[gnu::target("avx512f")]] void gram_rows_avx512(const float* y, int k,
+                                                 std::int64_t first,
+                                                 std::int64_t last,
+                                                 float* out) {
+  gram_rows_impl(y, k, first, last, out);
+}
+[[gnu::target("avx2")]] void gram_rows_avx2(const float* y, int k,
+                                            std::int64_t first,
+                                            std::int64_t last, float* out) {
+  gram_rows_impl(y, k, first, last, out);
+}
+void gram_rows_sse2(const float* y, int k, std::int64_t first,
+                    std::int64_t last, float* out) {
+  gram_rows_impl(y, k, first, last, out);
+}
+
+#ifndef __clang__
+#pragma GCC pop_options
+#endif
+
+/// 16, 8 or 4: the widest vectors this CPU (and OS) supports.
+int cpu_vector_width() {
+  static const int width = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 16;
+    if (__builtin_cpu_supports("avx2")) return 8;
+    return 4;
+  }();
+  return width;
+}
+
+std::atomic<int> forced_vector_width{0}; // kernel_vector_width(force)
+
+int vector_width() {
+  const int forced = forced_vector_width.load(std::memory_order_relaxed);
+  return forced > 0 ? std::min(forced, cpu_vector_width()) : cpu_vector_width();
+}
+
+void cg_rows(const cg_problem& pr, std::int32_t first, std::int32_t last,
+             float* work) {
+  switch (vector_width()) {
+  case 16:
+    cg_rows_avx512(pr, first, last, work);
+    break;
+  case 8:
+    cg_rows_avx2(pr, first, last, work);
+    break;
+  default:
+    cg_rows_sse2(pr, first, last, work);
+    break;
+  }
+}
+
+void gram_rows(const float* y, int k, std::int64_t first, std::int64_t last,
+               float* out) {
+  switch (vector_width()) {
+  case 16:
+    gram_rows_avx512(y, k, first, last, out);
+    break;
+  case 8:
+    gram_rows_avx2(y, k, first, last, out);
+    break;
+  default:
+    gram_rows_sse2(y, k, first, last, out);
+    break;
+  }
+}
+
+/// Runs body(first, last) over [0, n) in chunks of `chunk`, handed out
+/// dynamically to `threads` threads (the calling thread is one of them).
+template <class Body>
+void parallel_chunks(std::int64_t n, std::int64_t chunk, int threads,
+                     const Body& body) {
+  const std::int64_t chunks = (n + chunk - 1) / chunk;
+  const auto t = static_cast<int>(std::min<std::int64_t>(threads, chunks));
+  std::atomic<std::int64_t> next{0};
+  auto run = [&] {
+    for (std::int64_t i;
+         (i = next.fetch_add(1, std::memory_order_relaxed)) < chunks;)
+      body(i * chunk, std::min(n, (i + 1) * chunk));
+  };
+  if (t <= 1) {
+    run();
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(t - 1));
+  for (int i = 1; i < t; ++i)
+    pool.emplace_back(run);
+  run();
+  for (auto& th : pool)
+    th.join();
+}
+
+} // namespace
+
+int kernel_vector_width(int force) {
+  EDDY_ASSERT(force == 0 || force == 4 || force == 8 || force == 16);
+  if (force > 0) forced_vector_width.store(force, std::memory_order_relaxed);
+  return vector_width();
+}
+
+Eigen::MatrixXf gram(const factor_matrix& y, float reg, int threads) {
+  EDDY_ASSERT(threads >= 1);
+  const auto k = y.cols();
+  // Fixed blocks of rows, each summed by gram_rows, then the blocks added in
+  // block order: the same bits for any number of threads.
+  constexpr std::int64_t block = 2048;
+  const std::int64_t n = y.rows();
+  const std::int64_t blocks =
+      std::max<std::int64_t>(1, (n + block - 1) / block);
+  std::vector<Eigen::MatrixXf> partial(static_cast<std::size_t>(blocks),
+                                       Eigen::MatrixXf(k, k));
+  parallel_chunks(blocks, 1, threads, [&](std::int64_t b, std::int64_t) {
+    gram_rows(y.data(), static_cast<int>(k), b * block,
+              std::min(n, (b + 1) * block),
+              partial[static_cast<std::size_t>(b)].data());
+  });
+  Eigen::MatrixXf g = partial[0];
+  for (std::size_t b = 1; b < partial.size(); ++b)
+    g += partial[b];
   g.diagonal().array() += reg;
   return g;
 }
@@ -123,42 +610,19 @@ void solve_cholesky(const csr_matrix& c, const factor_matrix& y,
   x.row(u) = a.ldlt().solve(b).transpose();
 }
 
-void solve_cg(const csr_matrix& c, const factor_matrix& y,
-              const Eigen::MatrixXf& yty, int cg_steps, factor_matrix& x,
-              std::int32_t u) {
-  const auto begin = c.indptr[static_cast<std::size_t>(u)];
-  const auto end = c.indptr[static_cast<std::size_t>(u) + 1];
-  Eigen::VectorXf xu = x.row(u).transpose();
-  // r = b - A x, with b = sum c y_i and A x = yty x + sum (c-1)(y_i.x) y_i.
-  Eigen::VectorXf r = -(yty * xu);
-  for (auto j = begin; j < end; ++j) {
-    const float conf = c.values[static_cast<std::size_t>(j)];
-    auto yi = y.row(c.indices[static_cast<std::size_t>(j)]);
-    r += (conf - (conf - 1.0F) * yi.dot(xu.transpose())) * yi.transpose();
-  }
-  Eigen::VectorXf p = r;
-  float rs_old = r.squaredNorm();
-  if (rs_old < 1e-20F) return;
-  Eigen::VectorXf ap(xu.size());
-  for (int it = 0; it < cg_steps; ++it) {
-    ap.noalias() = yty * p;
-    for (auto j = begin; j < end; ++j) {
-      const float conf = c.values[static_cast<std::size_t>(j)];
-      auto yi = y.row(c.indices[static_cast<std::size_t>(j)]);
-      ap += ((conf - 1.0F) * yi.dot(p.transpose())) * yi.transpose();
-    }
-    const float pap = p.dot(ap);
-    if (!(pap > 0.0F))
-      break; // converged to rounding (or a singular direction): stop here
-    const float step = rs_old / pap;
-    xu += step * p;
-    r -= step * ap;
-    const float rs_new = r.squaredNorm();
-    if (rs_new < 1e-20F) break;
-    p = r + (rs_new / rs_old) * p;
-    rs_old = rs_new;
-  }
-  x.row(u) = xu.transpose();
+cg_problem make_problem(const csr_matrix& c, const factor_matrix& y,
+                        const Eigen::MatrixXf& yty, int cg_steps,
+                        factor_matrix& x) {
+  cg_problem pr;
+  pr.indptr = c.indptr.data();
+  pr.indices = c.indices.data();
+  pr.values = c.values.data();
+  pr.y = y.data();
+  pr.g = yty.data();
+  pr.x = x.data();
+  pr.k = static_cast<int>(y.cols());
+  pr.steps = cg_steps;
+  return pr;
 }
 
 } // namespace
@@ -169,36 +633,40 @@ void solve_rows(const csr_matrix& c, const factor_matrix& y,
   check_shapes(c, y, yty, x);
   EDDY_ASSERT(0 <= first && first <= last && last <= c.rows);
   EDDY_ASSERT(cg_steps >= 0);
-  for (auto u = first; u < last; ++u) {
-    if (cg_steps == 0)
+  if (cg_steps == 0) {
+    for (auto u = first; u < last; ++u)
       solve_cholesky(c, y, yty, x, u);
-    else
-      solve_cg(c, y, yty, cg_steps, x, u);
+    return;
   }
+  std::vector<float> work(3 * static_cast<std::size_t>(y.cols()));
+  cg_rows(make_problem(c, y, yty, cg_steps, x), first, last, work.data());
 }
 
 void solve_rows(const csr_matrix& c, const factor_matrix& y,
                 const Eigen::MatrixXf& yty, int cg_steps, factor_matrix& x,
                 int threads) {
   check_shapes(c, y, yty, x);
-  EDDY_ASSERT(threads >= 1);
-  const std::int32_t n = c.rows;
-  const std::int32_t t = std::min<std::int32_t>(threads, std::max(n, 1));
-  if (t <= 1) {
-    solve_rows(c, y, yty, cg_steps, x, 0, n);
+  EDDY_ASSERT(threads >= 1 && cg_steps >= 0);
+  // Small chunks handed out dynamically: rows differ a lot in stored entries
+  // (popular items), and each row is solved on its own, so the split does
+  // not change any result.
+  constexpr std::int64_t chunk = 64;
+  if (cg_steps == 0) {
+    parallel_chunks(
+        c.rows, chunk, threads, [&](std::int64_t a, std::int64_t b) {
+          for (auto u = a; u < b; ++u)
+            solve_cholesky(c, y, yty, x, static_cast<std::int32_t>(u));
+        });
     return;
   }
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<std::size_t>(t));
-  for (std::int32_t i = 0; i < t; ++i) {
-    const auto first = static_cast<std::int32_t>(std::int64_t{n} * i / t);
-    const auto last = static_cast<std::int32_t>(std::int64_t{n} * (i + 1) / t);
-    // Disjoint row ranges of x: no two threads write the same row.
-    pool.emplace_back(
-        [&, first, last] { solve_rows(c, y, yty, cg_steps, x, first, last); });
-  }
-  for (auto& th : pool)
-    th.join();
+  const cg_problem pr = make_problem(c, y, yty, cg_steps, x);
+  parallel_chunks(c.rows, chunk, threads, [&](std::int64_t a, std::int64_t b) {
+    // Per thread, not per row: 3 k floats.
+    thread_local std::vector<float> work;
+    work.resize(3 * static_cast<std::size_t>(y.cols()));
+    cg_rows(pr, static_cast<std::int32_t>(a), static_cast<std::int32_t>(b),
+            work.data());
+  });
 }
 
 loss_terms loss_rows(const csr_matrix& c, const factor_matrix& x,
@@ -275,10 +743,10 @@ als_model fit(const csr_matrix& c, const als_params& p,
     iteration_stats st;
     st.iteration = it + 1;
     auto t0 = clock::now();
-    solve_rows(c, m.items, gram(m.items, p.reg), p.cg_steps, m.users,
+    solve_rows(c, m.items, gram(m.items, p.reg, p.threads), p.cg_steps, m.users,
                p.threads);
-    solve_rows(ct, m.users, gram(m.users, p.reg), p.cg_steps, m.items,
-               p.threads);
+    solve_rows(ct, m.users, gram(m.users, p.reg, p.threads), p.cg_steps,
+               m.items, p.threads);
     st.solve_seconds = seconds_since(t0);
     if (p.track_loss) {
       t0 = clock::now();

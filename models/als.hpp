@@ -21,7 +21,8 @@
 //
 // Factor matrices are row-major n x k float32 (one row per user or item, so a
 // block of rows is a contiguous buffer). Everything is deterministic: a row's
-// result depends only on its inputs, never on threads or block boundaries.
+// result depends only on its inputs, never on threads, block boundaries or the
+// CPU's vector unit (see kernel_vector_width).
 
 #include <Eigen/Core>
 
@@ -65,8 +66,9 @@ struct csr_matrix {
 /// A copy of R with every value r replaced by the confidence 1 + alpha * r.
 csr_matrix confidences(const csr_matrix& r, float alpha);
 
-/// Y^T Y + reg * I (k x k), where Y is n x k.
-Eigen::MatrixXf gram(const factor_matrix& y, float reg);
+/// Y^T Y + reg * I (k x k), where Y is n x k. Summed in fixed blocks of
+/// rows, so the result is the same bits for any `threads`.
+Eigen::MatrixXf gram(const factor_matrix& y, float reg, int threads = 1);
 
 /// One half-step for rows [first, last) of X (C.rows == X.rows(),
 /// C.cols == Y.rows(), yty = gram(Y, reg)).
@@ -114,6 +116,12 @@ struct als_loss {
 /// The full objective: all rows of X via loss_rows plus reg * |Y|^2.
 als_loss loss(const csr_matrix& c, const factor_matrix& x,
               const factor_matrix& y, float reg);
+
+/// The vector width, in floats, of the Gram and CG kernels on this CPU: 16
+/// (AVX-512), 8 (AVX2) or 4 (SSE2). Results are the same bits for every width
+/// (fixed 16-lane dot products, no FMA). For tests: force = 4, 8 or 16 makes
+/// later calls use min(force, the CPU's width); force = 0 only asks.
+int kernel_vector_width(int force = 0);
 
 /// Deterministic initial factors: row `row` of a matrix is drawn from
 /// rng(seed, stream) mixed with the row id, uniform in [0, scale), so a row's

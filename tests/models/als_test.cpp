@@ -197,6 +197,59 @@ TEST(als, fit_is_deterministic_in_seed_and_threads) {
   EXPECT_GT(max_abs_diff(a.users, d.users), 1e-3F);
 }
 
+// The vectorized kernels (k a multiple of 16: registers; other k: the scalar
+// path with a tail) against the exact solver, as above.
+TEST(als, cg_matches_cholesky_for_vector_and_tail_widths) {
+  auto c = confidences(random_ratings(90, 300, 0.08, 21), 4.0F);
+  for (int k : {64, 20}) {
+    auto y = init_factors(c.cols, k, 6, 1, 0.3F);
+    auto start = init_factors(c.rows, k, 6, 0, 0.01F);
+    auto yty = gram(y, 0.1F);
+    factor_matrix exact = start, cg = start;
+    solve_rows(c, y, yty, 0, exact, 0, c.rows);
+    solve_rows(c, y, yty, 4 * k, cg, 0, c.rows);
+    float worst = 0.0F;
+    for (Eigen::Index r = 0; r < exact.rows(); ++r)
+      worst = std::max(worst,
+                       (exact.row(r) - cg.row(r)).norm() / exact.row(r).norm());
+    EXPECT_LT(worst, 1e-3F) << "k " << k;
+  }
+}
+
+TEST(als, gram_is_the_same_for_any_threads_and_close_to_eigen) {
+  auto y = init_factors(5000, 24, 3, 1, 1.0F);
+  auto one = gram(y, 0.25F);
+  for (int threads : {2, 3})
+    EXPECT_TRUE(gram(y, 0.25F, threads) == one) << threads << " threads";
+  Eigen::MatrixXd want = y.cast<double>().transpose() * y.cast<double>();
+  want.diagonal().array() += 0.25;
+  EXPECT_LT((one.cast<double>() - want).cwiseAbs().maxCoeff(),
+            1e-5 * want.cwiseAbs().maxCoeff());
+}
+
+// Every kernel width this CPU has (AVX-512 16, AVX2 8, SSE2 4) gives the same
+// bits: the dot products use 16 lanes and no FMA whatever the width.
+TEST(als, fit_is_the_same_for_every_vector_width) {
+  auto c = confidences(random_ratings(120, 90, 0.1, 17), 3.0F);
+  const int native = kernel_vector_width();
+  for (int k : {64, 32, 20}) {
+    als_params p;
+    p.factors = k;
+    p.iterations = 3;
+    p.threads = 2;
+    kernel_vector_width(16);
+    auto want = fit(c, p);
+    for (int width : {8, 4}) {
+      kernel_vector_width(width);
+      auto got = fit(c, p);
+      EXPECT_TRUE(got.users == want.users) << "k " << k << " width " << width;
+      EXPECT_TRUE(got.items == want.items) << "k " << k << " width " << width;
+    }
+  }
+  kernel_vector_width(16);
+  EXPECT_EQ(kernel_vector_width(), native);
+}
+
 TEST(als, init_factors_do_not_depend_on_block) {
   auto all = init_factors(10, 4, 99, 0, 0.01F);
   auto fewer = init_factors(3, 4, 99, 0, 0.01F);
