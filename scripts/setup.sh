@@ -11,6 +11,8 @@ packages=(
   libcaf-dev libzmq3-dev cppzmq-dev libeigen3-dev libmsgpack-cxx-dev libspdlog-dev
   libgtest-dev libgmock-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev
   zlib1g-dev libxxhash-dev libabsl-dev tzdata
+  # benchmarks only (bench/lsh_bench.cpp compares LSH with HNSW)
+  libhnswlib-dev
   # scripts and tests
   python3 python3-zmq python3-msgpack gzip
 )
