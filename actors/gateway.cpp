@@ -1,5 +1,7 @@
 #include "actors/gateway.hpp"
 
+#include "actors/als_coordinator.hpp"
+#include "actors/als_protocol.hpp"
 #include "actors/shard_actor.hpp"
 #include "actors/trend_query.hpp"
 #include "cluster/shard_map.hpp"
@@ -124,6 +126,8 @@ struct gateway_state {
   bool flush_scheduled = false;
   wire::limits producer_limits, peer_limits;
   std::vector<event_view> views;
+  caf::actor als_coord; // the training run this node coordinates, if any
+  std::string als_rid, als_corr; // its client (answered here if it crashes)
   static inline const char* name = "eddy.gateway";
 };
 
@@ -605,6 +609,70 @@ void start_trend(gateway_actor* self, bool from_peer, std::string rid, std::stri
   run_trend(self, qid);
 }
 
+// --- ALS training and recommendations (actors/als_coordinator.hpp) -----------------
+
+void reply_json(gateway_actor* self, const std::string& rid, const std::string& corr,
+                std::string json) {
+  auto& env = *self->state.env;
+  env.io->send(env.ingest_socket, {rid, corr, std::move(json)});
+  env.io->release(env.ingest_socket);
+}
+
+void start_training(gateway_actor* self, std::string rid, std::string corr,
+                    const std::string& args) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  if (st.als_coord) {
+    reply_json(self, rid, corr,
+               als_error_json("a training run is already in progress on node " + env.me +
+                              "; wait for it to finish"));
+    return;
+  }
+  auto s = parse_train_args(args, *env.registry);
+  if (!s) {
+    reply_json(self, rid, corr, als_error_json(s.err().message));
+    return;
+  }
+  coordinator_args a;
+  a.env = st.env;
+  a.gateway = caf::actor_cast<caf::actor>(self);
+  a.local_worker = env.als_worker;
+  st.als_rid = rid;
+  st.als_corr = corr;
+  a.rid = std::move(rid);
+  a.corr = std::move(corr);
+  a.settings = std::move(*s);
+  for (auto& n : env.cfg.nodes)
+    if (!alive(self, n.id))
+      a.down.push_back(n.id);
+  st.als_coord = spawn_als_coordinator(self->system(), std::move(a));
+  self->monitor(st.als_coord); // the client's credit is released by the coordinator
+}
+
+void start_recommend(gateway_actor* self, std::string rid, std::string corr, std::string args) {
+  self->request(self->state.env->model_server, local_timeout, recq_atom::value, std::move(args))
+    .then([=](std::string& json) { reply_json(self, rid, corr, std::move(json)); },
+          [=](caf::error& err) {
+            reply_json(self, rid, corr, als_error_json("the model server failed: " + to_string(err)));
+          });
+}
+
+// A peer's coordinator asks this node's ALS worker; the answer goes back as "alsr".
+void on_als_request(gateway_actor* self, std::string peer, std::string corr, std::string bytes) {
+  self->request(self->state.env->als_worker, caf::infinite, als_atom::value, std::move(bytes))
+    .then(
+      [=](std::string& reply) {
+        auto& e = *self->state.env;
+        e.io->send(e.peer_socket, {peer, "alsr", corr, std::move(reply)});
+      },
+      [=](caf::error& err) {
+        auto& e = *self->state.env;
+        e.io->send(e.peer_socket, {peer, "alsr", corr,
+                                   als::encode_error(0, "node " + e.me + ": ALS worker: " +
+                                                          to_string(err))});
+      });
+}
+
 // --- dispatch -------------------------------------------------------------------
 
 void on_client(gateway_actor* self, cluster::frames& m) {
@@ -614,6 +682,10 @@ void on_client(gateway_actor* self, cluster::frames& m) {
     on_batch(self, std::move(m[0]), std::move(m[1]), m[2]);
   } else if (m.size() == 4 && m[2] == "count") {
     start_query(self, false, std::move(m[0]), std::move(m[1]), std::move(m[3]));
+  } else if (m.size() == 4 && m[2] == "train") {
+    start_training(self, std::move(m[0]), std::move(m[1]), m[3]);
+  } else if (m.size() == 4 && m[2] == "recommend") {
+    start_recommend(self, std::move(m[0]), std::move(m[1]), std::move(m[3]));
   } else if (m.size() == 4) {
     auto req = parse_trend_request(m[2], m[3], *env.registry);
     if (!req)
@@ -676,6 +748,8 @@ void on_peer_request(gateway_actor* self, cluster::frames& m) {
       return; // released when the answer goes out
     }
   }
+  if (kind == "als" && m.size() == 4)
+    on_als_request(self, std::move(m[0]), std::move(m[2]), std::move(m[3]));
   if (kind == "append")
     for (std::size_t i = 2; i + 1 < m.size(); i += 2)
       on_peer_part(self, m[0], std::move(m[i]), m[i + 1]);
@@ -705,6 +779,9 @@ void on_peer_reply(gateway_actor* self, socket_id sock, cluster::frames& m) {
                       a->status == wire::ack_status::refused,
                     a->message.empty() ? "" : "node " + node + ": " + a->message);
       }
+    } else if (m[0] == "alsr") {
+      if (st.als_coord)
+        self->send(st.als_coord, alsreply_atom::value, node, std::move(m[1]), std::move(m[2]));
     } else if (rc && m[0] == "trended") {
       if (auto it = st.remote_queries.find(*rc); it != st.remote_queries.end()) {
         auto qid = it->second.query;
@@ -762,6 +839,10 @@ void on_timer(gateway_actor* self) {
     finish_query(self, qid);
   for (auto& [qid, node] : late_trends)
     trend_answered(self, qid, nullptr, node);
+  if (st.als_coord)
+    for (auto& n : env.cfg.nodes)
+      if (!alive(self, n.id))
+        self->send(st.als_coord, alsdown_atom::value, n.id);
   if (now >= st.next_heartbeat) {
     st.next_heartbeat = now + std::chrono::milliseconds{env.cfg.membership.heartbeat_ms};
     for (auto& [node, sock] : env.dealer_of)
@@ -778,6 +859,17 @@ caf::behavior gateway(gateway_actor* self, std::shared_ptr<node_env> env) {
   st.next_heartbeat = clock_type::now();
   st.local_pending.resize(st.env->cfg.shards);
   self->send(self, timer_atom::value);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& s = self->state;
+    if (dm.source != s.als_coord.address())
+      return;
+    s.als_coord = caf::actor{};
+    // A coordinator answers its client before it quits; one that crashed could not.
+    if (dm.reason != caf::exit_reason::normal)
+      reply_json(self, s.als_rid, s.als_corr,
+                 als_error_json("training failed: the coordinator on node " + s.env->me +
+                                " stopped: " + to_string(dm.reason) + " (see its log)"));
+  });
   return {
     [=](inbound_atom, inbound_ptr& in) {
       auto& e = *self->state.env;

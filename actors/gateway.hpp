@@ -12,11 +12,16 @@
 //            "append" carries one or more (corr, part frame) pairs — the parts of
 //            all batches handled in one gateway turn that go to that owner.
 //   reply    ["appended", corr, ack frame] per part; ["counted", corr, totals].
+//   ALS      ["als", corr, request] -> ["alsr", corr, reply] (actors/als_protocol.hpp):
+//            a training run's coordinator talking to this node's ALS worker.
+// Client commands "train" (starts an ALS coordinator here, one run at a time) and
+// "recommend" (this node's newest model) answer one JSON object.
 // Local parts are coalesced the same way: one message per shard actor per turn.
 
 #include "actors/messages.hpp"
 #include "cluster/config.hpp"
 
+#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 #include <unordered_map>
 
@@ -40,6 +45,8 @@ struct node_env {
   std::vector<std::string> owner;  ///< shard -> owner node id
   std::vector<caf::actor> shards;  ///< local shard actors (empty handle if not ours)
   std::vector<caf::actor> trending; ///< local trending actors (empty if not ours or off)
+  caf::actor als_worker;   ///< this node's ALS worker (actors/als_worker.hpp)
+  caf::actor model_server; ///< answers "recommend" from this node's newest model
   dead_letter_writer* dead_letters = nullptr;
 };
 

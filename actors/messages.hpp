@@ -26,6 +26,11 @@ using timer_atom = caf::atom_constant<caf::atom("e_timer")>;
 using flush_atom = caf::atom_constant<caf::atom("e_flush")>;
 using trend_atom = caf::atom_constant<caf::atom("e_trend")>;
 using tquery_atom = caf::atom_constant<caf::atom("e_tquery")>;
+using scan_atom = caf::atom_constant<caf::atom("e_scan")>;    // shard: re-read the log
+using als_atom = caf::atom_constant<caf::atom("e_als")>;      // ALS worker request
+using alsreply_atom = caf::atom_constant<caf::atom("e_alsr")>; // a peer's ALS reply
+using recq_atom = caf::atom_constant<caf::atom("e_recq")>;    // model server query
+using alsdown_atom = caf::atom_constant<caf::atom("e_alsdown")>; // a peer stopped answering
 
 /// One ZeroMQ message handed from the I/O thread to the gateway.
 struct inbound {
@@ -72,9 +77,13 @@ struct trend_answer {
 };
 using trend_answer_ptr = std::shared_ptr<const trend_answer>;
 
+/// Every event stored in one shard's log, in log order (scan_atom).
+using events_ptr = std::shared_ptr<const std::vector<event>>;
+
 } // namespace eddy::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::inbound_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::parts_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::trend_request_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::trend_answer_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eddy::actors::events_ptr)

@@ -1,5 +1,6 @@
 #include "actors/node.hpp"
 
+#include "actors/als_worker.hpp"
 #include "actors/gateway.hpp"
 #include "actors/shard_actor.hpp"
 #include "actors/trending_actor.hpp"
@@ -181,6 +182,8 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
         env->trending[d->shard] = spawn_trending(sys, d->shard, std::move(d->trend));
       env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard]);
     }
+    env->als_worker = spawn_als_worker(sys, me->id, env->shards);
+    env->model_server = spawn_model_server(sys, (dir / "models").string());
     auto gw = spawn_gateway(sys, env);
     io.start(
       [gw](cluster::io_thread::socket_id sock, cluster::frames&& msg) {
@@ -204,8 +207,12 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
       for (auto& a : *actors)
         if (a)
           caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    for (auto* a : {&env->als_worker, &env->model_server})
+      caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
     env->shards.clear();
     env->trending.clear();
+    env->als_worker = caf::actor{};
+    env->model_server = caf::actor{};
   }
   std::string why;
   if (!(*dead_letters)->close(&why))

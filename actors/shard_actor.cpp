@@ -81,6 +81,20 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
           n = it->second;
       return {d.events, n};
     },
+    [=](scan_atom) -> caf::result<events_ptr> {
+      // Batch jobs (ALS training) read the shard's whole log again: it is the
+      // training data. Blocks this shard for the length of the scan.
+      auto out = std::make_shared<std::vector<event>>();
+      auto& d = *self->state.data;
+      out->reserve(d.events);
+      auto st = d.log->scan([&](const wire::batch& b) {
+        out->insert(out->end(), b.events.begin(), b.events.end());
+      });
+      if (!st)
+        return caf::make_error(caf::sec::runtime_error,
+                               "shard " + std::to_string(d.shard) + ": " + st.message());
+      return events_ptr{std::move(out)};
+    },
     [=](timer_atom) {
       // One fdatasync per period at most, and only after appends: the timer is
       // armed by the first append after a sync.

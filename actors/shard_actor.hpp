@@ -30,6 +30,7 @@ struct shard_data {
 ///                                  duplicate; an error if the log failed (parts before
 ///                                  the failure are stored: a resend deduplicates them)
 ///  (count_atom, std::string item) -> (uint64 shard_events, uint64 item_count)
+///  (scan_atom)                  -> events_ptr: every stored event, in log order
 /// With fsync = group it fdatasyncs the log group_commit_ms after the first append
 /// that follows a sync (so at most once per period, and never when idle).
 caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,

@@ -21,5 +21,7 @@ void add_popular(CLI::App& app, int& exit_code);
 void add_series(CLI::App& app, int& exit_code);
 void add_score_trending(CLI::App& app, int& exit_code);
 void add_eval(CLI::App& app, int& exit_code);
+void add_train(CLI::App& app, int& exit_code);
+void add_recommend(CLI::App& app, int& exit_code);
 
 } // namespace eddy::cli

@@ -1,0 +1,718 @@
+#include "actors/als_coordinator.hpp"
+
+#include "actors/als_artifact.hpp"
+#include "actors/als_protocol.hpp"
+#include "cluster/shard_map.hpp"
+#include "models/evaluation.hpp"
+#include "schema/interactions.hpp"
+#include "schema/writers.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+namespace eddy::actors {
+
+std::string als_error_json(const std::string& why) {
+  std::string j = "{\"error\":";
+  append_json_string(j, why);
+  return j + "}";
+}
+
+namespace {
+
+template <class T>
+bool number(const std::string& s, T& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && p == s.data() + s.size();
+}
+
+} // namespace
+
+expected<train_settings>
+parse_train_args(std::string_view args, const interaction_registry& registry) {
+  auto a = als::parse_args(args);
+  if (!a) return a.err();
+  train_settings s;
+  // Defaults: the settings measured on MovieLens with the registry's weights.
+  auto base = models::movielens_preset();
+  if (auto it = a->find("preset"); it != a->end() && !it->second.empty()) {
+    if (it->second != "movielens")
+      return error{"preset must be 'movielens' (got '" + it->second + "')"};
+    s.preset = it->second;
+    s.weights_from = "unit";
+  }
+  s.als = base.als;
+  s.als.threads = 2;
+  s.alpha = base.data.alpha;
+  for (auto& [key, v] : *a) {
+    bool ok = true;
+    if (key == "preset") {
+      continue;
+    } else if (key == "factors") {
+      ok = number(v, s.als.factors) && s.als.factors >= 1 &&
+           s.als.factors <= 1024;
+    } else if (key == "alpha") {
+      ok = number(v, s.alpha) && s.alpha >= 0;
+    } else if (key == "reg") {
+      ok = number(v, s.als.reg) && s.als.reg >= 0;
+    } else if (key == "iterations") {
+      ok = number(v, s.als.iterations) && s.als.iterations >= 0 &&
+           s.als.iterations <= 1000;
+    } else if (key == "cg_steps") {
+      ok = number(v, s.als.cg_steps) && s.als.cg_steps >= 0;
+    } else if (key == "seed") {
+      ok = number(v, s.als.seed);
+    } else if (key == "threads") {
+      ok = number(v, s.als.threads) && s.als.threads >= 1 &&
+           s.als.threads <= 256;
+    } else if (key == "step_timeout_ms") {
+      ok = number(v, s.step_timeout_ms) && s.step_timeout_ms >= 100;
+    } else if (key == "gram") {
+      ok = v == "reduce" || v == "coordinator";
+      s.gram = v;
+    } else if (key == "weights") {
+      ok = v == "registry" || v == "unit";
+      s.weights_from = v;
+    } else {
+      return error{"unknown argument '" + key +
+                   "' (train takes factors, alpha, reg, iterations, cg_steps, "
+                   "seed, threads, "
+                   "preset, weights, step_timeout_ms, gram)"};
+    }
+    if (!ok)
+      return error{"bad value '" + v + "' for " + key +
+                   " (factors 1..1024, iterations 0..1000, alpha/reg/cg_steps "
+                   ">= 0, threads "
+                   "1..256, step_timeout_ms >= 100, weights registry|unit, gram reduce|coordinator)"};
+  }
+  if (s.weights_from == "unit") {
+    s.weights.fill(1.0F);
+  } else {
+    s.weights.fill(0.0F);
+    for (const auto& t : registry.types())
+      s.weights[t.id] = static_cast<float>(t.weight);
+  }
+  return s;
+}
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct worker_info {
+  std::string node;
+  als::load_reply loaded;
+  std::vector<std::int32_t> user_rows, item_rows; ///< global indices, ascending
+  std::vector<std::int32_t> need_items,
+      need_users; ///< what its blocks reference
+};
+
+struct iteration_record {
+  double loss = 0, normalized = 0, seconds = 0;
+  std::uint64_t bytes = 0, network_bytes = 0;
+};
+
+struct coord_state {
+  coordinator_args a;
+  std::uint64_t run = 0;
+  std::vector<worker_info> workers;
+  std::map<std::string, std::size_t> index_of; ///< node -> workers index
+  // The step in progress.
+  std::string step;
+  std::set<std::string> waiting;
+  std::map<std::string, std::string> replies;     ///< node -> reply bytes
+  std::map<std::string, std::string> outstanding; ///< peer corr -> node
+  clock_type::time_point deadline;
+  std::uint64_t next_corr = 1;
+  bool finished = false;
+  // The model.
+  models::id_map users, items;
+  models::csr_matrix strength;
+  models::csr_matrix conf, conf_t; ///< until the blocks are assigned
+  std::uint64_t events = 0, zero_weight = 0;
+  std::int64_t min_ts = 0, max_ts = 0;
+  double conf_sum = 0;
+  models::factor_matrix x, y;
+  Eigen::MatrixXf gram_x, gram_y;
+  int iteration = 0;
+  std::vector<iteration_record> history;
+  iteration_record current;
+  clock_type::time_point t_start, t_iteration;
+  std::uint64_t setup_bytes = 0, setup_network_bytes = 0;
+  double load_seconds = 0, setup_seconds = 0;
+  std::uint64_t* bytes_sink = nullptr; ///< where sent/received bytes count now
+  std::uint64_t* network_sink = nullptr;
+  static inline const char* name = "eddy.als_coordinator";
+};
+
+using coord_actor = caf::stateful_actor<coord_state>;
+
+std::shared_ptr<spdlog::logger> logger(coord_actor* self) {
+  return spdlog::get("node " + self->state.a.env->me);
+}
+
+void finish_reply(coord_actor* self, const std::string& json) {
+  auto& env = *self->state.a.env;
+  env.io->send(env.ingest_socket,
+               {self->state.a.rid, self->state.a.corr, json});
+  env.io->release(env.ingest_socket);
+}
+
+void fail(coord_actor* self, const std::string& why) {
+  auto& st = self->state;
+  if (st.finished) return;
+  st.finished = true;
+  if (auto log = logger(self))
+    log->error("ALS training run {:x} failed: {}", st.run, why);
+  finish_reply(self, als_error_json("training failed: " + why));
+  self->quit();
+}
+
+std::string seconds_text(int ms) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f s", ms / 1000.0);
+  return b;
+}
+
+void on_reply(coord_actor* self, const std::string& node, std::string bytes);
+
+void send_to(coord_actor* self, const std::string& node, std::string bytes) {
+  auto& st = self->state;
+  auto& env = *st.a.env;
+  if (st.finished) return;
+  *st.bytes_sink += bytes.size();
+  st.waiting.insert(node);
+  if (node == env.me) {
+    self->request(st.a.local_worker,
+                  std::chrono::milliseconds{st.a.settings.step_timeout_ms},
+                  als_atom::value, std::move(bytes))
+        .then(
+            [=](std::string& reply) {
+              try {
+                on_reply(self, node, std::move(reply));
+              } catch (const std::exception& e) {
+                fail(self, std::string{"internal error: "} + e.what());
+              }
+            },
+            [=](caf::error& err) {
+              fail(self, "node " + node +
+                             " (this node's ALS worker) did not answer step '" +
+                             self->state.step + "': " + to_string(err));
+            });
+    return;
+  }
+  // ZeroMQ drops a peer link that carries a message above its maxmsgsize (4 x
+  // limits.max_frame_bytes, actors/node.cpp): refuse to send one.
+  const auto max_bytes = 4 * env.cfg.limits.max_frame_bytes;
+  if (bytes.size() > max_bytes) {
+    fail(self,
+         "step '" + st.step + "' needs a " +
+             std::to_string(bytes.size() >> 20) + " MB message to node " +
+             node + ", more than the node links carry (" +
+             std::to_string(max_bytes >> 20) +
+             " MB = 4 x limits.max_frame_bytes): raise limits.max_frame_bytes "
+             "in the "
+             "cluster config (configs/CLUSTER.md) or train with fewer factors");
+    return;
+  }
+  *st.network_sink += bytes.size();
+  std::string corr(8, '\0');
+  auto id = (st.run << 20) ^ st.next_corr++;
+  std::memcpy(corr.data(), &id, 8);
+  st.outstanding[corr] = node;
+  env.io->send(env.dealer_of.at(node), {"als", corr, std::move(bytes)});
+}
+
+void begin_step(coord_actor* self, std::string name) {
+  auto& st = self->state;
+  st.step = std::move(name);
+  st.waiting.clear();
+  st.replies.clear();
+  st.deadline = clock_type::now() +
+                std::chrono::milliseconds{st.a.settings.step_timeout_ms};
+}
+
+// --- the steps
+// ----------------------------------------------------------------
+
+void step_done(coord_actor* self);
+
+models::csr_matrix sub_rows(const models::csr_matrix& m,
+                            const std::vector<std::int32_t>& rows) {
+  models::csr_matrix out;
+  out.rows = static_cast<std::int32_t>(rows.size());
+  out.cols = m.cols;
+  out.indptr.reserve(rows.size() + 1);
+  for (auto r : rows) {
+    auto b = m.indptr[static_cast<std::size_t>(r)],
+         e = m.indptr[static_cast<std::size_t>(r) + 1];
+    out.indices.insert(out.indices.end(), m.indices.begin() + b,
+                       m.indices.begin() + e);
+    out.values.insert(out.values.end(), m.values.begin() + b,
+                      m.values.begin() + e);
+    out.indptr.push_back(static_cast<std::int64_t>(out.indices.size()));
+  }
+  return out;
+}
+
+models::factor_matrix gather_rows(const models::factor_matrix& m,
+                                  const std::vector<std::int32_t>& rows) {
+  models::factor_matrix out(static_cast<Eigen::Index>(rows.size()), m.cols());
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    out.row(static_cast<Eigen::Index>(i)) = m.row(rows[i]);
+  return out;
+}
+
+Eigen::MatrixXf with_reg(const Eigen::MatrixXd& g, float reg) {
+  Eigen::MatrixXf out = g.cast<float>();
+  out.diagonal().array() += reg;
+  return out;
+}
+
+// The node a user's block lives on: rendezvous over every configured node.
+std::size_t user_owner(const std::string& user,
+                       const std::vector<worker_info>& workers) {
+  const auto h = cluster::item_hash(user);
+  const auto key = static_cast<std::uint32_t>(h ^ (h >> 32));
+  std::size_t best = 0;
+  std::uint64_t best_w = 0;
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    auto w = cluster::rendezvous_weight(key, workers[i].node);
+    if (i == 0 || w > best_w) {
+      best = i;
+      best_w = w;
+    }
+  }
+  return best;
+}
+
+void start_half(coord_actor* self, als::side which) {
+  auto& st = self->state;
+  const bool users = which == als::side::users;
+  begin_step(self, std::string{users ? "solve users" : "solve items"} +
+                       ", iteration " + std::to_string(st.iteration));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& w : st.workers) {
+    als::solve_request r;
+    r.run = st.run;
+    r.which = which;
+    r.want_loss = !users;
+    r.gram = users ? st.gram_y : st.gram_x;
+    r.other = users ? gather_rows(st.y, w.need_items)
+                    : gather_rows(st.x, w.need_users);
+    out.emplace_back(w.node, als::encode(r));
+  }
+  for (auto& [node, bytes] : out)
+    send_to(self, node, std::move(bytes));
+}
+
+void start_iteration(coord_actor* self) {
+  auto& st = self->state;
+  ++st.iteration;
+  st.current = {};
+  st.bytes_sink = &st.current.bytes;
+  st.network_sink = &st.current.network_bytes;
+  st.t_iteration = clock_type::now();
+  start_half(self, als::side::users);
+}
+
+// One side's blocks to every worker (one message per side keeps each under the
+// node links' message limit).
+void send_assign(coord_actor* self, als::side which) {
+  auto& st = self->state;
+  const auto& s = st.a.settings;
+  const bool users = which == als::side::users;
+  begin_step(self, users ? "assign users" : "assign items");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& w : st.workers) {
+    als::assign_request r;
+    r.run = st.run;
+    r.which = which;
+    r.factors = s.als.factors;
+    r.cg_steps = s.als.cg_steps;
+    r.threads = s.als.threads;
+    r.block = sub_rows(users ? st.conf : st.conf_t,
+                       users ? w.user_rows : w.item_rows);
+    (users ? w.need_items : w.need_users) = als::needed_columns(r.block);
+    r.rows =
+        users ? gather_rows(st.x, w.user_rows) : gather_rows(st.y, w.item_rows);
+    out.emplace_back(w.node, als::encode(r));
+  }
+  if (!users) { // the blocks are with the workers now
+    st.conf = {};
+    st.conf_t = {};
+  }
+  for (auto& [node, bytes] : out)
+    send_to(self, node, std::move(bytes));
+}
+
+void build_and_assign(coord_actor* self) {
+  auto& st = self->state;
+  const auto& s = st.a.settings;
+  std::vector<std::string> all_users, all_items;
+  for (auto& w : st.workers) {
+    auto& l = w.loaded;
+    all_users.insert(all_users.end(), l.users.begin(), l.users.end());
+    all_items.insert(all_items.end(), l.items.begin(), l.items.end());
+    st.events += l.events;
+    st.zero_weight += l.zero_weight;
+    if (l.events > 0) {
+      bool first = st.min_ts == 0 && st.max_ts == 0;
+      st.min_ts = first ? l.min_ts : std::min(st.min_ts, l.min_ts);
+      st.max_ts = first ? l.max_ts : std::max(st.max_ts, l.max_ts);
+    }
+  }
+  st.users = models::id_map{std::move(all_users)};
+  st.items = models::id_map{std::move(all_items)};
+  if (st.users.size() == 0 || st.items.size() == 0) {
+    fail(self, "no training data: the shard logs of the " +
+                   std::to_string(st.workers.size()) + " node(s) hold " +
+                   std::to_string(st.events) +
+                   " events and none has a positive weight; ingest events "
+                   "first (eddy ingest / "
+                   "eddy produce)");
+    return;
+  }
+  // Global triples; item blocks = the items each node sent (its shards).
+  std::vector<models::triple> triples;
+  std::vector<std::int32_t> item_owner(
+      static_cast<std::size_t>(st.items.size()), -1);
+  for (std::size_t wi = 0; wi < st.workers.size(); ++wi) {
+    auto& l = st.workers[wi].loaded;
+    std::vector<std::int32_t> gu(l.users.size()), gi(l.items.size());
+    for (std::size_t i = 0; i < l.users.size(); ++i)
+      gu[i] = *st.users.find(l.users[i]);
+    for (std::size_t i = 0; i < l.items.size(); ++i) {
+      gi[i] = *st.items.find(l.items[i]);
+      auto& o = item_owner[static_cast<std::size_t>(gi[i])];
+      if (o < 0) o = static_cast<std::int32_t>(wi);
+    }
+    for (std::size_t p = 0; p < l.r.size(); ++p)
+      triples.push_back({gu[static_cast<std::size_t>(l.pair_user[p])],
+                         gi[static_cast<std::size_t>(l.pair_item[p])], l.r[p]});
+    l = {}; // free the dictionaries
+  }
+  st.strength = models::csr_matrix::from_triples(st.users.size(),
+                                                 st.items.size(), triples);
+  triples = {};
+  auto conf = models::confidences(st.strength, s.alpha);
+  auto conf_t = conf.transpose();
+  for (auto v : conf.values)
+    st.conf_sum += v;
+  for (std::int32_t u = 0; u < st.users.size(); ++u)
+    st.workers[user_owner(st.users.id(u), st.workers)].user_rows.push_back(u);
+  for (std::int32_t i = 0; i < st.items.size(); ++i)
+    st.workers[static_cast<std::size_t>(
+                   item_owner[static_cast<std::size_t>(i)])]
+        .item_rows.push_back(i);
+  st.x = models::init_factors(st.users.size(), s.als.factors, s.als.seed, 0,
+                              s.als.init_scale);
+  st.y = models::init_factors(st.items.size(), s.als.factors, s.als.seed, 1,
+                              s.als.init_scale);
+  const Eigen::MatrixXd y = st.y.cast<double>();
+  st.gram_y = s.gram == "coordinator" ? models::gram(st.y, s.als.reg, s.als.threads)
+                                       : with_reg(y.transpose() * y, s.als.reg);
+  st.load_seconds =
+      std::chrono::duration<double>(clock_type::now() - st.t_start).count();
+  self->state.conf = std::move(conf);
+  self->state.conf_t = std::move(conf_t);
+  send_assign(self, als::side::users);
+}
+
+std::string fixed(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+void write_model(coord_actor* self) {
+  auto& st = self->state;
+  auto& env = *st.a.env;
+  const auto& s = st.a.settings;
+  const auto dir =
+      (std::filesystem::path{env.cfg.data_dir} / env.me / "models").string();
+  als_artifact art;
+  art.version = next_artifact_version(dir);
+  std::string j = "{\"format\":1,\"kind\":\"als\",\"version\":" +
+                  std::to_string(art.version);
+  j += ",\"trained_by\":";
+  append_json_string(j, env.me);
+  j += ",\"created_ms\":" +
+       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count());
+  j += ",\"nodes\":[";
+  for (std::size_t i = 0; i < st.workers.size(); ++i) {
+    auto& w = st.workers[i];
+    j += i ? ",{" : "{";
+    j += "\"id\":";
+    append_json_string(j, w.node);
+    j += ",\"user_rows\":" + std::to_string(w.user_rows.size()) +
+         ",\"item_rows\":" + std::to_string(w.item_rows.size()) + "}";
+  }
+  j += "],\"settings\":{\"factors\":" + std::to_string(s.als.factors) +
+       ",\"alpha\":" + fixed("%.9g", s.alpha) +
+       ",\"reg\":" + fixed("%.9g", s.als.reg) +
+       ",\"iterations\":" + std::to_string(s.als.iterations) +
+       ",\"cg_steps\":" + std::to_string(s.als.cg_steps) +
+       ",\"seed\":" + std::to_string(s.als.seed) +
+       ",\"init_scale\":" + fixed("%.9g", s.als.init_scale) +
+       ",\"threads\":" + std::to_string(s.als.threads) + ",\"preset\":";
+  append_json_string(j, s.preset);
+  j += ",\"weights\":";
+  append_json_string(j, s.weights_from);
+  j += ",\"gram\":";
+  append_json_string(j, s.gram);
+  j += "},\"users\":" + std::to_string(st.users.size()) +
+       ",\"items\":" + std::to_string(st.items.size()) +
+       ",\"pairs\":" + std::to_string(st.strength.nnz()) +
+       ",\"events\":" + std::to_string(st.events) +
+       ",\"zero_weight_events\":" + std::to_string(st.zero_weight) +
+       ",\"data_range\":{\"min_ts\":" + std::to_string(st.min_ts) +
+       ",\"max_ts\":" + std::to_string(st.max_ts) + "}" +
+       ",\"load_seconds\":" + fixed("%.3f", st.load_seconds) +
+       ",\"setup_seconds\":" + fixed("%.3f", st.setup_seconds) +
+       ",\"setup_bytes\":" + std::to_string(st.setup_bytes) +
+       ",\"setup_network_bytes\":" + std::to_string(st.setup_network_bytes) +
+       ",\"iterations\":[";
+  for (std::size_t i = 0; i < st.history.size(); ++i) {
+    auto& h = st.history[i];
+    j += i ? ",{" : "{";
+    j += "\"iteration\":" + std::to_string(i + 1) +
+         ",\"loss\":" + fixed("%.17g", h.loss) +
+         ",\"normalized_loss\":" + fixed("%.17g", h.normalized) +
+         ",\"seconds\":" + fixed("%.4f", h.seconds) +
+         ",\"bytes\":" + std::to_string(h.bytes) +
+         ",\"network_bytes\":" + std::to_string(h.network_bytes) + "}";
+  }
+  j += "]";
+  art.meta_json = j + "}\n";
+  art.users = std::move(st.users);
+  art.items = std::move(st.items);
+  art.user_factors = std::move(st.x);
+  art.item_factors = std::move(st.y);
+  art.seen = std::move(st.strength);
+  auto path = write_artifact(dir, art);
+  if (!path) {
+    fail(self, path.err().message);
+    return;
+  }
+  j += ",\"path\":";
+  append_json_string(j, *path);
+  j += ",\"total_seconds\":" + fixed("%.3f", std::chrono::duration<double>(
+                                                 clock_type::now() - st.t_start)
+                                                 .count());
+  j += "}";
+  st.finished = true;
+  if (auto log = logger(self))
+    log->info("ALS training run {:x}: model version {} written to {}", st.run,
+              art.version, *path);
+  finish_reply(self, j);
+  self->quit();
+}
+
+void half_done(coord_actor* self) {
+  auto& st = self->state;
+  const auto& s = st.a.settings;
+  const auto k = s.als.factors;
+  Eigen::MatrixXd g = Eigen::MatrixXd::Zero(k, k);
+  models::loss_terms terms;
+  bool users = false;
+  // Workers in configuration order: the reduction order does not depend on
+  // which reply came first.
+  for (auto& w : st.workers) {
+    auto r = als::decode_solve_reply(st.replies.at(w.node));
+    if (!r) {
+      fail(self, "node " + w.node + " answered step '" + st.step + "' with " +
+                     r.err().message);
+      return;
+    }
+    users = r->which == als::side::users;
+    auto& target = users ? st.x : st.y;
+    auto& rows = users ? w.user_rows : w.item_rows;
+    if (r->rows.rows() != static_cast<Eigen::Index>(rows.size()) ||
+        (r->rows.rows() > 0 && r->rows.cols() != k) ||
+        r->partial_gram.rows() != k) {
+      fail(self, "node " + w.node + " answered step '" + st.step +
+                     "' with blocks of the wrong size");
+      return;
+    }
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      target.row(rows[i]) = r->rows.row(static_cast<Eigen::Index>(i));
+    g += r->partial_gram;
+    terms.merge(r->loss);
+  }
+  st.replies.clear();
+  if (users) {
+    st.gram_x = s.gram == "coordinator" ? models::gram(st.x, s.als.reg, s.als.threads)
+                                         : with_reg(g, s.als.reg);
+    start_half(self, als::side::items);
+    return;
+  }
+  st.gram_y = s.gram == "coordinator" ? models::gram(st.y, s.als.reg, s.als.threads)
+                                       : with_reg(g, s.als.reg);
+  auto& h = st.current;
+  h.loss = terms.value +
+           static_cast<double>(s.als.reg) * st.x.cast<double>().squaredNorm();
+  const double denom = terms.confidence_sum +
+                       static_cast<double>(st.users.size()) * st.items.size() -
+                       static_cast<double>(terms.nnz);
+  h.normalized = denom > 0 ? h.loss / denom : 0.0;
+  h.seconds =
+      std::chrono::duration<double>(clock_type::now() - st.t_iteration).count();
+  st.history.push_back(h);
+  if (auto log = logger(self))
+    log->info(
+        "ALS run {:x} iteration {}: normalized loss {:.6f}, {:.3f} s, {} bytes",
+        st.run, st.iteration, h.normalized, h.seconds, h.bytes);
+  if (st.iteration < s.als.iterations)
+    start_iteration(self);
+  else
+    write_model(self);
+}
+
+void step_done(coord_actor* self) {
+  auto& st = self->state;
+  if (st.step == "load") {
+    for (auto& w : st.workers) {
+      auto l = als::decode_load_reply(st.replies.at(w.node));
+      if (!l) {
+        fail(self, "node " + w.node + " answered step 'load' with " +
+                       l.err().message);
+        return;
+      }
+      w.loaded = std::move(*l);
+    }
+    st.replies.clear();
+    build_and_assign(self);
+  } else if (st.step == "assign users") {
+    send_assign(self, als::side::items);
+  } else if (st.step == "assign items") {
+    st.setup_seconds =
+        std::chrono::duration<double>(clock_type::now() - st.t_start).count();
+    if (st.a.settings.als.iterations == 0)
+      write_model(self);
+    else
+      start_iteration(self);
+  } else {
+    half_done(self);
+  }
+}
+
+void on_reply(coord_actor* self, const std::string& node, std::string bytes) {
+  auto& st = self->state;
+  if (st.finished || !st.waiting.count(node)) return;
+  *st.bytes_sink += bytes.size();
+  if (node != st.a.env->me) *st.network_sink += bytes.size();
+  if (als::op_of(bytes) == "error") {
+    fail(self, "node " + node + " failed step '" + st.step +
+                   "': " + als::decode_error(bytes));
+    return;
+  }
+  st.waiting.erase(node);
+  st.replies[node] = std::move(bytes);
+  if (st.waiting.empty()) step_done(self);
+}
+
+caf::behavior coordinator(coord_actor* self, coordinator_args a) {
+  auto& st = self->state;
+  st.a = std::move(a);
+  st.t_start = clock_type::now();
+  st.run = static_cast<std::uint64_t>(
+               std::chrono::system_clock::now().time_since_epoch().count()) ^
+           cluster::item_hash(st.a.env->me);
+  st.bytes_sink = &st.setup_bytes;
+  st.network_sink = &st.setup_network_bytes;
+  self->monitor(st.a.gateway);
+  self->set_down_handler([=](caf::down_msg&) {
+    self->state.finished = true; // the node stops: nobody to answer
+    self->quit();
+  });
+  auto& env = *st.a.env;
+  for (auto& n : env.cfg.nodes) {
+    st.index_of[n.id] = st.workers.size();
+    st.workers.push_back(worker_info{n.id, {}, {}, {}, {}, {}});
+  }
+  self->send(self, timer_atom::value);
+  if (!st.a.down.empty()) {
+    std::string ids;
+    for (auto& d : st.a.down)
+      ids += (ids.empty() ? "" : ", ") + d;
+    // Sent after the behavior is installed: fail() quits the actor.
+    self->send(self, alsdown_atom::value,
+               "node(s) " + ids +
+                   " not reachable (no heartbeat): training needs every "
+                   "configured node; start them (scripts/cluster.sh "
+                   "restart NODE) and train again");
+  } else {
+    begin_step(self, "load");
+    als::load_request req;
+    req.weights = st.a.settings.weights;
+    req.run = st.run;
+    auto bytes = als::encode(req);
+    for (auto& w : st.workers)
+      send_to(self, w.node, bytes);
+  }
+  if (auto log = logger(self))
+    log->info("ALS training run {:x} started over {} node(s)", st.run,
+              st.workers.size());
+  return {
+      [=](alsreply_atom, const std::string& node, const std::string& corr,
+          std::string& bytes) {
+        auto& s = self->state;
+        auto it = s.outstanding.find(corr);
+        if (it == s.outstanding.end() || it->second != node) return;
+        s.outstanding.erase(it);
+        try {
+          on_reply(self, node, std::move(bytes));
+        } catch (const std::exception& e) {
+          fail(self, std::string{"internal error: "} + e.what());
+        }
+      },
+      [=](alsdown_atom, const std::string& why) {
+        if (why.starts_with("node(s) "))
+          fail(self, why);
+        else
+          fail(self, "node " + why +
+                         " stopped answering heartbeats during step '" +
+                         self->state.step +
+                         "'; training needs every configured node: restart it "
+                         "(scripts/cluster.sh restart " +
+                         why + ") and train again");
+      },
+      [=](timer_atom) {
+        auto& s = self->state;
+        if (s.finished) return;
+        if (!s.waiting.empty() && clock_type::now() >= s.deadline) {
+          std::string ids;
+          for (auto& n : s.waiting)
+            ids += (ids.empty() ? "" : ", ") + n;
+          fail(self, "node " + ids + " did not answer step '" + s.step +
+                         "' within " +
+                         seconds_text(s.a.settings.step_timeout_ms) +
+                         " (step_timeout_ms); check that it runs "
+                         "(scripts/cluster.sh status)");
+          return;
+        }
+        self->delayed_send(self, std::chrono::milliseconds{100},
+                           timer_atom::value);
+      },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_als_coordinator(caf::actor_system& sys,
+                                 coordinator_args args) {
+  return sys.spawn(coordinator, std::move(args));
+}
+
+} // namespace eddy::actors

@@ -1,0 +1,75 @@
+#pragma once
+// The ALS coordinator (DESIGN.md §5): one per training run, spawned by the
+// gateway of the node a client sends ["train", ARGS] to. Hub and spoke: it
+// talks to the ALS worker of every configured node (its own directly, the
+// others through the gateways: ["als", corr, bytes] / ["alsr", corr, bytes]).
+//
+//  1. load: every worker scans its shard logs and sends r(user, item) for its
+//     items. The coordinator builds the GLOBAL id maps (ids in byte order, so 1
+//     or N nodes number them the same), item blocks = the items each node sent
+//     (its shards), user blocks = rendezvous hash of the user id over the
+//     nodes.
+//  2. assign: each worker gets the CSR of its user block (columns = global item
+//     index) and item block (columns = global user index), as confidences, and
+//     its rows of the initial factors (models::init_factors, stream 0 users,
+//     1 items: the same start as models::fit).
+//  3. per iteration, the user half-step then the item half-step: the k x k gram
+//     of the other side (reduced from the workers' partial grams, reg added)
+//     and ONLY the other side's rows the block references go to each worker; it
+//     answers its new rows, their partial gram and (item half-step) its loss
+//     terms. loss = sum of the terms + reg |X|^2, normalized like models::loss.
+//  4. the artifact: DATA_DIR/NODE/models/als-<version>/
+//  (actors/als_artifact.hpp),
+//     then one JSON reply to the client.
+// A node that is down at the start, stops heartbeating, answers with an error,
+// or does not answer a step within step_timeout_ms fails the run with a message
+// naming the node and the step: training never hangs.
+
+#include "actors/gateway.hpp"
+#include "models/als.hpp"
+#include "schema/error.hpp"
+
+#include <array>
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eddy::actors {
+
+/// ARGS of "train": factors, alpha, reg, iterations, cg_steps, seed, threads
+/// (per worker), preset (movielens), weights (registry | unit),
+/// step_timeout_ms.
+struct train_settings {
+  models::als_params als;
+  float alpha = 1.0F;
+  std::array<float, 256> weights{};
+  std::string preset; ///< "" or "movielens"
+  std::string weights_from = "registry";
+  int step_timeout_ms = 60000;
+  /// reduce: the gram is the sum of the workers' partial grams (float64, node
+  /// order); coordinator: models::gram() of the full factors the coordinator
+  /// holds, exactly as models::fit() computes it (then distributed == fit(),
+  /// bit for bit; the partial grams go unused).
+  std::string gram = "reduce";
+};
+
+expected<train_settings> parse_train_args(std::string_view args,
+                                          const interaction_registry& registry);
+
+struct coordinator_args {
+  std::shared_ptr<node_env> env;
+  caf::actor gateway; ///< the coordinator stops when it does
+  caf::actor local_worker;
+  std::string rid, corr; ///< the client to answer
+  train_settings settings;
+  std::vector<std::string> down; ///< configured nodes the gateway sees as down
+};
+
+caf::actor spawn_als_coordinator(caf::actor_system& sys, coordinator_args args);
+
+/// {"error": why} (the shape of every failed train / recommend answer).
+std::string als_error_json(const std::string& why);
+
+} // namespace eddy::actors

@@ -1,0 +1,383 @@
+#include "actors/als_protocol.hpp"
+
+#include <msgpack.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+namespace eddy::actors::als {
+
+namespace {
+
+using packer = msgpack::packer<msgpack::sbuffer>;
+
+template <class T>
+void pack_bin(packer& pk, const T* data, std::size_t n) {
+  const auto bytes = n * sizeof(T);
+  pk.pack_bin(static_cast<std::uint32_t>(bytes));
+  pk.pack_bin_body(reinterpret_cast<const char*>(data),
+                   static_cast<std::uint32_t>(bytes));
+}
+
+template <class T>
+void pack_vec(packer& pk, const std::vector<T>& v) {
+  pack_bin(pk, v.data(), v.size());
+}
+
+void pack_csr(packer& pk, const models::csr_matrix& m) {
+  pk.pack_array(5);
+  pk.pack_int32(m.rows);
+  pk.pack_int32(m.cols);
+  pack_vec(pk, m.indptr);
+  pack_vec(pk, m.indices);
+  pack_vec(pk, m.values);
+}
+
+void pack_factors(packer& pk, const models::factor_matrix& m) {
+  pk.pack_array(3);
+  pk.pack_int64(m.rows());
+  pk.pack_int64(m.cols());
+  pack_bin(pk, m.data(), static_cast<std::size_t>(m.size()));
+}
+
+void pack_head(packer& pk, const char* op, std::uint64_t run,
+               std::uint32_t fields) {
+  pk.pack_array(2 + fields);
+  pk.pack(std::string{op});
+  pk.pack_uint64(run);
+}
+
+std::string done(const msgpack::sbuffer& buf) {
+  return std::string{buf.data(), buf.size()};
+}
+
+struct malformed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A decoded message: its fields after [op, run].
+struct reader {
+  msgpack::object_handle oh;
+  const msgpack::object* f = nullptr;
+  std::uint32_t n = 0;
+  std::uint64_t run = 0;
+
+  reader(std::string_view bytes, const char* op, std::uint32_t fields) {
+    oh = msgpack::unpack(bytes.data(), bytes.size());
+    const auto& o = oh.get();
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 2 + fields)
+      throw malformed{std::string{"not an ALS '"} + op + "' message"};
+    if (o.via.array.ptr[0].as<std::string>() != op)
+      throw malformed{"expected an ALS '" + std::string{op} +
+                      "' message, got '" +
+                      o.via.array.ptr[0].as<std::string>() + "'"};
+    run = o.via.array.ptr[1].as<std::uint64_t>();
+    f = o.via.array.ptr + 2;
+    n = fields;
+  }
+  const msgpack::object& at(std::uint32_t i) const { return f[i]; }
+};
+
+template <class T>
+void bin_into(const msgpack::object& o, T* out, std::size_t n) {
+  if (o.type != msgpack::type::BIN || o.via.bin.size != n * sizeof(T))
+    throw malformed{"numeric array of the wrong size"};
+  if (n > 0) std::memcpy(out, o.via.bin.ptr, n * sizeof(T));
+}
+
+template <class T>
+std::vector<T> bin_vec(const msgpack::object& o) {
+  if (o.type != msgpack::type::BIN || o.via.bin.size % sizeof(T) != 0)
+    throw malformed{"not a numeric array"};
+  std::vector<T> v(o.via.bin.size / sizeof(T));
+  bin_into(o, v.data(), v.size());
+  return v;
+}
+
+models::csr_matrix csr_of(const msgpack::object& o) {
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 5)
+    throw malformed{"not a CSR matrix"};
+  const auto* a = o.via.array.ptr;
+  models::csr_matrix m;
+  m.rows = a[0].as<std::int32_t>();
+  m.cols = a[1].as<std::int32_t>();
+  m.indptr = bin_vec<std::int64_t>(a[2]);
+  m.indices = bin_vec<std::int32_t>(a[3]);
+  m.values = bin_vec<float>(a[4]);
+  // Enough checking that solve_rows cannot read out of bounds.
+  if (m.rows < 0 || m.cols < 0 ||
+      m.indptr.size() != static_cast<std::size_t>(m.rows) + 1 ||
+      m.indptr.front() != 0 || m.indices.size() != m.values.size() ||
+      m.indptr.back() != static_cast<std::int64_t>(m.indices.size()) ||
+      !std::is_sorted(m.indptr.begin(), m.indptr.end()))
+    throw malformed{"inconsistent CSR matrix"};
+  for (auto c : m.indices)
+    if (c < 0 || c >= m.cols) throw malformed{"CSR column out of range"};
+  return m;
+}
+
+models::factor_matrix factors_of(const msgpack::object& o) {
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 3)
+    throw malformed{"not a factor matrix"};
+  const auto* a = o.via.array.ptr;
+  auto rows = a[0].as<std::int64_t>(), cols = a[1].as<std::int64_t>();
+  if (rows < 0 || cols < 0 || cols > 4096)
+    throw malformed{"bad factor matrix shape"};
+  models::factor_matrix m(rows, cols);
+  bin_into(a[2], m.data(), static_cast<std::size_t>(rows * cols));
+  return m;
+}
+
+template <class F>
+auto guarded(const char* what, F&& f) -> expected<decltype(f())> {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return error{std::string{"malformed ALS "} + what + ": " + e.what()};
+  }
+}
+
+} // namespace
+
+expected<std::map<std::string, std::string>> parse_args(std::string_view args) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  auto unescape = [&](std::string_view s, std::string& out) {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] != '%') {
+        out.push_back(s[i]);
+        continue;
+      }
+      int hi = i + 2 < s.size() ? hex(s[i + 1]) : -1;
+      int lo = i + 2 < s.size() ? hex(s[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    }
+    return true;
+  };
+  std::map<std::string, std::string> out;
+  std::size_t pos = 0;
+  while (pos < args.size()) {
+    auto amp = args.find('&', pos);
+    auto part =
+        args.substr(pos, amp == std::string_view::npos ? std::string_view::npos
+                                                       : amp - pos);
+    pos = amp == std::string_view::npos ? args.size() : amp + 1;
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos)
+      return error{"'" + std::string{part} + "' is not key=value"};
+    std::string key, value;
+    if (!unescape(part.substr(0, eq), key) ||
+        !unescape(part.substr(eq + 1), value))
+      return error{"bad %-escape in '" + std::string{part} +
+                   "'; write a byte as %XX"};
+    out[key] = value;
+  }
+  return out;
+}
+
+std::vector<std::int32_t> needed_columns(const models::csr_matrix& m) {
+  std::vector<std::int32_t> cols = m.indices;
+  std::sort(cols.begin(), cols.end());
+  cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+  return cols;
+}
+
+std::string op_of(std::string_view bytes) {
+  try {
+    auto oh = msgpack::unpack(bytes.data(), bytes.size());
+    const auto& o = oh.get();
+    if (o.type == msgpack::type::ARRAY && o.via.array.size >= 2 &&
+        o.via.array.ptr[0].type == msgpack::type::STR)
+      return o.via.array.ptr[0].as<std::string>();
+  } catch (const std::exception&) {
+  }
+  return {};
+}
+
+std::string encode(const load_request& m) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "load", m.run, 1);
+  pack_bin(pk, m.weights.data(), m.weights.size());
+  return done(buf);
+}
+
+std::string encode(const load_reply& m) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "loaded", m.run, 9);
+  pk.pack(m.users);
+  pk.pack(m.items);
+  pack_vec(pk, m.pair_user);
+  pack_vec(pk, m.pair_item);
+  pack_vec(pk, m.r);
+  pk.pack_uint64(m.events);
+  pk.pack_uint64(m.zero_weight);
+  pk.pack_int64(m.min_ts);
+  pk.pack_int64(m.max_ts);
+  return done(buf);
+}
+
+std::string encode(const assign_request& m) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "assign", m.run, 6);
+  pk.pack_uint8(static_cast<std::uint8_t>(m.which));
+  pk.pack_int32(m.factors);
+  pk.pack_int32(m.cg_steps);
+  pk.pack_int32(m.threads);
+  pack_csr(pk, m.block);
+  pack_factors(pk, m.rows);
+  return done(buf);
+}
+
+std::string encode_assigned(std::uint64_t run) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "assigned", run, 0);
+  return done(buf);
+}
+
+std::string encode(const solve_request& m) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "solve", m.run, 5);
+  pk.pack_uint8(static_cast<std::uint8_t>(m.which));
+  pk.pack(m.want_loss);
+  pk.pack_int64(m.gram.rows());
+  pack_bin(pk, m.gram.data(), static_cast<std::size_t>(m.gram.size()));
+  pack_factors(pk, m.other);
+  return done(buf);
+}
+
+std::string encode(const solve_reply& m) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "solved", m.run, 7);
+  pk.pack_uint8(static_cast<std::uint8_t>(m.which));
+  pack_factors(pk, m.rows);
+  pk.pack_int64(m.partial_gram.rows());
+  pack_bin(pk, m.partial_gram.data(),
+           static_cast<std::size_t>(m.partial_gram.size()));
+  pk.pack_double(m.loss.value);
+  pk.pack_double(m.loss.confidence_sum);
+  pk.pack_int64(m.loss.nnz);
+  return done(buf);
+}
+
+std::string encode_error(std::uint64_t run, const std::string& message) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "error", run, 1);
+  pk.pack(message);
+  return done(buf);
+}
+
+expected<load_request> decode_load_request(std::string_view bytes) {
+  return guarded("load", [&] {
+    reader r{bytes, "load", 1};
+    load_request m;
+    m.run = r.run;
+    bin_into(r.at(0), m.weights.data(), m.weights.size());
+    return m;
+  });
+}
+
+expected<load_reply> decode_load_reply(std::string_view bytes) {
+  return guarded("loaded", [&] {
+    reader r{bytes, "loaded", 9};
+    load_reply m;
+    m.run = r.run;
+    m.users = r.at(0).as<std::vector<std::string>>();
+    m.items = r.at(1).as<std::vector<std::string>>();
+    m.pair_user = bin_vec<std::int32_t>(r.at(2));
+    m.pair_item = bin_vec<std::int32_t>(r.at(3));
+    m.r = bin_vec<float>(r.at(4));
+    m.events = r.at(5).as<std::uint64_t>();
+    m.zero_weight = r.at(6).as<std::uint64_t>();
+    m.min_ts = r.at(7).as<std::int64_t>();
+    m.max_ts = r.at(8).as<std::int64_t>();
+    if (m.pair_user.size() != m.r.size() || m.pair_item.size() != m.r.size())
+      throw malformed{"pair arrays of different lengths"};
+    for (std::size_t i = 0; i < m.r.size(); ++i)
+      if (m.pair_user[i] < 0 ||
+          static_cast<std::size_t>(m.pair_user[i]) >= m.users.size() ||
+          m.pair_item[i] < 0 ||
+          static_cast<std::size_t>(m.pair_item[i]) >= m.items.size())
+        throw malformed{"pair index out of range"};
+    return m;
+  });
+}
+
+expected<assign_request> decode_assign_request(std::string_view bytes) {
+  return guarded("assign", [&] {
+    reader r{bytes, "assign", 6};
+    assign_request m;
+    m.run = r.run;
+    m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
+    m.factors = r.at(1).as<int>();
+    m.cg_steps = r.at(2).as<int>();
+    m.threads = r.at(3).as<int>();
+    m.block = csr_of(r.at(4));
+    m.rows = factors_of(r.at(5));
+    if (m.factors < 1 || m.cg_steps < 0 || m.threads < 1 ||
+        m.rows.rows() != m.block.rows || m.rows.cols() != m.factors)
+      throw malformed{"block and factor rows do not match"};
+    return m;
+  });
+}
+
+expected<std::uint64_t> decode_assigned(std::string_view bytes) {
+  return guarded("assigned", [&] { return reader{bytes, "assigned", 0}.run; });
+}
+
+expected<solve_request> decode_solve_request(std::string_view bytes) {
+  return guarded("solve", [&] {
+    reader r{bytes, "solve", 5};
+    solve_request m;
+    m.run = r.run;
+    m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
+    m.want_loss = r.at(1).as<bool>();
+    auto k = r.at(2).as<std::int64_t>();
+    if (k < 1 || k > 4096) throw malformed{"bad gram size"};
+    m.gram.resize(k, k);
+    bin_into(r.at(3), m.gram.data(), static_cast<std::size_t>(k * k));
+    m.other = factors_of(r.at(4));
+    return m;
+  });
+}
+
+expected<solve_reply> decode_solve_reply(std::string_view bytes) {
+  return guarded("solved", [&] {
+    reader r{bytes, "solved", 7};
+    solve_reply m;
+    m.run = r.run;
+    m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
+    m.rows = factors_of(r.at(1));
+    auto k = r.at(2).as<std::int64_t>();
+    if (k < 0 || k > 4096) throw malformed{"bad gram size"};
+    m.partial_gram.resize(k, k);
+    bin_into(r.at(3), m.partial_gram.data(), static_cast<std::size_t>(k * k));
+    m.loss.value = r.at(4).as<double>();
+    m.loss.confidence_sum = r.at(5).as<double>();
+    m.loss.nnz = r.at(6).as<std::int64_t>();
+    return m;
+  });
+}
+
+std::string decode_error(std::string_view bytes) {
+  auto m = guarded("error", [&] {
+    reader r{bytes, "error", 1};
+    return r.at(0).as<std::string>();
+  });
+  return m ? *m : std::string{"an unreadable error reply"};
+}
+
+} // namespace eddy::actors::als

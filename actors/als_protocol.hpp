@@ -1,0 +1,114 @@
+#pragma once
+// Distributed ALS (DESIGN.md §5): the messages between the ALS coordinator and
+// the ALS workers, CAF-free. Every message is one MessagePack array
+// [op, run, ...]; numeric arrays travel as MessagePack bin (raw little-endian
+// float32 / int32 / int64 / float64), so a factor block costs 4 bytes per
+// value. The same bytes go to the local worker (a CAF message) and to a peer's
+// worker (node frames ["als", corr, bytes] -> ["alsr", corr, bytes], routed by
+// the gateways), so one code path serves 1 or N nodes.
+//
+//  load    coordinator -> worker: the type weights (256 floats). The worker
+//  scans
+//          its node's shard logs and answers with r(user, item) = sum of the
+//          weights of the pair's events, for the items of its shards (pairs
+//          with r > 0 only), as dictionaries of its user and item ids plus
+//          index pairs.
+//  assign  one of the worker's blocks (one message per side): its user block
+//  (CSR
+//          rows = its users, columns = GLOBAL item index) or item block (rows =
+//          its items, columns = GLOBAL user index), values = confidences 1 +
+//          alpha r; the block's initial factor rows (warm starts); factors, CG
+//          steps, threads.
+//  solve   one half-step of one side: the k x k gram (reg included) and the
+//  rows
+//          of the other side that the block's CSR references (in ascending
+//          global index). The worker solves its rows and answers the new rows,
+//          their partial gram (rows^T rows, float64) and, if asked, their loss
+//          terms.
+//  error   any step that failed on the worker: [ "error", run, message ].
+
+#include "models/als.hpp"
+#include "schema/error.hpp"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eddy::actors::als {
+
+enum class side : std::uint8_t { users = 0, items = 1 };
+
+struct load_request {
+  std::uint64_t run = 0;
+  std::array<float, 256> weights{};
+};
+
+struct load_reply {
+  std::uint64_t run = 0;
+  std::vector<std::string> users, items; ///< ascending byte order, unique
+  std::vector<std::int32_t> pair_user,
+      pair_item;        ///< indices into users / items
+  std::vector<float> r; ///< r(user, item) > 0 per pair
+  std::uint64_t events = 0, zero_weight = 0;
+  std::int64_t min_ts = 0, max_ts = 0; ///< of the events read (0 if none)
+};
+
+/// One side's block (two messages per worker, users then items, to keep each
+/// under the node links' message limit).
+struct assign_request {
+  std::uint64_t run = 0;
+  side which = side::users;
+  int factors = 0, cg_steps = 0, threads = 1;
+  /// users: rows = the block's users, cols = global items; items: rows = the
+  /// block's items, cols = global users.
+  models::csr_matrix block;
+  models::factor_matrix rows; ///< warm starts
+};
+
+struct solve_request {
+  std::uint64_t run = 0;
+  side which = side::users;
+  bool want_loss = false;
+  Eigen::MatrixXf gram;        ///< k x k, reg included
+  models::factor_matrix other; ///< needed rows of the other side, ascending
+};
+
+struct solve_reply {
+  std::uint64_t run = 0;
+  side which = side::users;
+  models::factor_matrix rows;   ///< the block's new rows
+  Eigen::MatrixXd partial_gram; ///< rows^T rows
+  models::loss_terms loss;
+};
+
+/// key=value&key=value with %XX escapes (the syntax of every client query);
+/// errors name the bad part.
+expected<std::map<std::string, std::string>> parse_args(std::string_view args);
+
+/// The ascending, unique columns a CSR references: the other side's rows a
+/// block needs.
+std::vector<std::int32_t> needed_columns(const models::csr_matrix& m);
+
+std::string op_of(std::string_view bytes); ///< "" if malformed
+
+std::string encode(const load_request& m);
+std::string encode(const load_reply& m);
+std::string encode(const assign_request& m);
+std::string encode_assigned(std::uint64_t run);
+std::string encode(const solve_request& m);
+std::string encode(const solve_reply& m);
+std::string encode_error(std::uint64_t run, const std::string& message);
+
+expected<load_request> decode_load_request(std::string_view bytes);
+expected<load_reply> decode_load_reply(std::string_view bytes);
+expected<assign_request> decode_assign_request(std::string_view bytes);
+expected<std::uint64_t> decode_assigned(std::string_view bytes);
+expected<solve_request> decode_solve_request(std::string_view bytes);
+expected<solve_reply> decode_solve_reply(std::string_view bytes);
+/// The message of an "error" reply.
+std::string decode_error(std::string_view bytes);
+
+} // namespace eddy::actors::als

@@ -1,0 +1,336 @@
+#include "actors/als_worker.hpp"
+
+#include "actors/als_artifact.hpp"
+#include "actors/als_protocol.hpp"
+#include "schema/writers.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <unordered_map>
+
+namespace eddy::actors {
+
+namespace {
+
+constexpr auto scan_timeout = std::chrono::minutes{10};
+
+// One block of a side: its CSR with the columns renumbered to positions in
+// `needed` (the other side's rows the coordinator sends), and its factor rows.
+struct block {
+  models::csr_matrix c;
+  std::vector<std::int32_t> needed;
+  models::factor_matrix rows;
+};
+
+struct worker_state {
+  std::string node;
+  std::vector<caf::actor> shards;
+  std::uint64_t run = 0;
+  bool assigned = false; // both blocks of `run` are in
+  int sides = 0;         // bit per side received
+  int cg_steps = 0, threads = 1;
+  block blocks[2];
+  static inline const char* name = "eddy.als_worker";
+};
+
+using worker_actor = caf::stateful_actor<worker_state>;
+
+// r(user, item) over the scanned events, the rule of models/training.hpp
+// without decay: each event's weight rounded to float, summed in float in log
+// order (shards in index order). Pairs with r == 0 are left out.
+std::string aggregate(const als::load_request& req,
+                      const std::vector<events_ptr>& parts) {
+  als::load_reply out;
+  out.run = req.run;
+  // Ids -> first-seen indices, pairs keyed by (user index, item index).
+  std::unordered_map<std::string, std::uint32_t> user_ix, item_ix;
+  std::unordered_map<std::uint64_t, float> r;
+  std::vector<std::uint64_t> order; // pairs in first-seen order
+  std::size_t total = 0;
+  for (const auto& p : parts)
+    total += p->size();
+  r.reserve(total);
+  order.reserve(total);
+  bool any = false;
+  for (const auto& p : parts)
+    for (const auto& e : *p) {
+      ++out.events;
+      out.min_ts = any ? std::min(out.min_ts, e.ts) : e.ts;
+      out.max_ts = any ? std::max(out.max_ts, e.ts) : e.ts;
+      any = true;
+      const float w = req.weights[e.type];
+      if (!(w > 0.0F)) {
+        ++out.zero_weight;
+        continue;
+      }
+      auto u =
+          user_ix
+              .try_emplace(e.user, static_cast<std::uint32_t>(user_ix.size()))
+              .first->second;
+      auto i =
+          item_ix
+              .try_emplace(e.item, static_cast<std::uint32_t>(item_ix.size()))
+              .first->second;
+      const auto key = (std::uint64_t{u} << 32) | i;
+      auto [it, fresh] = r.try_emplace(key, 0.0F);
+      if (fresh) order.push_back(key);
+      it->second += static_cast<float>(static_cast<double>(w));
+    }
+  // Ids in byte order (models/training.hpp), indices renumbered to match.
+  auto sorted = [](const std::unordered_map<std::string, std::uint32_t>& ix,
+                   std::vector<std::string>& ids,
+                   std::vector<std::int32_t>& rank) {
+    std::vector<const std::pair<const std::string, std::uint32_t>*> v;
+    v.reserve(ix.size());
+    for (const auto& kv : ix)
+      v.push_back(&kv);
+    std::sort(v.begin(), v.end(),
+              [](auto* a, auto* b) { return a->first < b->first; });
+    ids.reserve(v.size());
+    rank.assign(v.size(), 0);
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      ids.push_back(v[k]->first);
+      rank[v[k]->second] = static_cast<std::int32_t>(k);
+    }
+  };
+  std::vector<std::int32_t> user_rank, item_rank;
+  sorted(user_ix, out.users, user_rank);
+  sorted(item_ix, out.items, item_rank);
+  out.pair_user.reserve(order.size());
+  out.pair_item.reserve(order.size());
+  out.r.reserve(order.size());
+  for (auto key : order) {
+    const float v = r[key];
+    if (!(v > 0.0F)) continue;
+    out.pair_user.push_back(user_rank[key >> 32]);
+    out.pair_item.push_back(item_rank[key & 0xffffffffU]);
+    out.r.push_back(v);
+  }
+  return als::encode(out);
+}
+
+block make_block(models::csr_matrix c, models::factor_matrix rows) {
+  block b;
+  b.needed = als::needed_columns(c);
+  for (auto& col : c.indices)
+    col = static_cast<std::int32_t>(
+        std::lower_bound(b.needed.begin(), b.needed.end(), col) -
+        b.needed.begin());
+  c.cols = static_cast<std::int32_t>(b.needed.size());
+  b.c = std::move(c);
+  b.rows = std::move(rows);
+  return b;
+}
+
+std::string solve(worker_actor* self, const als::solve_request& req) {
+  auto& st = self->state;
+  if (!st.assigned || req.run != st.run)
+    return als::encode_error(
+        req.run, "node " + st.node + " has no blocks of training run " +
+                     std::to_string(req.run) + " (restarted?)");
+  auto& b = st.blocks[static_cast<int>(req.which)];
+  const auto k = b.rows.cols();
+  if (req.gram.rows() != k || req.gram.cols() != k ||
+      req.other.rows() != static_cast<Eigen::Index>(b.needed.size()) ||
+      (req.other.rows() > 0 && req.other.cols() != k))
+    return als::encode_error(req.run, "node " + st.node +
+                                          ": solve request of the wrong shape");
+  als::solve_reply out;
+  out.run = req.run;
+  out.which = req.which;
+  models::solve_rows(b.c, req.other, req.gram, st.cg_steps, b.rows, st.threads);
+  const Eigen::MatrixXd rows = b.rows.cast<double>();
+  out.partial_gram = rows.transpose() * rows;
+  if (req.want_loss)
+    out.loss = models::loss_rows(b.c, b.rows, req.other, req.gram, 0, b.c.rows);
+  out.rows = b.rows;
+  return als::encode(out);
+}
+
+caf::behavior als_worker(worker_actor* self, std::string node,
+                         std::vector<caf::actor> shards) {
+  self->state.node = std::move(node);
+  self->state.shards = std::move(shards);
+  return {
+      [=](als_atom, const std::string& bytes) -> caf::result<std::string> {
+        auto& st = self->state;
+        // An exception would kill the worker (CAF 0.17): every failure is a
+        // reply.
+        try {
+          const auto op = als::op_of(bytes);
+          if (op == "load") {
+            auto req = als::decode_load_request(bytes);
+            if (!req) return als::encode_error(0, req.err().message);
+            st.assigned = false; // a new run starts
+            auto rp = self->make_response_promise<std::string>();
+            struct gather {
+              std::vector<events_ptr> parts;
+              std::size_t waiting = 0;
+              bool failed = false;
+              std::chrono::steady_clock::time_point start =
+                  std::chrono::steady_clock::now();
+            };
+            auto g = std::make_shared<gather>();
+            auto request = std::make_shared<als::load_request>(std::move(*req));
+            std::vector<caf::actor> mine;
+            for (auto& s : st.shards)
+              if (s) mine.push_back(s);
+            g->parts.resize(mine.size());
+            g->waiting = mine.size();
+            if (mine.empty()) {
+              rp.deliver(aggregate(*request, {}));
+              return rp;
+            }
+            for (std::size_t i = 0; i < mine.size(); ++i)
+              self->request(mine[i], scan_timeout, scan_atom::value)
+                  .then(
+                      [=](const events_ptr& events) mutable {
+                        if (g->failed) return;
+                        g->parts[i] = events;
+                        if (--g->waiting == 0) {
+                          try {
+                            auto t0 = std::chrono::steady_clock::now();
+                            auto reply = aggregate(*request, g->parts);
+                            if (auto log =
+                                    spdlog::get("node " + self->state.node))
+                              log->info(
+                                  "ALS load: {} shards scanned in {:.3f} s, "
+                                  "aggregated in "
+                                  "{:.3f} s ({} bytes)",
+                                  g->parts.size(),
+                                  std::chrono::duration<double>(t0 - g->start)
+                                      .count(),
+                                  std::chrono::duration<double>(
+                                      std::chrono::steady_clock::now() - t0)
+                                      .count(),
+                                  reply.size());
+                            rp.deliver(std::move(reply));
+                          } catch (const std::exception& e) {
+                            rp.deliver(als::encode_error(
+                                request->run,
+                                "node " + self->state.node + ": " + e.what()));
+                          }
+                        }
+                      },
+                      [=](caf::error& err) mutable {
+                        if (g->failed) return;
+                        g->failed = true;
+                        rp.deliver(als::encode_error(
+                            request->run, "node " + self->state.node +
+                                              ": reading a shard log failed: " +
+                                              to_string(err)));
+                      });
+            return rp;
+          }
+          if (op == "assign") {
+            auto req = als::decode_assign_request(bytes);
+            if (!req) return als::encode_error(0, req.err().message);
+            if (req->which == als::side::users) { // the first of the two
+              st.assigned = false;
+              st.sides = 0;
+            }
+            st.run = req->run;
+            st.cg_steps = req->cg_steps;
+            st.threads = req->threads;
+            st.blocks[static_cast<int>(req->which)] =
+                make_block(std::move(req->block), std::move(req->rows));
+            st.sides |= 1 << static_cast<int>(req->which);
+            st.assigned = st.sides == 3;
+            return als::encode_assigned(st.run);
+          }
+          if (op == "solve") {
+            auto req = als::decode_solve_request(bytes);
+            if (!req) return als::encode_error(0, req.err().message);
+            return solve(self, *req);
+          }
+          return als::encode_error(0, "node " + st.node +
+                                          ": unknown ALS request '" + op + "'");
+        } catch (const std::exception& e) {
+          return als::encode_error(st.run, "node " + st.node + ": " + e.what());
+        }
+      },
+  };
+}
+
+// --- model server
+// -------------------------------------------------------------
+
+struct server_state {
+  std::string dir;
+  std::shared_ptr<const als_artifact> model;
+  static inline const char* name = "eddy.model_server";
+};
+
+using server_actor = caf::stateful_actor<server_state>;
+
+// Failures are answers too: {"error": "..."} (the CLI prints the message).
+std::string error_json(const std::string& why) {
+  std::string j = "{\"error\":";
+  append_json_string(j, why);
+  return j + "}";
+}
+
+caf::behavior model_server(server_actor* self, std::string dir) {
+  self->state.dir = std::move(dir);
+  return {
+      [=](recq_atom, const std::string& args) -> caf::result<std::string> {
+        auto& st = self->state;
+        try {
+          auto a = als::parse_args(args);
+          if (!a) return error_json(a.err().message);
+          std::string user;
+          std::size_t k = 10;
+          bool seen = false;
+          for (auto& [key, v] : *a) {
+            if (key == "user") {
+              user = v;
+            } else if (key == "k") {
+              auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), k);
+              if (ec != std::errc{} || p != v.data() + v.size() || k < 1 ||
+                  k > 10000)
+                return error_json("k must be a number from 1 to 10000 (got '" +
+                                  v + "')");
+            } else if (key == "seen") {
+              seen = v == "1" || v == "true";
+            } else {
+              return error_json("unknown argument '" + key +
+                                "' (recommend takes user, k, seen)");
+            }
+          }
+          if (user.empty()) return error_json("recommend needs user=ID");
+          auto newest = newest_artifact(st.dir);
+          if (!newest)
+            return error_json(
+                "no model yet on this node (" + st.dir +
+                " has no als-N): run eddy train --connect to this node first");
+          if (!st.model || st.model->version != *newest) {
+            auto m = read_artifact(st.dir, *newest);
+            if (!m) return error_json(m.err().message);
+            st.model = std::move(*m); // the switch: one pointer
+          }
+          auto j = recommend_json(*st.model, user, k, seen);
+          if (!j) return error_json(j.err().message);
+          return std::move(*j);
+        } catch (const std::exception& e) {
+          return error_json(e.what());
+        }
+      },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_als_worker(caf::actor_system& sys, std::string node,
+                            std::vector<caf::actor> local_shards) {
+  return sys.spawn(als_worker, std::move(node), std::move(local_shards));
+}
+
+caf::actor spawn_model_server(caf::actor_system& sys, std::string models_dir) {
+  return sys.spawn(model_server, std::move(models_dir));
+}
+
+} // namespace eddy::actors

@@ -1,0 +1,30 @@
+#pragma once
+// The ALS worker (one per node) and the model server (one per node).
+//
+// Worker: (als_atom, std::string request) -> std::string reply, with the
+// requests and replies of actors/als_protocol.hpp (load / assign / solve). It
+// reads the training data from its node's shard actors (scan_atom) and keeps
+// its blocks and their factor rows between half-steps (the warm starts). Math
+// runs on the worker's scheduler thread, `threads` std::threads per solve.
+//
+// Model server: (recq_atom, std::string args) -> std::string JSON (or an
+// error whose message says what to fix). args: user=ID&k=10&seen=1 (%XX escapes
+// as in actors/trend_query.hpp). It answers from the newest artifact under
+// DATA_DIR/NODE/models (actors/als_artifact.hpp), reloading when a newer
+// version appears: the switch is one shared_ptr swap, so a query sees one whole
+// model.
+
+#include "actors/messages.hpp"
+
+#include <caf/fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace eddy::actors {
+
+caf::actor spawn_als_worker(caf::actor_system& sys, std::string node,
+                            std::vector<caf::actor> local_shards);
+
+caf::actor spawn_model_server(caf::actor_system& sys, std::string models_dir);
+
+} // namespace eddy::actors

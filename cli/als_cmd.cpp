@@ -1,0 +1,276 @@
+// eddy train / eddy recommend: distributed ALS training on a running cluster
+// (actors/als_coordinator.hpp) and recommendations from the newest model of the
+// node asked (actors/als_worker.hpp, model server).
+#include "cli/commands.hpp"
+#include "cli/json.hpp"
+
+#include "cluster/client.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+namespace eddy::cli {
+
+namespace {
+
+std::string escape(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '%' || c == '&' || c == '=' || c < 0x20 || c >= 0x7f) {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// Sends the command; the parsed answer, or prints why not and returns false.
+bool ask(const char* name, const std::string& connect, const std::string& args,
+         int timeout_ms, bool json, simdjson::dom::parser& parser,
+         simdjson::dom::element& doc, std::string& raw) {
+  auto r = cluster::query_node(connect, name, args,
+                               std::chrono::milliseconds{timeout_ms});
+  if (!r) {
+    std::fprintf(stderr, "eddy %s: %s\n", name, r.err().message.c_str());
+    return false;
+  }
+  raw = std::move(*r);
+  if (parser.parse(raw).get(doc) != simdjson::SUCCESS) {
+    std::fprintf(stderr,
+                 "eddy %s: the node sent something that is not JSON: %.200s\n",
+                 name, raw.c_str());
+    return false;
+  }
+  std::string_view why;
+  if (doc["error"].get(why) == simdjson::SUCCESS) {
+    if (json) std::printf("%s\n", raw.c_str());
+    std::fprintf(stderr, "eddy %s: %.*s\n", name, static_cast<int>(why.size()),
+                 why.data());
+    return false;
+  }
+  return true;
+}
+
+struct train_options {
+  std::string connect = "tcp://127.0.0.1:5551";
+  std::string preset;
+  std::string weights;
+  std::string gram;
+  int factors = 0, iterations = -1, cg_steps = -1, threads = 0;
+  double alpha = -1, reg = -1;
+  std::uint64_t seed = 0;
+  bool seed_set = false;
+  int step_timeout_ms = 60000;
+  int timeout_ms = 3600000;
+  bool json = false;
+  CLI::Option* o_seed = nullptr;
+};
+
+std::string train_args(const train_options& o) {
+  std::string a = "step_timeout_ms=" + std::to_string(o.step_timeout_ms);
+  if (!o.preset.empty()) a += "&preset=" + escape(o.preset);
+  if (!o.weights.empty()) a += "&weights=" + escape(o.weights);
+  if (!o.gram.empty()) a += "&gram=" + escape(o.gram);
+  if (o.factors > 0) a += "&factors=" + std::to_string(o.factors);
+  if (o.iterations >= 0) a += "&iterations=" + std::to_string(o.iterations);
+  if (o.cg_steps >= 0) a += "&cg_steps=" + std::to_string(o.cg_steps);
+  if (o.threads > 0) a += "&threads=" + std::to_string(o.threads);
+  char b[64];
+  if (o.alpha >= 0) {
+    std::snprintf(b, sizeof b, "&alpha=%.9g", o.alpha);
+    a += b;
+  }
+  if (o.reg >= 0) {
+    std::snprintf(b, sizeof b, "&reg=%.9g", o.reg);
+    a += b;
+  }
+  if (o.o_seed->count()) a += "&seed=" + std::to_string(o.seed);
+  return a;
+}
+
+} // namespace
+
+void add_train(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<train_options>();
+  auto* cmd =
+      app.add_subcommand("train", "Train implicit ALS on the cluster's shard "
+                                  "logs (DESIGN.md §5): the node you connect "
+                                  "to coordinates, every node's ALS worker "
+                                  "solves its user and item blocks; prints "
+                                  "the loss, seconds and bytes exchanged per "
+                                  "iteration and writes the model to that "
+                                  "node's DATA_DIR/NODE/models/als-<version>/ "
+                                  "(eddy recommend reads it there). Every "
+                                  "configured node must be up.");
+  // A flag given twice: the last one counts (scripts can append overrides).
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  cmd->add_option("--connect", o->connect,
+                  "The ingest endpoint of the node that coordinates")
+      ->capture_default_str();
+  cmd->add_option(
+         "--preset", o->preset,
+         "movielens: every event weighs 1, alpha 5, 64 factors, reg 50, CG 3 "
+         "steps, 15 iterations. Without a preset the same numbers with the "
+         "registry's type weights")
+      ->check(CLI::IsMember({"movielens"}));
+  cmd->add_option(
+         "--weights", o->weights,
+         "registry (configs/interactions.toml weights) or unit (every event 1)")
+      ->check(CLI::IsMember({"registry", "unit"}));
+  cmd->add_option("--gram", o->gram,
+                  "reduce (default): each half-step's k x k Gram matrix is the sum of the "
+                  "workers' partial Grams; coordinator: computed from the full factors as "
+                  "single-process fit() does (same factors as fit(), bit for bit)")
+    ->check(CLI::IsMember({"reduce", "coordinator"}));
+  cmd->add_option("--factors", o->factors, "Latent factors k")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--iterations", o->iterations, "User + item half-step pairs")
+      ->check(CLI::Range(0, 1000));
+  cmd->add_option("--cg-steps", o->cg_steps,
+                  "Conjugate-gradient steps (0 = exact Cholesky)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--alpha", o->alpha, "Confidence c = 1 + alpha * r")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--reg", o->reg, "Regularization (added once per row)")
+      ->check(CLI::NonNegativeNumber);
+  o->o_seed = cmd->add_option("--seed", o->seed,
+                              "Seed of the initial factors (default 42)");
+  cmd->add_option("--threads", o->threads,
+                  "Solver threads per node (default 2)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option(
+         "--step-timeout-ms", o->step_timeout_ms,
+         "A node that does not answer one step (load, assign, a half-step) "
+         "within this fails the run, naming the node")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 86400000));
+  cmd->add_option("--timeout-ms", o->timeout_ms,
+                  "How long to wait for the whole run")
+      ->capture_default_str();
+  cmd->add_flag("--json", o->json,
+                "Print the node's answer as one JSON object");
+  cmd->callback([o, &exit_code] {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string raw;
+    if (!ask("train", o->connect, train_args(*o), o->timeout_ms, o->json,
+             parser, doc, raw)) {
+      exit_code = 1;
+      return;
+    }
+    if (o->json) {
+      std::printf("%s\n", raw.c_str());
+      return;
+    }
+    std::printf(
+        "trained on %lld users x %lld items, %lld pairs from %lld events "
+        "(%lld nodes); setup %.2f s, %.1f MB\n",
+        static_cast<long long>(json_number(doc, "users")),
+        static_cast<long long>(json_number(doc, "items")),
+        static_cast<long long>(json_number(doc, "pairs")),
+        static_cast<long long>(json_number(doc, "events")),
+        static_cast<long long>([&] {
+          simdjson::dom::array a;
+          return doc["nodes"].get(a) == simdjson::SUCCESS ? a.size() : 0;
+        }()),
+        json_number(doc, "setup_seconds"),
+        json_number(doc, "setup_bytes") / 1e6);
+    std::printf("%9s %16s %10s %14s %14s\n", "iteration", "normalized loss",
+                "seconds", "bytes", "network bytes");
+    simdjson::dom::array its;
+    if (doc["iterations"].get(its) == simdjson::SUCCESS)
+      for (auto it : its)
+        std::printf("%9lld %16.6f %10.3f %14lld %14lld\n",
+                    static_cast<long long>(json_number(it, "iteration")),
+                    json_number(it, "normalized_loss"),
+                    json_number(it, "seconds"),
+                    static_cast<long long>(json_number(it, "bytes")),
+                    static_cast<long long>(json_number(it, "network_bytes")));
+    std::string_view path;
+    path = json_get(doc, "path", path);
+    std::printf("model version %lld: %.*s (%.2f s in all)\n",
+                static_cast<long long>(json_number(doc, "version")),
+                static_cast<int>(path.size()), path.data(),
+                json_number(doc, "total_seconds"));
+  });
+}
+
+void add_recommend(CLI::App& app, int& exit_code) {
+  struct rec_options {
+    std::string connect = "tcp://127.0.0.1:5551";
+    std::string user;
+    std::size_t k = 10;
+    bool include_seen = false, json = false;
+    int timeout_ms = 10000;
+  };
+  auto o = std::make_shared<rec_options>();
+  auto* cmd = app.add_subcommand("recommend",
+                                 "Top-k items for a user from implicit ALS "
+                                 "(x_u . y_i), the user's training items "
+                                 "left out. Answered by the node you connect "
+                                 "to, from its newest local model "
+                                 "(DATA_DIR/NODE/models/als-<version>/, "
+                                 "written by eddy train --connect to that "
+                                 "node): connect to the node that trained");
+  cmd->add_option("USER", o->user, "The user id")->required();
+  cmd->add_option("-k", o->k, "How many items")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  cmd->add_option("--connect", o->connect,
+                  "The ingest endpoint of the node with the model")
+      ->capture_default_str();
+  cmd->add_flag("--include-seen", o->include_seen,
+                "Keep the items the user interacted with in training");
+  cmd->add_flag("--json", o->json,
+                "Print the node's answer as one JSON object");
+  cmd->add_option("--timeout-ms", o->timeout_ms,
+                  "How long to wait for the answer")
+      ->capture_default_str();
+  cmd->callback([o, &exit_code] {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string raw;
+    auto args = "user=" + escape(o->user) + "&k=" + std::to_string(o->k) +
+                (o->include_seen ? "&seen=1" : "");
+    if (!ask("recommend", o->connect, args, o->timeout_ms, o->json, parser, doc,
+             raw)) {
+      exit_code = 1;
+      return;
+    }
+    if (o->json) {
+      std::printf("%s\n", raw.c_str());
+      return;
+    }
+    std::string_view model;
+    model = json_get(doc, "model", model);
+    std::printf("user %s: model version %lld (%.*s), %lld seen items %s\n",
+                o->user.c_str(),
+                static_cast<long long>(json_number(doc, "model_version")),
+                static_cast<int>(model.size()), model.data(),
+                static_cast<long long>(json_number(doc, "seen_items")),
+                o->include_seen ? "kept" : "filtered out");
+    simdjson::dom::array items;
+    if (doc["items"].get(items) != simdjson::SUCCESS || items.size() == 0) {
+      std::printf("(no items)\n");
+      return;
+    }
+    std::printf("%-5s %-24s %10s\n", "rank", "item", "score");
+    for (auto e : items) {
+      std::string_view item;
+      item = json_get(e, "item", item);
+      std::printf("%-5lld %-24.*s %10.4f\n",
+                  static_cast<long long>(json_number(e, "rank")),
+                  static_cast<int>(item.size()), item.data(),
+                  json_number(e, "score"));
+    }
+  });
+}
+
+} // namespace eddy::cli
