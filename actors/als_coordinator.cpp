@@ -78,6 +78,9 @@ parse_train_args(std::string_view args, const interaction_registry& registry) {
     } else if (key == "gram") {
       ok = v == "reduce" || v == "coordinator";
       s.gram = v;
+    } else if (key == "verify") {
+      ok = v == "0" || v == "1";
+      s.verify = v == "1";
     } else if (key == "weights") {
       ok = v == "registry" || v == "unit";
       s.weights_from = v;
@@ -85,7 +88,7 @@ parse_train_args(std::string_view args, const interaction_registry& registry) {
       return error{"unknown argument '" + key +
                    "' (train takes factors, alpha, reg, iterations, cg_steps, "
                    "seed, threads, "
-                   "preset, weights, step_timeout_ms, gram)"};
+                   "preset, weights, step_timeout_ms, gram, verify)"};
     }
     if (!ok)
       return error{"bad value '" + v + "' for " + key +
@@ -494,6 +497,21 @@ void write_model(coord_actor* self) {
          ",\"network_bytes\":" + std::to_string(h.network_bytes) + "}";
   }
   j += "]";
+  if (s.verify) {
+    // The same matrix and seed through single-process fit(): max |difference| /
+    // max |value| over each factor matrix.
+    const auto t0 = clock_type::now();
+    const auto local = models::fit(models::confidences(st.strength, s.alpha), s.als);
+    auto rel = [](const models::factor_matrix& a, const models::factor_matrix& b) {
+      if (a.rows() != b.rows() || a.cols() != b.cols()) return -1.0;
+      const double scale = std::max(1e-30, static_cast<double>(b.cwiseAbs().maxCoeff()));
+      return static_cast<double>((a - b).cwiseAbs().maxCoeff()) / scale;
+    };
+    j += ",\"verify\":{\"users_max_rel_diff\":" + fixed("%.3g", rel(st.x, local.users)) +
+         ",\"items_max_rel_diff\":" + fixed("%.3g", rel(st.y, local.items)) +
+         ",\"fit_seconds\":" +
+         fixed("%.3f", std::chrono::duration<double>(clock_type::now() - t0).count()) + "}";
+  }
   art.meta_json = j + "}\n";
   art.users = std::move(st.users);
   art.items = std::move(st.items);

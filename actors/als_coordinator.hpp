@@ -53,6 +53,9 @@ struct train_settings {
   /// holds, exactly as models::fit() computes it (then distributed == fit(),
   /// bit for bit; the partial grams go unused).
   std::string gram = "reduce";
+  /// Also run single-process models::fit() on the same matrix and seed at the
+  /// end and report how far the distributed factors are from it.
+  bool verify = false;
 };
 
 expected<train_settings> parse_train_args(std::string_view args,

@@ -70,6 +70,7 @@ struct train_options {
   int step_timeout_ms = 60000;
   int timeout_ms = 3600000;
   bool json = false;
+  bool verify = false;
   CLI::Option* o_seed = nullptr;
 };
 
@@ -78,6 +79,7 @@ std::string train_args(const train_options& o) {
   if (!o.preset.empty()) a += "&preset=" + escape(o.preset);
   if (!o.weights.empty()) a += "&weights=" + escape(o.weights);
   if (!o.gram.empty()) a += "&gram=" + escape(o.gram);
+  if (o.verify) a += "&verify=1";
   if (o.factors > 0) a += "&factors=" + std::to_string(o.factors);
   if (o.iterations >= 0) a += "&iterations=" + std::to_string(o.iterations);
   if (o.cg_steps >= 0) a += "&cg_steps=" + std::to_string(o.cg_steps);
@@ -129,6 +131,10 @@ void add_train(CLI::App& app, int& exit_code) {
                   "workers' partial Grams; coordinator: computed from the full factors as "
                   "single-process fit() does (same factors as fit(), bit for bit)")
     ->check(CLI::IsMember({"reduce", "coordinator"}));
+  cmd->add_flag("--verify", o->verify,
+                "Also train single-process fit() on the same matrix and seed on the "
+                "coordinating node and report the largest relative difference of the "
+                "factors (JSON: verify)");
   cmd->add_option("--factors", o->factors, "Latent factors k")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--iterations", o->iterations, "User + item half-step pairs")
@@ -193,6 +199,13 @@ void add_train(CLI::App& app, int& exit_code) {
                     json_number(it, "seconds"),
                     static_cast<long long>(json_number(it, "bytes")),
                     static_cast<long long>(json_number(it, "network_bytes")));
+    simdjson::dom::element verify;
+    if (doc["verify"].get(verify) == simdjson::SUCCESS)
+      std::printf("against single-process fit() on the same matrix and seed: max relative "
+                  "difference users %.3g, items %.3g (fit %.2f s)\n",
+                  json_number(verify, "users_max_rel_diff"),
+                  json_number(verify, "items_max_rel_diff"),
+                  json_number(verify, "fit_seconds"));
     std::string_view path;
     path = json_get(doc, "path", path);
     std::printf("model version %lld: %.*s (%.2f s in all)\n",
