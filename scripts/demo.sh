@@ -11,7 +11,8 @@
 #     running; scripts/cluster.sh stop ends it),
 #  4. score the trending list on a second, fresh 3-node cluster: a generated shop
 #     with known surges streamed bucket by bucket (eddy score-trending),
-#  5. evaluate ALS recommendations against popularity on MovieLens (eddy eval).
+#  5. train ALS across the demo cluster and print recommendations (eddy train,
+#     eddy recommend), and evaluate ALS against popularity on MovieLens (eddy eval).
 # Outputs go to run/demo/ (override with EDDY_DEMO_DIR); the cluster runs in
 # run/demo-cluster with ingest ports 5551-5553 (EDDY_BASE_PORT).
 set -euo pipefail
@@ -106,6 +107,12 @@ echo "== the last 10 buckets of the most popular item (eddy series $top)"
 echo "== trending state (eddy status --trending; the MovieLens ratings are years older than"
 echo "   the shop's events, so trending counts them as late: they stay in the logs)"
 "$eddy" status --trending --connect "tcp://127.0.0.1:$base" | sed -n 1p | sed 's/^/  /'
+
+echo "== distributed ALS on the demo cluster (eddy train: a worker on every node, coordinated by n1)"
+"$eddy" train --connect "tcp://127.0.0.1:$base" --preset movielens | sed 's/^/  /'
+echo "== recommendations for MovieLens user 1 and shop visitor 1000 (eddy recommend, seen items left out)"
+"$eddy" recommend 1 -k 5 --connect "tcp://127.0.0.1:$base" | sed 's/^/  /' || true
+"$eddy" recommend 1000 -k 5 --connect "tcp://127.0.0.1:$base" | sed 's/^/  /' || true
 
 echo "== does the trending list find surges? (eddy score-trending on a fresh 3-node cluster)"
 score_dir=${EDDY_RUN_DIR}-score
