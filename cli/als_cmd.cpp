@@ -2,6 +2,7 @@
 // (actors/als_coordinator.hpp) and recommendations from the newest model of the
 // node asked (actors/als_worker.hpp, model server).
 #include "cli/commands.hpp"
+#include "cli/query_args.hpp"
 #include "cli/json.hpp"
 
 #include "cluster/client.hpp"
@@ -16,20 +17,6 @@ namespace eddy::cli {
 
 namespace {
 
-std::string escape(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '%' || c == '&' || c == '=' || c < 0x20 || c >= 0x7f) {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 // Sends the command; the parsed answer, or prints why not and returns false.
 bool ask(const char* name, const std::string& connect, const std::string& args,
@@ -76,9 +63,9 @@ struct train_options {
 
 std::string train_args(const train_options& o) {
   std::string a = "step_timeout_ms=" + std::to_string(o.step_timeout_ms);
-  if (!o.preset.empty()) a += "&preset=" + escape(o.preset);
-  if (!o.weights.empty()) a += "&weights=" + escape(o.weights);
-  if (!o.gram.empty()) a += "&gram=" + escape(o.gram);
+  if (!o.preset.empty()) a += "&preset=" + escape_arg(o.preset);
+  if (!o.weights.empty()) a += "&weights=" + escape_arg(o.weights);
+  if (!o.gram.empty()) a += "&gram=" + escape_arg(o.gram);
   if (o.verify) a += "&verify=1";
   if (o.factors > 0) a += "&factors=" + std::to_string(o.factors);
   if (o.iterations >= 0) a += "&iterations=" + std::to_string(o.iterations);
@@ -250,7 +237,7 @@ void add_recommend(CLI::App& app, int& exit_code) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     std::string raw;
-    auto args = "user=" + escape(o->user) + "&k=" + std::to_string(o->k) +
+    auto args = "user=" + escape_arg(o->user) + "&k=" + std::to_string(o->k) +
                 (o->include_seen ? "&seen=1" : "");
     if (!ask("recommend", o->connect, args, o->timeout_ms, o->json, parser, doc,
              raw)) {

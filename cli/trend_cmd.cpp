@@ -2,6 +2,7 @@
 // (actors/trend_query.hpp has the query syntax; the node merges the owners'
 // answers as of the cluster's newest event time).
 #include "cli/commands.hpp"
+#include "cli/query_args.hpp"
 #include "cli/json.hpp"
 
 #include "cluster/client.hpp"
@@ -29,20 +30,6 @@ struct trend_options {
   int timeout_ms = 5000;
 };
 
-std::string escape(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '%' || c == '&' || c == '=' || c < 0x20 || c >= 0x7f) {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 std::string utc(std::int64_t ms) {
   std::time_t t = static_cast<std::time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
@@ -73,7 +60,7 @@ template <class Table>
 void run(const char* name, const trend_options& o, std::string args, int& exit_code,
          Table&& table) {
   if (o.type != "all")
-    args += "&type=" + escape(o.type);
+    args += "&type=" + escape_arg(o.type);
   if (o.as_of != 0)
     args += "&as_of=" + std::to_string(o.as_of);
   auto r = cluster::query_node(o.connect, name, args, std::chrono::milliseconds{o.timeout_ms});
@@ -184,7 +171,7 @@ void add_series(CLI::App& app, int& exit_code) {
   common_options(cmd, *o);
   cmd->add_option("ITEM", o->item, "The item id")->required();
   cmd->callback([o, &exit_code] {
-    run("series", *o, "item=" + escape(o->item), exit_code,
+    run("series", *o, "item=" + escape_arg(o->item), exit_code,
         [o](simdjson::dom::element doc, std::int64_t) {
           simdjson::dom::array points;
           if (doc["points"].get(points) != simdjson::SUCCESS || points.size() == 0) {

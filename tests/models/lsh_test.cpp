@@ -11,6 +11,8 @@
 #include "models/similar.hpp"
 #include "models/training.hpp"
 
+#include "movielens_data.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -378,40 +380,8 @@ TEST(lsh, tables_do_not_depend_on_the_thread_count) {
 // ---- recall on MovieLens ALS factors
 // -----------------------------------------
 
-// ../shared/data/REL next to the checkout (or $EDDY_DATA_DIR/REL); "" if
-// absent. (As in training_test.cpp.)
-std::string shared_data(const std::string& rel) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (const char* env = std::getenv("EDDY_DATA_DIR"); env && *env)
-    if (fs::exists(fs::path{env} / rel, ec))
-      return (fs::path{env} / rel).string();
-  for (auto dir = fs::path{EDDY_SOURCE_DIR}.parent_path(); !dir.empty();
-       dir = dir.parent_path()) {
-    if (fs::exists(dir / "shared" / "data" / rel, ec))
-      return (dir / "shared" / "data" / rel).string();
-    if (dir == dir.root_path()) break;
-  }
-  return {};
-}
-
-// ratings.csv (userId,movieId,rating,timestamp; CRLF) as `rate` interactions.
-std::vector<interaction> read_ratings(const std::string& path) {
-  std::ifstream in{path};
-  std::vector<interaction> out;
-  std::string line;
-  std::getline(in, line); // header
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    auto c1 = line.find(',');
-    auto c2 = line.find(',', c1 + 1);
-    auto c3 = line.find(',', c2 + 1);
-    out.push_back({line.substr(0, c1), line.substr(c1 + 1, c2 - c1 - 1), 6,
-                   std::stoll(line.substr(c3 + 1)) * 1000});
-  }
-  return out;
-}
+using testdata::read_ratings;
+using testdata::shared_data;
 
 TEST(lsh_movielens, default_params_reach_recall_at_10_of_095_on_als_factors) {
   auto path = shared_data("ml-latest-small/ratings.csv");

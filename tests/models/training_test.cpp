@@ -5,6 +5,8 @@
 #include "models/evaluation.hpp"
 #include "models/training.hpp"
 
+#include "movielens_data.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -209,42 +211,8 @@ TEST(recommend_als, top_k_by_dot_product_without_seen_items) {
 // ---- MovieLens quality
 // --------------------------------------------------------
 
-// ../shared/data/REL next to the checkout (or $EDDY_DATA_DIR/REL); "" if
-// absent.
-std::string shared_data(const std::string& rel) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (const char* env = std::getenv("EDDY_DATA_DIR"); env && *env)
-    if (fs::exists(fs::path{env} / rel, ec))
-      return (fs::path{env} / rel).string();
-  for (auto dir = fs::path{EDDY_SOURCE_DIR}.parent_path(); !dir.empty();
-       dir = dir.parent_path()) {
-    if (fs::exists(dir / "shared" / "data" / rel, ec))
-      return (dir / "shared" / "data" / rel).string();
-    if (dir == dir.root_path()) break;
-  }
-  return {};
-}
-
-// ratings.csv (userId,movieId,rating,timestamp; CRLF) as `rate` interactions.
-// A plain reader: models tests do not link schema/ (the CLI goes through the
-// movielens-ratings mapping instead and gives the same events).
-std::vector<interaction> read_ratings(const std::string& path) {
-  std::ifstream in{path};
-  std::vector<interaction> out;
-  std::string line;
-  std::getline(in, line); // header
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    auto c1 = line.find(',');
-    auto c2 = line.find(',', c1 + 1);
-    auto c3 = line.find(',', c2 + 1);
-    out.push_back({line.substr(0, c1), line.substr(c1 + 1, c2 - c1 - 1), 6,
-                   std::stoll(line.substr(c3 + 1)) * 1000});
-  }
-  return out;
-}
+using testdata::read_ratings;
+using testdata::shared_data;
 
 TEST(movielens_quality, als_preset_beats_popularity_at_p10) {
   auto path = shared_data("ml-latest-small/ratings.csv");
