@@ -52,6 +52,8 @@ float dot(const float* a, const float* b, std::size_t d) {
 constexpr float kFilterMargin = 1e-3F;
 constexpr std::size_t kGemmMinBucket = 32; // smaller buckets: dot() directly
 constexpr Eigen::Index kGemmTile = 256;
+// Buckets per task handed to a thread by join_buckets.
+constexpr std::size_t kJoinChunk = 256;
 
 /// Per-item top-n lists in flat arrays (n slots per item, best first, ties by
 /// id), which skip keys they already hold.
@@ -397,88 +399,143 @@ neighbor_table lsh_index::table(std::size_t n, lsh_stats* stats) const {
   return out;
 }
 
-neighbor_table lsh_index::join(std::size_t n, lsh_stats* stats) const {
-  const auto items = static_cast<std::size_t>(x_.rows());
-  const auto d = static_cast<std::size_t>(x_.cols());
-  const auto workers = static_cast<std::size_t>(p_.threads);
-  std::vector<top_lists> lists;
-  lists.reserve(workers);
-  for (std::size_t w = 0; w < workers; ++w)
-    lists.emplace_back(items, n);
-  std::vector<std::uint64_t> comparisons(workers, 0);
-  detail::parallel_tasks(
-      tables_.size(), p_.threads, [&](std::size_t t, int worker) {
-        auto& top = lists[static_cast<std::size_t>(worker)];
-        const auto& ti = tables_[t];
-        factor_matrix block;
-        factor_matrix gram;
-        std::uint64_t pairs = 0;
-        for (const auto& sl : ti.slots) {
-          if (sl.count < 2) continue;
-          const std::int32_t* members = ti.items.data() + sl.begin;
-          const auto b = static_cast<Eigen::Index>(sl.count);
-          block.resize(b, x_.cols());
-          for (Eigen::Index m = 0; m < b; ++m)
-            block.row(m) = x_.row(members[m]);
-          auto exact_pair = [&](Eigen::Index i, Eigen::Index j) {
-            const float s = dot(block.row(i).data(), block.row(j).data(), d);
-            top.offer(members[i], members[j], s);
-            top.offer(members[j], members[i], s);
-          };
-          pairs += static_cast<std::uint64_t>(b) *
-                   static_cast<std::uint64_t>(b - 1) / 2;
-          if (static_cast<std::size_t>(b) < kGemmMinBucket) {
-            for (Eigen::Index i = 0; i < b; ++i)
-              for (Eigen::Index j = i + 1; j < b; ++j)
-                exact_pair(i, j);
-            continue;
-          }
-          // Tiles of rows against the columns right of the diagonal.
-          for (Eigen::Index r0 = 0; r0 < b; r0 += kGemmTile) {
-            const Eigen::Index rows = std::min(kGemmTile, b - r0);
-            const Eigen::Index c0 = r0, cols = b - r0;
-            gram.resize(rows, cols);
-            gram.noalias() = block.middleRows(r0, rows) *
-                             block.middleRows(c0, cols).transpose();
-            for (Eigen::Index i = r0; i < r0 + rows; ++i) {
-              const float* g = gram.row(i - r0).data();
-              const float kth_i = top.kth(members[i]);
-              for (Eigen::Index j = i + 1; j < b; ++j) {
-                const float v = g[j - c0] + kFilterMargin;
-                if (v >= kth_i || v >= top.kth(members[j])) exact_pair(i, j);
-              }
-            }
-          }
-        }
-        comparisons[static_cast<std::size_t>(worker)] += pairs;
-      });
+bucket_list lsh_index::buckets(std::vector<std::uint64_t>* keys) const {
+  bucket_list out;
+  if (keys != nullptr) keys->clear();
+  for (const auto& ti : tables_)
+    for (const auto& sl : ti.slots) {
+      if (sl.count < 2) continue;
+      out.add({ti.items.data() + sl.begin, sl.count});
+      if (keys != nullptr) keys->push_back(sl.key);
+    }
+  return out;
+}
 
+neighbor_table lsh_index::join(std::size_t n, lsh_stats* stats) const {
+  std::uint64_t comparisons = 0;
+  auto out = join_buckets(x_, buckets(), n, p_.threads, &comparisons);
+  if (stats != nullptr) {
+    *stats = build_;
+    stats->comparisons = comparisons;
+  }
+  return out;
+}
+
+namespace {
+
+neighbor_table to_table(top_lists&& lists, std::size_t items, std::size_t n) {
   neighbor_table out;
   out.rows = static_cast<std::int32_t>(items);
   out.n = static_cast<std::int32_t>(n);
   out.query.resize(items);
   std::iota(out.query.begin(), out.query.end(), 0);
-  if (workers == 1) {
-    out.ids = std::move(lists[0].ids);
-    out.scores = std::move(lists[0].scores);
-  } else {
-    // Merge: each worker's list is the top-n of the distinct candidates it
-    // saw, so the top-n of their deduplicated union is the top-n of all.
-    top_lists merged(items, n);
-    for (std::size_t w = 0; w < workers; ++w)
-      for (std::size_t i = 0; i < items; ++i)
-        for (std::size_t k = 0; k < lists[w].count[i]; ++k)
-          merged.offer(static_cast<std::int32_t>(i), lists[w].ids[i * n + k],
-                       lists[w].scores[i * n + k]);
-    out.ids = std::move(merged.ids);
-    out.scores = std::move(merged.scores);
-  }
-  if (stats != nullptr) {
-    *stats = build_;
-    for (auto c : comparisons)
-      stats->comparisons += c;
-  }
+  out.ids = std::move(lists.ids);
+  out.scores = std::move(lists.scores);
   return out;
+}
+
+} // namespace
+
+neighbor_table join_buckets(const factor_matrix& normalized,
+                            const bucket_list& buckets, std::size_t n,
+                            int threads, std::uint64_t* comparisons) {
+  EDDY_ASSERT(n > 0 && n < 256 && threads >= 1);
+  const auto items = static_cast<std::size_t>(normalized.rows());
+  const auto d = static_cast<std::size_t>(normalized.cols());
+  const auto workers = static_cast<std::size_t>(threads);
+  std::vector<top_lists> lists;
+  lists.reserve(workers);
+  for (std::size_t w = 0; w < workers; ++w)
+    lists.emplace_back(items, n);
+  std::vector<std::uint64_t> pairs_of(workers, 0);
+  const std::size_t tasks =
+      (buckets.size() + kJoinChunk - 1) / kJoinChunk;
+  detail::parallel_tasks(tasks, threads, [&](std::size_t task, int worker) {
+    auto& top = lists[static_cast<std::size_t>(worker)];
+    factor_matrix block;
+    factor_matrix gram;
+    std::uint64_t pairs = 0;
+    const std::size_t last = std::min(buckets.size(), (task + 1) * kJoinChunk);
+    for (std::size_t bi = task * kJoinChunk; bi < last; ++bi) {
+      const auto members = buckets[bi];
+      const auto b = static_cast<Eigen::Index>(members.size());
+      if (b < 2) continue;
+      block.resize(b, normalized.cols());
+      for (Eigen::Index m = 0; m < b; ++m) {
+        EDDY_ASSERT(members[static_cast<std::size_t>(m)] >= 0 &&
+                    static_cast<std::size_t>(members[static_cast<std::size_t>(m)]) < items);
+        block.row(m) = normalized.row(members[static_cast<std::size_t>(m)]);
+      }
+      auto exact_pair = [&](Eigen::Index i, Eigen::Index j) {
+        const float s = dot(block.row(i).data(), block.row(j).data(), d);
+        const auto a = members[static_cast<std::size_t>(i)];
+        const auto c = members[static_cast<std::size_t>(j)];
+        top.offer(a, c, s);
+        top.offer(c, a, s);
+      };
+      pairs += static_cast<std::uint64_t>(b) * static_cast<std::uint64_t>(b - 1) / 2;
+      if (static_cast<std::size_t>(b) < kGemmMinBucket) {
+        for (Eigen::Index i = 0; i < b; ++i)
+          for (Eigen::Index j = i + 1; j < b; ++j)
+            exact_pair(i, j);
+        continue;
+      }
+      // Tiles of rows against the columns right of the diagonal.
+      for (Eigen::Index r0 = 0; r0 < b; r0 += kGemmTile) {
+        const Eigen::Index rows = std::min(kGemmTile, b - r0);
+        const Eigen::Index c0 = r0, cols = b - r0;
+        gram.resize(rows, cols);
+        gram.noalias() =
+            block.middleRows(r0, rows) * block.middleRows(c0, cols).transpose();
+        for (Eigen::Index i = r0; i < r0 + rows; ++i) {
+          const float* g = gram.row(i - r0).data();
+          const float kth_i = top.kth(members[static_cast<std::size_t>(i)]);
+          for (Eigen::Index j = i + 1; j < b; ++j) {
+            const float v = g[j - c0] + kFilterMargin;
+            if (v >= kth_i || v >= top.kth(members[static_cast<std::size_t>(j)]))
+              exact_pair(i, j);
+          }
+        }
+      }
+    }
+    pairs_of[static_cast<std::size_t>(worker)] += pairs;
+  });
+  if (comparisons != nullptr) {
+    *comparisons = 0;
+    for (auto c : pairs_of)
+      *comparisons += c;
+  }
+  if (workers == 1) return to_table(std::move(lists[0]), items, n);
+  // Each worker's list is the top-n of the distinct candidates it saw, so the
+  // top-n of their deduplicated union is the top-n of all.
+  top_lists merged(items, n);
+  for (std::size_t w = 0; w < workers; ++w)
+    for (std::size_t i = 0; i < items; ++i)
+      for (std::size_t k = 0; k < lists[w].count[i]; ++k)
+        merged.offer(static_cast<std::int32_t>(i), lists[w].ids[i * n + k],
+                     lists[w].scores[i * n + k]);
+  return to_table(std::move(merged), items, n);
+}
+
+neighbor_table merge_neighbor_lists(std::int32_t items, std::size_t n,
+                                    std::span<const neighbor_table> parts) {
+  EDDY_ASSERT(items >= 0 && n > 0 && n < 256);
+  top_lists merged(static_cast<std::size_t>(items), n);
+  for (const auto& part : parts) {
+    EDDY_ASSERT(part.query.size() == static_cast<std::size_t>(part.rows));
+    for (std::int32_t r = 0; r < part.rows; ++r) {
+      const auto item = part.query[static_cast<std::size_t>(r)];
+      EDDY_ASSERT(item >= 0 && item < items);
+      const auto ids = part.ids_of(r);
+      const auto scores = part.scores_of(r);
+      for (std::size_t k = 0; k < ids.size(); ++k)
+        if (ids[k] >= 0) {
+          EDDY_ASSERT(ids[k] < items);
+          merged.offer(item, ids[k], scores[k]);
+        }
+    }
+  }
+  return to_table(std::move(merged), static_cast<std::size_t>(items), n);
 }
 
 neighbor_table lsh_top_n(const factor_matrix& normalized, std::size_t n,

@@ -51,6 +51,23 @@
 
 namespace eddy::models {
 
+/// Buckets to join: bucket b is members[offsets[b] .. offsets[b + 1]), row ids
+/// (contiguous buffers, STYLE.md habit 3). A distributed join sends each
+/// worker a bucket_list over the rows it was given.
+struct bucket_list {
+  std::vector<std::int32_t> members;
+  std::vector<std::uint32_t> offsets{0};
+
+  std::size_t size() const { return offsets.size() - 1; }
+  std::span<const std::int32_t> operator[](std::size_t b) const {
+    return {members.data() + offsets[b], offsets[b + 1] - offsets[b]};
+  }
+  void add(std::span<const std::int32_t> bucket) {
+    members.insert(members.end(), bucket.begin(), bucket.end());
+    offsets.push_back(static_cast<std::uint32_t>(members.size()));
+  }
+};
+
 /// LSH settings. The defaults give recall@10 ~0.98 on the MovieLens preset's
 /// ALS item factors (tests/models/lsh_test.cpp asserts >= 0.95; those
 /// neighbours are far: median 10th cosine ~0.75, so ~30% of items end up
@@ -97,6 +114,10 @@ class lsh_index {
   /// The distinct candidates of `item`, ascending (what query() re-ranks).
   std::vector<std::int32_t> candidates(std::int32_t item) const;
 
+  /// Every bucket with two or more members, table by table, and (if `keys`)
+  /// each one's key: the work of table(n), to spread over join workers.
+  bucket_list buckets(std::vector<std::uint64_t>* keys = nullptr) const;
+
   /// Bucket key of `item` in table `t`, and the items of a bucket, ascending
   /// (empty if no item has that key): what a distributed join spreads.
   std::uint64_t key(std::int32_t item, int t) const;
@@ -135,6 +156,26 @@ class lsh_index {
   std::vector<table_index> tables_;
   lsh_stats build_;
 };
+
+/// The bucket join (see the top of this file): every pair of rows sharing a
+/// bucket is scored with the one dot kernel and offered to both rows' top-n
+/// lists; row i of the result is row i of `normalized` (rows in no bucket get
+/// empty, -1 padded lists). `threads` std::threads take chunks of buckets; the
+/// result does not depend on it nor on how the buckets are split or ordered.
+/// n in [1, 255]. `comparisons` (if given) receives the pairs scored.
+neighbor_table join_buckets(const factor_matrix& normalized,
+                            const bucket_list& buckets, std::size_t n,
+                            int threads = 1,
+                            std::uint64_t* comparisons = nullptr);
+
+/// Merges partial tables whose rows (part.query) and neighbour ids are item
+/// ids in [0, items): each item's list becomes the top-n of the distinct
+/// neighbours of all its rows (the same pair has the same score everywhere).
+/// Row i of the result is item i. What a distributed join's coordinator does
+/// with its workers' answers: with the buckets of lsh_index::buckets() split
+/// in any way over workers, the merge equals lsh_index::table(n).
+neighbor_table merge_neighbor_lists(std::int32_t items, std::size_t n,
+                                    std::span<const neighbor_table> parts);
 
 /// Convenience: lsh_index(normalized, p).table(n).
 neighbor_table lsh_top_n(const factor_matrix& normalized, std::size_t n,
