@@ -61,43 +61,6 @@ std::string csr_bytes(const models::csr_matrix& m) {
   return out;
 }
 
-status write_synced(const fs::path& p, const std::string& bytes) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return error{"cannot create " + p.string() + ": " + std::strerror(errno)};
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    auto n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      auto why = std::string{std::strerror(errno)};
-      ::close(fd);
-      return error{"cannot write " + p.string() + ": " + why};
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    auto why = std::string{std::strerror(errno)};
-    ::close(fd);
-    return error{"cannot fsync " + p.string() + ": " + why};
-  }
-  ::close(fd);
-  return {};
-}
-
-status sync_dir(const fs::path& p) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return error{"cannot open directory " + p.string() + ": " +
-                 std::strerror(errno)};
-  int r = ::fsync(fd);
-  ::close(fd);
-  if (r != 0)
-    return error{"cannot fsync directory " + p.string() + ": " +
-                 std::strerror(errno)};
-  return {};
-}
-
 // A bounds-checked reader over a whole file.
 struct cursor {
   std::string bytes;
@@ -197,6 +160,44 @@ models::csr_matrix read_csr(const fs::path& p) {
 }
 
 } // namespace
+
+status write_synced(const std::filesystem::path& p, const std::string& bytes) {
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return error{"cannot create " + p.string() + ": " + std::strerror(errno)};
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    auto n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      auto why = std::string{std::strerror(errno)};
+      ::close(fd);
+      return error{"cannot write " + p.string() + ": " + why};
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    auto why = std::string{std::strerror(errno)};
+    ::close(fd);
+    return error{"cannot fsync " + p.string() + ": " + why};
+  }
+  ::close(fd);
+  return {};
+}
+
+status sync_dir(const std::filesystem::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return error{"cannot open directory " + p.string() + ": " +
+                 std::strerror(errno)};
+  int r = ::fsync(fd);
+  ::close(fd);
+  if (r != 0)
+    return error{"cannot fsync directory " + p.string() + ": " +
+                 std::strerror(errno)};
+  return {};
+}
+
 
 std::optional<std::uint64_t> newest_artifact(const std::string& models_dir) {
   std::error_code ec;

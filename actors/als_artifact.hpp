@@ -21,6 +21,7 @@
 #include "schema/error.hpp"
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,11 @@ struct als_artifact {
       seen;              ///< users x items, r(user, item) of the training pairs
   std::string meta_json; ///< MODEL.json
 };
+
+/// Writes `bytes` to `p` (created or truncated) and fsyncs it.
+status write_synced(const std::filesystem::path& p, const std::string& bytes);
+/// fsyncs a directory (after a rename into it).
+status sync_dir(const std::filesystem::path& p);
 
 /// The newest als-<version> under `models_dir`, if any.
 std::optional<std::uint64_t> newest_artifact(const std::string& models_dir);

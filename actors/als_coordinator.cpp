@@ -2,6 +2,7 @@
 
 #include "actors/als_artifact.hpp"
 #include "actors/als_protocol.hpp"
+#include "actors/similar_table.hpp"
 #include "cluster/shard_map.hpp"
 #include "models/evaluation.hpp"
 #include "schema/interactions.hpp"
@@ -84,18 +85,36 @@ parse_train_args(std::string_view args, const interaction_registry& registry) {
     } else if (key == "weights") {
       ok = v == "registry" || v == "unit";
       s.weights_from = v;
+    } else if (key == "similar") {
+      ok = v == "0" || v == "1";
+      s.similar = v == "1";
+    } else if (key == "similar_n") {
+      ok = number(v, s.similar_n) && s.similar_n >= 10 && s.similar_n <= 255;
+    } else if (key == "lsh_tables") {
+      ok = number(v, s.lsh.tables);
+    } else if (key == "lsh_projections") {
+      ok = number(v, s.lsh.projections);
+    } else if (key == "lsh_bucket") {
+      ok = number(v, s.lsh.bucket_length);
+    } else if (key == "recall_sample") {
+      ok = number(v, s.recall_sample) && s.recall_sample >= 1;
     } else {
       return error{"unknown argument '" + key +
                    "' (train takes factors, alpha, reg, iterations, cg_steps, "
-                   "seed, threads, "
-                   "preset, weights, step_timeout_ms, gram, verify)"};
+                   "seed, threads, preset, weights, step_timeout_ms, gram, verify, "
+                   "similar, similar_n, lsh_tables, lsh_projections, lsh_bucket, "
+                   "recall_sample)"};
     }
     if (!ok)
       return error{"bad value '" + v + "' for " + key +
                    " (factors 1..1024, iterations 0..1000, alpha/reg/cg_steps "
-                   ">= 0, threads "
-                   "1..256, step_timeout_ms >= 100, weights registry|unit, gram reduce|coordinator)"};
+                   ">= 0, threads 1..256, step_timeout_ms >= 100, weights "
+                   "registry|unit, gram reduce|coordinator, similar 0|1, "
+                   "similar_n 10..255, recall_sample >= 1)"};
   }
+  s.lsh.seed = s.als.seed;
+  s.lsh.threads = s.als.threads;
+  if (auto why = models::validate(s.lsh)) return error{*why};
   if (s.weights_from == "unit") {
     s.weights.fill(1.0F);
   } else {
@@ -153,6 +172,17 @@ struct coord_state {
   double load_seconds = 0, setup_seconds = 0;
   std::uint64_t* bytes_sink = nullptr; ///< where sent/received bytes count now
   std::uint64_t* network_sink = nullptr;
+  // The similar-items table (step 4).
+  std::vector<std::int64_t> item_last_ts; ///< per global item
+  models::factor_matrix normalized;
+  models::neighbor_table similar;
+  models::lsh_stats lsh_build;
+  double similar_recall = -1, similar_seconds = 0;
+  std::uint64_t similar_comparisons = 0, similar_bytes = 0,
+                similar_network_bytes = 0;
+  std::size_t recall_sample = 0;
+  clock_type::time_point t_similar;
+  std::string reply; ///< the client's answer, sent once the lists are stored
   static inline const char* name = "eddy.als_coordinator";
 };
 
@@ -388,6 +418,7 @@ void build_and_assign(coord_actor* self) {
   std::vector<models::triple> triples;
   std::vector<std::int32_t> item_owner(
       static_cast<std::size_t>(st.items.size()), -1);
+  st.item_last_ts.assign(static_cast<std::size_t>(st.items.size()), INT64_MIN);
   for (std::size_t wi = 0; wi < st.workers.size(); ++wi) {
     auto& l = st.workers[wi].loaded;
     std::vector<std::int32_t> gu(l.users.size()), gi(l.items.size());
@@ -395,6 +426,8 @@ void build_and_assign(coord_actor* self) {
       gu[i] = *st.users.find(l.users[i]);
     for (std::size_t i = 0; i < l.items.size(); ++i) {
       gi[i] = *st.items.find(l.items[i]);
+      auto& last = st.item_last_ts[static_cast<std::size_t>(gi[i])];
+      last = std::max(last, l.item_last_ts[i]);
       auto& o = item_owner[static_cast<std::size_t>(gi[i])];
       if (o < 0) o = static_cast<std::int32_t>(wi);
     }
@@ -434,6 +467,172 @@ std::string fixed(const char* f, double v) {
   char b[64];
   std::snprintf(b, sizeof b, f, v);
   return b;
+}
+
+// --- similar items (step 4) ----------------------------------------------------
+
+void write_model(coord_actor* self);
+
+// The reply (st.reply, without its closing brace) goes out; the run is over.
+void finish_training(coord_actor* self) {
+  auto& st = self->state;
+  st.reply += ",\"total_seconds\":" +
+              fixed("%.3f", std::chrono::duration<double>(clock_type::now() - st.t_start).count());
+  st.reply += "}";
+  st.finished = true;
+  finish_reply(self, st.reply);
+  self->quit();
+}
+
+// Buckets to workers by key: each worker gets its buckets over only the rows
+// they reference, renumbered, and those rows' vectors.
+void start_join(coord_actor* self) {
+  auto& st = self->state;
+  const auto& s = st.a.settings;
+  st.t_similar = clock_type::now();
+  st.bytes_sink = &st.similar_bytes;
+  st.network_sink = &st.similar_network_bytes;
+  begin_step(self, "similar-items join");
+  st.normalized = models::normalize_rows(st.y);
+  std::vector<std::uint64_t> keys;
+  models::lsh_index index(st.normalized, s.lsh);
+  st.lsh_build = index.build_stats();
+  const auto buckets = index.buckets(&keys);
+  const auto w_count = st.workers.size();
+  std::vector<std::vector<std::size_t>> mine(w_count);
+  for (std::size_t b = 0; b < buckets.size(); ++b)
+    mine[keys[b] % w_count].push_back(b);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::size_t w = 0; w < w_count; ++w) {
+    als::join_request r;
+    r.run = st.run;
+    r.n = s.similar_n;
+    r.threads = s.als.threads;
+    for (auto b : mine[w])
+      r.items.insert(r.items.end(), buckets[b].begin(), buckets[b].end());
+    std::sort(r.items.begin(), r.items.end());
+    r.items.erase(std::unique(r.items.begin(), r.items.end()), r.items.end());
+    r.vectors = gather_rows(st.normalized, r.items);
+    std::vector<std::int32_t> local;
+    for (auto b : mine[w]) {
+      local.clear();
+      for (auto id : buckets[b])
+        local.push_back(static_cast<std::int32_t>(
+            std::lower_bound(r.items.begin(), r.items.end(), id) - r.items.begin()));
+      r.buckets.add(local);
+    }
+    out.emplace_back(st.workers[w].node, als::encode(r));
+  }
+  for (auto& [node, bytes] : out)
+    send_to(self, node, std::move(bytes));
+}
+
+void join_done(coord_actor* self) {
+  auto& st = self->state;
+  const auto& s = st.a.settings;
+  std::vector<models::neighbor_table> parts;
+  for (auto& w : st.workers) {
+    auto r = als::decode_join_reply(st.replies.at(w.node));
+    if (!r || r->table.n != s.similar_n) {
+      fail(self, "node " + w.node + " answered step '" + st.step + "' with " +
+                     (r ? std::string{"lists of the wrong length"} : r.err().message));
+      return;
+    }
+    for (auto q : r->table.query)
+      if (q < 0 || q >= st.items.size()) {
+        fail(self, "node " + w.node + " answered step '" + st.step +
+                       "' with an item out of range");
+        return;
+      }
+    for (auto id : r->table.ids)
+      if (id >= st.items.size()) {
+        fail(self, "node " + w.node + " answered step '" + st.step +
+                       "' with a neighbour out of range");
+        return;
+      }
+    st.similar_comparisons += r->comparisons;
+    parts.push_back(std::move(r->table));
+  }
+  st.replies.clear();
+  st.similar = models::merge_neighbor_lists(
+      st.items.size(), static_cast<std::size_t>(s.similar_n), parts);
+  parts = {};
+  const auto sample = models::sample_items(
+      st.items.size(), static_cast<std::size_t>(s.recall_sample), s.als.seed);
+  st.recall_sample = sample.size();
+  st.similar_recall =
+      models::sampled_recall(st.normalized, st.similar, sample, 10, s.als.threads);
+  st.similar_seconds =
+      std::chrono::duration<double>(clock_type::now() - st.t_similar).count();
+  if (auto log = logger(self))
+    log->info("ALS run {:x}: similar-items table of {} items, recall@10 {:.4f} "
+              "(sample of {}), {} comparisons, {:.3f} s",
+              st.run, st.items.size(), st.similar_recall, st.recall_sample,
+              st.similar_comparisons, st.similar_seconds);
+  write_model(self);
+}
+
+// Each worker's share of the table: the lists of the items of its shards.
+std::string similar_share(const coord_state& st, const worker_info& w,
+                          const std::string& model, std::uint64_t version,
+                          std::int64_t created_ms) {
+  similar_table t;
+  t.model = model;
+  t.version = version;
+  t.trained_by = st.a.env->me;
+  t.created_ms = created_ms;
+  t.data_max_ts = st.max_ts;
+  t.recall_at_10 = st.similar_recall;
+  t.recall_sample = static_cast<std::uint32_t>(st.recall_sample);
+  t.n = st.similar.n;
+  const auto n = static_cast<std::size_t>(t.n);
+  std::vector<std::int32_t> names;
+  for (auto row : w.item_rows) { // ascending index == ascending id
+    t.items.push_back(st.items.id(row));
+    for (auto id : st.similar.ids_of(row))
+      if (id >= 0) names.push_back(id);
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  for (auto id : names) {
+    t.names.push_back(st.items.id(id));
+    t.last_ts.push_back(st.item_last_ts[static_cast<std::size_t>(id)]);
+  }
+  t.ids.reserve(w.item_rows.size() * n);
+  for (auto row : w.item_rows) {
+    const auto ids = st.similar.ids_of(row);
+    const auto scores = st.similar.scores_of(row);
+    for (std::size_t k = 0; k < n; ++k) {
+      t.ids.push_back(ids[k] < 0 ? -1
+                                 : static_cast<std::int32_t>(
+                                       std::lower_bound(names.begin(), names.end(), ids[k]) -
+                                       names.begin()));
+      t.scores.push_back(scores[k]);
+    }
+  }
+  return encode_similar_table(t);
+}
+
+std::string similar_json_summary(const coord_state& st) {
+  const auto& s = st.a.settings;
+  std::string j = "{\"n\":" + std::to_string(s.similar_n);
+  char b[96];
+  std::snprintf(b, sizeof b, ",\"recall_at_10\":%.4f,\"recall_sample\":%zu",
+                st.similar_recall, st.recall_sample);
+  j += b;
+  j += ",\"lsh\":{\"tables\":" + std::to_string(s.lsh.tables) +
+       ",\"projections\":" + std::to_string(s.lsh.projections);
+  std::snprintf(b, sizeof b, ",\"bucket_length\":%.6g,\"seed\":%llu}", s.lsh.bucket_length,
+                static_cast<unsigned long long>(s.lsh.seed));
+  j += b;
+  std::snprintf(b, sizeof b, ",\"seconds\":%.3f", st.similar_seconds);
+  j += b;
+  j += ",\"buckets\":" + std::to_string(st.lsh_build.buckets) +
+       ",\"largest_bucket\":" + std::to_string(st.lsh_build.largest_bucket) +
+       ",\"comparisons\":" + std::to_string(st.similar_comparisons) +
+       ",\"bytes\":" + std::to_string(st.similar_bytes) +
+       ",\"network_bytes\":" + std::to_string(st.similar_network_bytes) + "}";
+  return j;
 }
 
 void write_model(coord_actor* self) {
@@ -510,9 +709,28 @@ void write_model(coord_actor* self) {
     j += ",\"verify\":{\"users_max_rel_diff\":" + fixed("%.3g", rel(st.x, local.users)) +
          ",\"items_max_rel_diff\":" + fixed("%.3g", rel(st.y, local.items)) +
          ",\"fit_seconds\":" +
-         fixed("%.3f", std::chrono::duration<double>(clock_type::now() - t0).count()) + "}";
+         fixed("%.3f", std::chrono::duration<double>(clock_type::now() - t0).count());
+    if (!st.similar.ids.empty()) {
+      // The distributed join against the single-process one (same buckets).
+      const auto one = models::lsh_index(st.normalized, s.lsh)
+                           .table(static_cast<std::size_t>(s.similar_n));
+      j += std::string{",\"similar_equals_single_process\":"} +
+           (one.ids == st.similar.ids && one.scores == st.similar.scores ? "true" : "false");
+    }
+    j += "}";
   }
+  if (!st.similar.ids.empty()) j += ",\"similar\":" + similar_json_summary(st);
   art.meta_json = j + "}\n";
+  // Each node's share of the similar-items table, named after this model.
+  std::vector<std::pair<std::string, std::string>> shares;
+  if (!st.similar.ids.empty()) {
+    const auto model = env.me + "/als-" + std::to_string(art.version);
+    const auto created = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    for (auto& w : st.workers)
+      shares.emplace_back(w.node, similar_share(st, w, model, art.version, created));
+  }
   art.users = std::move(st.users);
   art.items = std::move(st.items);
   art.user_factors = std::move(st.x);
@@ -525,16 +743,31 @@ void write_model(coord_actor* self) {
   }
   j += ",\"path\":";
   append_json_string(j, *path);
-  j += ",\"total_seconds\":" + fixed("%.3f", std::chrono::duration<double>(
-                                                 clock_type::now() - st.t_start)
-                                                 .count());
-  j += "}";
-  st.finished = true;
   if (auto log = logger(self))
     log->info("ALS training run {:x}: model version {} written to {}", st.run,
               art.version, *path);
-  finish_reply(self, j);
-  self->quit();
+  st.reply = std::move(j);
+  if (shares.empty()) {
+    finish_training(self);
+    return;
+  }
+  begin_step(self, "store similar items");
+  st.bytes_sink = &st.similar_bytes;
+  st.network_sink = &st.similar_network_bytes;
+  for (auto& [node, table] : shares) {
+    als::store_request r;
+    r.run = st.run;
+    r.table = std::move(table);
+    send_to(self, node, als::encode(r));
+  }
+}
+
+void training_done(coord_actor* self) {
+  auto& st = self->state;
+  if (st.a.settings.similar && st.items.size() >= 2)
+    start_join(self);
+  else
+    write_model(self);
 }
 
 void half_done(coord_actor* self) {
@@ -594,7 +827,7 @@ void half_done(coord_actor* self) {
   if (st.iteration < s.als.iterations)
     start_iteration(self);
   else
-    write_model(self);
+    training_done(self);
 }
 
 void step_done(coord_actor* self) {
@@ -617,9 +850,28 @@ void step_done(coord_actor* self) {
     st.setup_seconds =
         std::chrono::duration<double>(clock_type::now() - st.t_start).count();
     if (st.a.settings.als.iterations == 0)
-      write_model(self);
+      training_done(self);
     else
       start_iteration(self);
+  } else if (st.step == "similar-items join") {
+    join_done(self);
+  } else if (st.step == "store similar items") {
+    st.reply += ",\"similar_stored\":[";
+    for (std::size_t i = 0; i < st.workers.size(); ++i) {
+      auto path = als::decode_stored(st.replies.at(st.workers[i].node));
+      if (!path) {
+        fail(self, "node " + st.workers[i].node + " answered step '" + st.step + "' with " +
+                       path.err().message);
+        return;
+      }
+      st.reply += i ? ",{\"node\":" : "{\"node\":";
+      append_json_string(st.reply, st.workers[i].node);
+      st.reply += ",\"path\":";
+      append_json_string(st.reply, *path);
+      st.reply += "}";
+    }
+    st.reply += "]";
+    finish_training(self);
   } else {
     half_done(self);
   }

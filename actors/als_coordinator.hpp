@@ -18,15 +18,25 @@
 //     and ONLY the other side's rows the block references go to each worker; it
 //     answers its new rows, their partial gram and (item half-step) its loss
 //     terms. loss = sum of the terms + reg |X|^2, normalized like models::loss.
-//  4. the artifact: DATA_DIR/NODE/models/als-<version>/
-//  (actors/als_artifact.hpp),
-//     then one JSON reply to the client.
+//  4. similar items (unless similar=0): the coordinator hashes the normalized
+//     item factors into LSH buckets (models/lsh.hpp), spreads the buckets over
+//     the workers by key ("join": each gets its buckets and the vectors of
+//     their members only), merges the workers' per-item top-n lists
+//     (models::merge_neighbor_lists: the same table as single-process
+//     lsh_index::table for any number of nodes) and measures recall@10
+//     against exact cosine on a sample of items.
+//  5. the artifact: DATA_DIR/NODE/models/als-<version>/
+//     (actors/als_artifact.hpp, with the similar-items figures in MODEL.json),
+//     then each node gets the lists of the items of its shards ("store",
+//     actors/similar_table.hpp, versioned with the model), then one JSON
+//     reply to the client.
 // A node that is down at the start, stops heartbeating, answers with an error,
 // or does not answer a step within step_timeout_ms fails the run with a message
 // naming the node and the step: training never hangs.
 
 #include "actors/gateway.hpp"
 #include "models/als.hpp"
+#include "models/lsh.hpp"
 #include "schema/error.hpp"
 
 #include <array>
@@ -40,7 +50,8 @@ namespace eddy::actors {
 
 /// ARGS of "train": factors, alpha, reg, iterations, cg_steps, seed, threads
 /// (per worker), preset (movielens), weights (registry | unit),
-/// step_timeout_ms.
+/// step_timeout_ms, similar (0 | 1), similar_n, lsh_tables, lsh_projections,
+/// lsh_bucket, recall_sample.
 struct train_settings {
   models::als_params als;
   float alpha = 1.0F;
@@ -56,6 +67,11 @@ struct train_settings {
   /// Also run single-process models::fit() on the same matrix and seed at the
   /// end and report how far the distributed factors are from it.
   bool verify = false;
+  /// Build the similar-items table after training (step 4 above).
+  bool similar = true;
+  int similar_n = 20;          ///< neighbours kept per item (>= 10)
+  models::lsh_params lsh;      ///< tables, projections, bucket_length, seed
+  int recall_sample = 1000;    ///< items whose exact top-10 measures recall
 };
 
 expected<train_settings> parse_train_args(std::string_view args,

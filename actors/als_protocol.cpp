@@ -212,7 +212,7 @@ std::string encode(const load_request& m) {
 std::string encode(const load_reply& m) {
   msgpack::sbuffer buf;
   packer pk(&buf);
-  pack_head(pk, "loaded", m.run, 9);
+  pack_head(pk, "loaded", m.run, 10);
   pk.pack(m.users);
   pk.pack(m.items);
   pack_vec(pk, m.pair_user);
@@ -222,6 +222,7 @@ std::string encode(const load_reply& m) {
   pk.pack_uint64(m.zero_weight);
   pk.pack_int64(m.min_ts);
   pk.pack_int64(m.max_ts);
+  pack_vec(pk, m.item_last_ts);
   return done(buf);
 }
 
@@ -272,6 +273,48 @@ std::string encode(const solve_reply& m) {
   return done(buf);
 }
 
+std::string encode(const join_request& m) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "join", m.run, 6);
+  pk.pack_int32(m.n);
+  pk.pack_int32(m.threads);
+  pack_vec(pk, m.items);
+  pack_factors(pk, m.vectors);
+  pack_vec(pk, m.buckets.members);
+  pack_vec(pk, m.buckets.offsets);
+  return done(buf);
+}
+
+std::string encode(const join_reply& m) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "joined", m.run, 5);
+  pk.pack_int32(m.table.n);
+  pack_vec(pk, m.table.query);
+  pack_vec(pk, m.table.ids);
+  pack_vec(pk, m.table.scores);
+  pk.pack_uint64(m.comparisons);
+  return done(buf);
+}
+
+std::string encode(const store_request& m) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "store", m.run, 1);
+  pk.pack_bin(static_cast<std::uint32_t>(m.table.size()));
+  pk.pack_bin_body(m.table.data(), static_cast<std::uint32_t>(m.table.size()));
+  return done(buf);
+}
+
+std::string encode_stored(std::uint64_t run, const std::string& path) {
+  msgpack::sbuffer buf;
+  packer pk(&buf);
+  pack_head(pk, "stored", run, 1);
+  pk.pack(path);
+  return done(buf);
+}
+
 std::string encode_error(std::uint64_t run, const std::string& message) {
   msgpack::sbuffer buf;
   packer pk(&buf);
@@ -292,7 +335,7 @@ expected<load_request> decode_load_request(std::string_view bytes) {
 
 expected<load_reply> decode_load_reply(std::string_view bytes) {
   return guarded("loaded", [&] {
-    reader r{bytes, "loaded", 9};
+    reader r{bytes, "loaded", 10};
     load_reply m;
     m.run = r.run;
     m.users = r.at(0).as<std::vector<std::string>>();
@@ -304,6 +347,9 @@ expected<load_reply> decode_load_reply(std::string_view bytes) {
     m.zero_weight = r.at(6).as<std::uint64_t>();
     m.min_ts = r.at(7).as<std::int64_t>();
     m.max_ts = r.at(8).as<std::int64_t>();
+    m.item_last_ts = bin_vec<std::int64_t>(r.at(9));
+    if (m.item_last_ts.size() != m.items.size())
+      throw malformed{"one last event time per item expected"};
     if (m.pair_user.size() != m.r.size() || m.pair_item.size() != m.r.size())
       throw malformed{"pair arrays of different lengths"};
     for (std::size_t i = 0; i < m.r.size(); ++i)
@@ -370,6 +416,67 @@ expected<solve_reply> decode_solve_reply(std::string_view bytes) {
     m.loss.nnz = r.at(6).as<std::int64_t>();
     return m;
   });
+}
+
+expected<join_request> decode_join_request(std::string_view bytes) {
+  return guarded("join", [&] {
+    reader r{bytes, "join", 6};
+    join_request m;
+    m.run = r.run;
+    m.n = r.at(0).as<int>();
+    m.threads = r.at(1).as<int>();
+    m.items = bin_vec<std::int32_t>(r.at(2));
+    m.vectors = factors_of(r.at(3));
+    m.buckets.members = bin_vec<std::int32_t>(r.at(4));
+    m.buckets.offsets = bin_vec<std::uint32_t>(r.at(5));
+    // Enough checking that join_buckets cannot read out of bounds.
+    if (m.n < 1 || m.n > 255 || m.threads < 1 || m.threads > 256 ||
+        m.vectors.rows() != static_cast<Eigen::Index>(m.items.size()))
+      throw malformed{"bad list length, thread count or vector rows"};
+    const auto& off = m.buckets.offsets;
+    if (off.empty() || off.front() != 0 ||
+        off.back() != m.buckets.members.size() ||
+        !std::is_sorted(off.begin(), off.end()))
+      throw malformed{"inconsistent bucket offsets"};
+    for (auto id : m.buckets.members)
+      if (id < 0 || static_cast<std::size_t>(id) >= m.items.size())
+        throw malformed{"bucket member out of range"};
+    return m;
+  });
+}
+
+expected<join_reply> decode_join_reply(std::string_view bytes) {
+  return guarded("joined", [&] {
+    reader r{bytes, "joined", 5};
+    join_reply m;
+    m.run = r.run;
+    m.table.n = r.at(0).as<std::int32_t>();
+    m.table.query = bin_vec<std::int32_t>(r.at(1));
+    m.table.ids = bin_vec<std::int32_t>(r.at(2));
+    m.table.scores = bin_vec<float>(r.at(3));
+    m.table.rows = static_cast<std::int32_t>(m.table.query.size());
+    m.comparisons = r.at(4).as<std::uint64_t>();
+    const auto cells = m.table.query.size() * static_cast<std::size_t>(std::max(m.table.n, 0));
+    if (m.table.n < 1 || m.table.ids.size() != cells || m.table.scores.size() != cells)
+      throw malformed{"neighbour lists of the wrong size"};
+    return m;
+  });
+}
+
+expected<store_request> decode_store_request(std::string_view bytes) {
+  return guarded("store", [&] {
+    reader r{bytes, "store", 1};
+    store_request m;
+    m.run = r.run;
+    const auto& o = r.at(0);
+    if (o.type != msgpack::type::BIN) throw malformed{"table is not bytes"};
+    m.table.assign(o.via.bin.ptr, o.via.bin.size);
+    return m;
+  });
+}
+
+expected<std::string> decode_stored(std::string_view bytes) {
+  return guarded("stored", [&] { return reader{bytes, "stored", 1}.at(0).as<std::string>(); });
 }
 
 std::string decode_error(std::string_view bytes) {

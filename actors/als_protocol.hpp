@@ -25,9 +25,19 @@
 //          global index). The worker solves its rows and answers the new rows,
 //          their partial gram (rows^T rows, float64) and, if asked, their loss
 //          terms.
+//  join    after the last iteration (the similar-items table, DESIGN.md §5): a
+//          share of the LSH buckets of the normalized item factors, over the
+//          rows they reference (renumbered 0..m-1, with their global item
+//          indices and vectors); the worker runs models::join_buckets and
+//          answers each row's top-n in global indices ("joined").
+//  store   the similar-items lists of the items of the worker's shards
+//          (actors/similar_table.hpp bytes): the worker writes them under its
+//          node's models directory and switches serving to them ("stored").
 //  error   any step that failed on the worker: [ "error", run, message ].
 
 #include "models/als.hpp"
+#include "models/lsh.hpp"
+#include "models/similar.hpp"
 #include "schema/error.hpp"
 
 #include <array>
@@ -54,6 +64,7 @@ struct load_reply {
   std::vector<float> r; ///< r(user, item) > 0 per pair
   std::uint64_t events = 0, zero_weight = 0;
   std::int64_t min_ts = 0, max_ts = 0; ///< of the events read (0 if none)
+  std::vector<std::int64_t> item_last_ts; ///< per item: its newest event
 };
 
 /// One side's block (two messages per worker, users then items, to keep each
@@ -84,6 +95,25 @@ struct solve_reply {
   models::loss_terms loss;
 };
 
+struct join_request {
+  std::uint64_t run = 0;
+  int n = 0, threads = 1;
+  std::vector<std::int32_t> items; ///< global index of each row, ascending
+  models::factor_matrix vectors;   ///< normalized item factors, one per row
+  models::bucket_list buckets;     ///< over rows 0 .. items.size() - 1
+};
+
+struct join_reply {
+  std::uint64_t run = 0;
+  models::neighbor_table table; ///< query and ids are global item indices
+  std::uint64_t comparisons = 0;
+};
+
+struct store_request {
+  std::uint64_t run = 0;
+  std::string table; ///< actors/similar_table.hpp encoding
+};
+
 /// key=value&key=value with %XX escapes (the syntax of every client query);
 /// errors name the bad part.
 expected<std::map<std::string, std::string>> parse_args(std::string_view args);
@@ -100,6 +130,10 @@ std::string encode(const assign_request& m);
 std::string encode_assigned(std::uint64_t run);
 std::string encode(const solve_request& m);
 std::string encode(const solve_reply& m);
+std::string encode(const join_request& m);
+std::string encode(const join_reply& m);
+std::string encode(const store_request& m);
+std::string encode_stored(std::uint64_t run, const std::string& path);
 std::string encode_error(std::uint64_t run, const std::string& message);
 
 expected<load_request> decode_load_request(std::string_view bytes);
@@ -108,6 +142,10 @@ expected<assign_request> decode_assign_request(std::string_view bytes);
 expected<std::uint64_t> decode_assigned(std::string_view bytes);
 expected<solve_request> decode_solve_request(std::string_view bytes);
 expected<solve_reply> decode_solve_reply(std::string_view bytes);
+expected<join_request> decode_join_request(std::string_view bytes);
+expected<join_reply> decode_join_reply(std::string_view bytes);
+expected<store_request> decode_store_request(std::string_view bytes);
+expected<std::string> decode_stored(std::string_view bytes); ///< the path
 /// The message of an "error" reply.
 std::string decode_error(std::string_view bytes);
 

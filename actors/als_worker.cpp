@@ -2,6 +2,8 @@
 
 #include "actors/als_artifact.hpp"
 #include "actors/als_protocol.hpp"
+#include "actors/similar_table.hpp"
+#include "models/lsh.hpp"
 #include "schema/writers.hpp"
 
 #include <caf/all.hpp>
@@ -28,6 +30,7 @@ struct block {
 
 struct worker_state {
   std::string node;
+  std::string models_dir;
   std::vector<caf::actor> shards;
   std::uint64_t run = 0;
   bool assigned = false; // both blocks of `run` are in
@@ -48,6 +51,7 @@ std::string aggregate(const als::load_request& req,
   out.run = req.run;
   // Ids -> first-seen indices, pairs keyed by (user index, item index).
   std::unordered_map<std::string, std::uint32_t> user_ix, item_ix;
+  std::vector<std::int64_t> last_ts; // per item index
   std::unordered_map<std::uint64_t, float> r;
   std::vector<std::uint64_t> order; // pairs in first-seen order
   std::size_t total = 0;
@@ -75,6 +79,10 @@ std::string aggregate(const als::load_request& req,
           item_ix
               .try_emplace(e.item, static_cast<std::uint32_t>(item_ix.size()))
               .first->second;
+      if (i == last_ts.size())
+        last_ts.push_back(e.ts);
+      else
+        last_ts[i] = std::max(last_ts[i], e.ts);
       const auto key = (std::uint64_t{u} << 32) | i;
       auto [it, fresh] = r.try_emplace(key, 0.0F);
       if (fresh) order.push_back(key);
@@ -100,6 +108,9 @@ std::string aggregate(const als::load_request& req,
   std::vector<std::int32_t> user_rank, item_rank;
   sorted(user_ix, out.users, user_rank);
   sorted(item_ix, out.items, item_rank);
+  out.item_last_ts.resize(out.items.size());
+  for (std::size_t i = 0; i < last_ts.size(); ++i)
+    out.item_last_ts[static_cast<std::size_t>(item_rank[i])] = last_ts[i];
   out.pair_user.reserve(order.size());
   out.pair_item.reserve(order.size());
   out.r.reserve(order.size());
@@ -151,9 +162,36 @@ std::string solve(worker_actor* self, const als::solve_request& req) {
   return als::encode(out);
 }
 
+std::string join(const als::join_request& req) {
+  als::join_reply out;
+  out.run = req.run;
+  out.table = models::join_buckets(req.vectors, req.buckets,
+                                   static_cast<std::size_t>(req.n), req.threads,
+                                   &out.comparisons);
+  for (auto& id : out.table.ids)
+    if (id >= 0) id = req.items[static_cast<std::size_t>(id)];
+  out.table.query = req.items;
+  return als::encode(out);
+}
+
+std::string store(worker_actor* self, const als::store_request& req) {
+  auto& st = self->state;
+  auto t = decode_similar_table(req.table);
+  if (!t) return als::encode_error(req.run, "node " + st.node + ": " + t.err().message);
+  auto path = store_similar_table(st.models_dir, *t);
+  if (!path)
+    return als::encode_error(req.run, "node " + st.node + ": storing the similar-items table: " +
+                                          path.err().message);
+  if (auto log = spdlog::get("node " + st.node))
+    log->info("similar-items lists of {} items (model {}) stored in {}", t->items.size(),
+              t->model, *path);
+  return als::encode_stored(req.run, *path);
+}
+
 caf::behavior als_worker(worker_actor* self, std::string node,
-                         std::vector<caf::actor> shards) {
+                         std::vector<caf::actor> shards, std::string models_dir) {
   self->state.node = std::move(node);
+  self->state.models_dir = std::move(models_dir);
   self->state.shards = std::move(shards);
   return {
       [=](als_atom, const std::string& bytes) -> caf::result<std::string> {
@@ -247,6 +285,16 @@ caf::behavior als_worker(worker_actor* self, std::string node,
             if (!req) return als::encode_error(0, req.err().message);
             return solve(self, *req);
           }
+          if (op == "join") {
+            auto req = als::decode_join_request(bytes);
+            if (!req) return als::encode_error(0, req.err().message);
+            return join(*req);
+          }
+          if (op == "store") {
+            auto req = als::decode_store_request(bytes);
+            if (!req) return als::encode_error(0, req.err().message);
+            return store(self, *req);
+          }
           return als::encode_error(0, "node " + st.node +
                                           ": unknown ALS request '" + op + "'");
         } catch (const std::exception& e) {
@@ -260,8 +308,11 @@ caf::behavior als_worker(worker_actor* self, std::string node,
 // -------------------------------------------------------------
 
 struct server_state {
+  std::string node;
   std::string dir;
   std::shared_ptr<const als_artifact> model;
+  std::string similar_name; ///< the similar.current target loaded
+  std::shared_ptr<const similar_table> similar;
   static inline const char* name = "eddy.model_server";
 };
 
@@ -274,9 +325,22 @@ std::string error_json(const std::string& why) {
   return j + "}";
 }
 
-caf::behavior model_server(server_actor* self, std::string dir) {
+caf::behavior model_server(server_actor* self, std::string node, std::string dir) {
+  self->state.node = std::move(node);
   self->state.dir = std::move(dir);
   return {
+      [=](simq_atom, const std::string& item) -> std::string {
+        auto& st = self->state;
+        auto name = current_similar(st.dir);
+        if (!name) return encode_item_list(nullptr, item, st.node);
+        if (*name != st.similar_name) {
+          auto t = read_similar_table(st.dir, *name);
+          if (!t) return encode_item_error(item, "node " + st.node + ": " + t.err().message);
+          st.similar = std::move(*t); // the switch: one pointer
+          st.similar_name = *name;
+        }
+        return encode_item_list(st.similar.get(), item, st.node);
+      },
       [=](recq_atom, const std::string& args) -> caf::result<std::string> {
         auto& st = self->state;
         try {
@@ -325,12 +389,15 @@ caf::behavior model_server(server_actor* self, std::string dir) {
 } // namespace
 
 caf::actor spawn_als_worker(caf::actor_system& sys, std::string node,
-                            std::vector<caf::actor> local_shards) {
-  return sys.spawn(als_worker, std::move(node), std::move(local_shards));
+                            std::vector<caf::actor> local_shards,
+                            std::string models_dir) {
+  return sys.spawn(als_worker, std::move(node), std::move(local_shards),
+                   std::move(models_dir));
 }
 
-caf::actor spawn_model_server(caf::actor_system& sys, std::string models_dir) {
-  return sys.spawn(model_server, std::move(models_dir));
+caf::actor spawn_model_server(caf::actor_system& sys, std::string node,
+                              std::string models_dir) {
+  return sys.spawn(model_server, std::move(node), std::move(models_dir));
 }
 
 } // namespace eddy::actors

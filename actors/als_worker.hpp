@@ -7,8 +7,13 @@
 // its blocks and their factor rows between half-steps (the warm starts). Math
 // runs on the worker's scheduler thread, `threads` std::threads per solve.
 //
+// The worker also runs its share of the similar-items join ("join") and
+// stores its items' lists ("store", actors/similar_table.hpp).
+//
 // Model server: (recq_atom, std::string args) -> std::string JSON (or an
-// error whose message says what to fix). args: user=ID&k=10&seen=1 (%XX escapes
+// error whose message says what to fix); (simq_atom, std::string item) -> the
+// item's similar list (actors/similar_table.hpp encode_item_list) from the
+// table similar.current points to, reloaded when the link changes. args: user=ID&k=10&seen=1 (%XX escapes
 // as in actors/trend_query.hpp). It answers from the newest artifact under
 // DATA_DIR/NODE/models (actors/als_artifact.hpp), reloading when a newer
 // version appears: the switch is one shared_ptr swap, so a query sees one whole
@@ -22,9 +27,12 @@
 
 namespace eddy::actors {
 
+/// `models_dir`: where "store" writes this node's similar-items lists.
 caf::actor spawn_als_worker(caf::actor_system& sys, std::string node,
-                            std::vector<caf::actor> local_shards);
+                            std::vector<caf::actor> local_shards,
+                            std::string models_dir);
 
-caf::actor spawn_model_server(caf::actor_system& sys, std::string models_dir);
+caf::actor spawn_model_server(caf::actor_system& sys, std::string node,
+                              std::string models_dir);
 
 } // namespace eddy::actors

@@ -2,6 +2,7 @@
 
 #include "actors/als_coordinator.hpp"
 #include "actors/als_protocol.hpp"
+#include "actors/similar_table.hpp"
 #include "actors/shard_actor.hpp"
 #include "actors/trend_query.hpp"
 #include "cluster/shard_map.hpp"
@@ -98,6 +99,21 @@ struct pending_trend {
   std::vector<std::string> unreachable;
 };
 
+// A "similar" query: one list per query item, from the item's owner.
+struct pending_similar {
+  std::string rid, corr;
+  similar_query q;
+  std::vector<std::string> lists; ///< per q.items: encode_item_list bytes
+  std::uint32_t waiting = 0;
+};
+
+struct remote_similar {
+  std::uint64_t query = 0;
+  std::size_t index = 0;
+  clock_type::time_point deadline;
+  std::string node;
+};
+
 // A part waiting for its shard actor: either of a producer batch handled here
 // (batch != 0) or forwarded by a peer (peer, corr: where the reply goes).
 struct local_part {
@@ -114,6 +130,8 @@ struct gateway_state {
   std::unordered_map<std::uint64_t, pending_query> queries;
   std::unordered_map<std::uint64_t, pending_trend> trends;
   std::unordered_map<std::uint64_t, remote_query> remote_queries; // count and trend
+  std::unordered_map<std::uint64_t, pending_similar> similars;
+  std::unordered_map<std::uint64_t, remote_similar> remote_similars;
   std::unordered_map<std::string, clock_type::time_point> last_seen;
   clock_type::time_point next_heartbeat;
   // Local parts waiting for the next flush, by shard: batches that arrive together
@@ -673,6 +691,82 @@ void on_als_request(gateway_actor* self, std::string peer, std::string corr, std
       });
 }
 
+// --- "You May Also Like" (actors/similar_table.hpp) ------------------------------
+
+void similar_answered(gateway_actor* self, std::uint64_t qid, std::size_t index,
+                      std::string list) {
+  auto& st = self->state;
+  auto it = st.similars.find(qid);
+  if (it == st.similars.end() || index >= it->second.lists.size() ||
+      !it->second.lists[index].empty())
+    return;
+  auto& q = it->second;
+  q.lists[index] = std::move(list);
+  if (--q.waiting > 0)
+    return;
+  reply_json(self, q.rid, q.corr, similar_json(q.q, q.lists));
+  st.similars.erase(it);
+}
+
+// Each query item's list comes from its owner: this node's model server or a
+// peer's ("sim" -> "simr").
+void start_similar(gateway_actor* self, std::string rid, std::string corr,
+                   const std::string& args) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  auto q = parse_similar_query(args);
+  if (!q) {
+    reply_json(self, rid, corr, als_error_json(q.err().message));
+    return;
+  }
+  auto qid = st.next_id++;
+  auto& p = st.similars[qid];
+  p.rid = std::move(rid);
+  p.corr = std::move(corr);
+  p.q = std::move(*q);
+  p.lists.resize(p.q.items.size());
+  p.waiting = static_cast<std::uint32_t>(p.q.items.size());
+  const auto items = p.q.items; // p may move as answers arrive
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& item = items[i];
+    const auto shard = cluster::shard_of(item, env.cfg.shards);
+    const auto& owner = env.owner[shard];
+    if (owner == env.me) {
+      self->request(env.model_server, local_timeout, simq_atom::value, item)
+        .then([=](std::string& list) { similar_answered(self, qid, i, std::move(list)); },
+              [=](caf::error& err) {
+                similar_answered(self, qid, i,
+                                 encode_item_error(item, "the model server of node " +
+                                                           self->state.env->me +
+                                                           " failed: " + to_string(err)));
+              });
+    } else if (!alive(self, owner)) {
+      similar_answered(self, qid, i,
+                       encode_item_error(item, "node " + owner + " (owner of item '" + item +
+                                                 "') is not reachable"));
+    } else {
+      auto rc = st.next_id++;
+      st.remote_similars[rc] = {qid, i, clock_type::now() + peer_timeout(env), owner};
+      env.io->send(env.dealer_of.at(owner), {"sim", corr_bytes(rc), item});
+    }
+  }
+}
+
+// A peer asks for one item's list from this node's model server.
+void on_similar_request(gateway_actor* self, std::string peer, std::string corr,
+                        std::string item) {
+  auto answer = [=](std::string list) {
+    auto& e = *self->state.env;
+    e.io->send(e.peer_socket, {peer, "simr", corr, std::move(list)});
+  };
+  self->request(self->state.env->model_server, local_timeout, simq_atom::value, item)
+    .then([=](std::string& list) { answer(std::move(list)); },
+          [=](caf::error& err) {
+            answer(encode_item_error(item, "the model server of node " + self->state.env->me +
+                                             " failed: " + to_string(err)));
+          });
+}
+
 // --- dispatch -------------------------------------------------------------------
 
 void on_client(gateway_actor* self, cluster::frames& m) {
@@ -684,6 +778,8 @@ void on_client(gateway_actor* self, cluster::frames& m) {
     start_query(self, false, std::move(m[0]), std::move(m[1]), std::move(m[3]));
   } else if (m.size() == 4 && m[2] == "train") {
     start_training(self, std::move(m[0]), std::move(m[1]), m[3]);
+  } else if (m.size() == 4 && m[2] == "similar") {
+    start_similar(self, std::move(m[0]), std::move(m[1]), m[3]);
   } else if (m.size() == 4 && m[2] == "recommend") {
     start_recommend(self, std::move(m[0]), std::move(m[1]), std::move(m[3]));
   } else if (m.size() == 4) {
@@ -750,6 +846,8 @@ void on_peer_request(gateway_actor* self, cluster::frames& m) {
   }
   if (kind == "als" && m.size() == 4)
     on_als_request(self, std::move(m[0]), std::move(m[2]), std::move(m[3]));
+  if (kind == "sim" && m.size() == 4)
+    on_similar_request(self, std::move(m[0]), std::move(m[2]), std::move(m[3]));
   if (kind == "append")
     for (std::size_t i = 2; i + 1 < m.size(); i += 2)
       on_peer_part(self, m[0], std::move(m[i]), m[i + 1]);
@@ -782,6 +880,12 @@ void on_peer_reply(gateway_actor* self, socket_id sock, cluster::frames& m) {
     } else if (m[0] == "alsr") {
       if (st.als_coord)
         self->send(st.als_coord, alsreply_atom::value, node, std::move(m[1]), std::move(m[2]));
+    } else if (rc && m[0] == "simr") {
+      if (auto it = st.remote_similars.find(*rc); it != st.remote_similars.end()) {
+        auto [qid, index, deadline, owner] = it->second;
+        st.remote_similars.erase(it);
+        similar_answered(self, qid, index, std::move(m[2]));
+      }
     } else if (rc && m[0] == "trended") {
       if (auto it = st.remote_queries.find(*rc); it != st.remote_queries.end()) {
         auto qid = it->second.query;
@@ -837,6 +941,20 @@ void on_timer(gateway_actor* self) {
   }
   for (auto qid : done)
     finish_query(self, qid);
+  std::vector<remote_similar> late_similars;
+  for (auto it = st.remote_similars.begin(); it != st.remote_similars.end();) {
+    if (it->second.deadline <= now) {
+      late_similars.push_back(it->second);
+      it = st.remote_similars.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& r : late_similars)
+    if (auto q = st.similars.find(r.query); q != st.similars.end())
+      similar_answered(self, r.query, r.index,
+                       encode_item_error(q->second.q.items[r.index],
+                                         "node " + r.node + " did not answer in time"));
   for (auto& [qid, node] : late_trends)
     trend_answered(self, qid, nullptr, node);
   if (st.als_coord)

@@ -14,8 +14,11 @@
 //   reply    ["appended", corr, ack frame] per part; ["counted", corr, totals].
 //   ALS      ["als", corr, request] -> ["alsr", corr, reply] (actors/als_protocol.hpp):
 //            a training run's coordinator talking to this node's ALS worker.
-// Client commands "train" (starts an ALS coordinator here, one run at a time) and
-// "recommend" (this node's newest model) answer one JSON object.
+//   similar  ["sim", corr, item] -> ["simr", corr, item list] (actors/similar_table.hpp):
+//            one item's "You May Also Like" list from its owner's model server.
+// Client commands "train" (starts an ALS coordinator here, one run at a time),
+// "recommend" (this node's newest model) and "similar" (each query item's list
+// from its owner, combined here) answer one JSON object.
 // Local parts are coalesced the same way: one message per shard actor per turn.
 
 #include "actors/messages.hpp"

@@ -30,6 +30,7 @@ using scan_atom = caf::atom_constant<caf::atom("e_scan")>;    // shard: re-read 
 using als_atom = caf::atom_constant<caf::atom("e_als")>;      // ALS worker request
 using alsreply_atom = caf::atom_constant<caf::atom("e_alsr")>; // a peer's ALS reply
 using recq_atom = caf::atom_constant<caf::atom("e_recq")>;    // model server query
+using simq_atom = caf::atom_constant<caf::atom("e_simq")>;    // one item's similar list
 using alsdown_atom = caf::atom_constant<caf::atom("e_alsdown")>; // a peer stopped answering
 
 /// One ZeroMQ message handed from the I/O thread to the gateway.

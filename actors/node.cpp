@@ -182,8 +182,8 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
         env->trending[d->shard] = spawn_trending(sys, d->shard, std::move(d->trend));
       env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard]);
     }
-    env->als_worker = spawn_als_worker(sys, me->id, env->shards);
-    env->model_server = spawn_model_server(sys, (dir / "models").string());
+    env->als_worker = spawn_als_worker(sys, me->id, env->shards, (dir / "models").string());
+    env->model_server = spawn_model_server(sys, me->id, (dir / "models").string());
     auto gw = spawn_gateway(sys, env);
     io.start(
       [gw](cluster::io_thread::socket_id sock, cluster::frames&& msg) {

@@ -58,6 +58,9 @@ struct train_options {
   int timeout_ms = 3600000;
   bool json = false;
   bool verify = false;
+  bool no_similar = false;
+  int similar_n = 0, lsh_tables = 0, lsh_projections = 0, recall_sample = 0;
+  double lsh_bucket = 0;
   CLI::Option* o_seed = nullptr;
 };
 
@@ -81,6 +84,16 @@ std::string train_args(const train_options& o) {
     a += b;
   }
   if (o.o_seed->count()) a += "&seed=" + std::to_string(o.seed);
+  if (o.no_similar) a += "&similar=0";
+  if (o.similar_n > 0) a += "&similar_n=" + std::to_string(o.similar_n);
+  if (o.lsh_tables > 0) a += "&lsh_tables=" + std::to_string(o.lsh_tables);
+  if (o.lsh_projections > 0) a += "&lsh_projections=" + std::to_string(o.lsh_projections);
+  if (o.recall_sample > 0) a += "&recall_sample=" + std::to_string(o.recall_sample);
+  if (o.lsh_bucket > 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "&lsh_bucket=%.9g", o.lsh_bucket);
+    a += buf;
+  }
   return a;
 }
 
@@ -96,8 +109,12 @@ void add_train(CLI::App& app, int& exit_code) {
                                   "the loss, seconds and bytes exchanged per "
                                   "iteration and writes the model to that "
                                   "node's DATA_DIR/NODE/models/als-<version>/ "
-                                  "(eddy recommend reads it there). Every "
-                                  "configured node must be up.");
+                                  "(eddy recommend reads it there). Then the "
+                                  "similar-items table: LSH buckets of the item "
+                                  "factors joined on every node, recall@10 "
+                                  "measured against exact cosine, each node "
+                                  "storing the lists of its own items (eddy "
+                                  "similar). Every configured node must be up.");
   // A flag given twice: the last one counts (scripts can append overrides).
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--connect", o->connect,
@@ -122,6 +139,23 @@ void add_train(CLI::App& app, int& exit_code) {
                 "Also train single-process fit() on the same matrix and seed on the "
                 "coordinating node and report the largest relative difference of the "
                 "factors (JSON: verify)");
+  cmd->add_flag("--no-similar", o->no_similar,
+                "Skip the similar-items table (eddy similar keeps serving the previous one)");
+  cmd->add_option("--similar-n", o->similar_n,
+                  "Neighbours kept per item (default 20; eddy similar -k is at most this)")
+    ->check(CLI::Range(10, 255));
+  cmd->add_option("--lsh-tables", o->lsh_tables,
+                  "LSH tables L (default 48): more tables, more recall, more comparisons")
+    ->check(CLI::Range(1, 1024));
+  cmd->add_option("--lsh-projections", o->lsh_projections,
+                  "Projections K per table key (default 8): more, fewer comparisons")
+    ->check(CLI::Range(1, 64));
+  cmd->add_option("--lsh-bucket", o->lsh_bucket,
+                  "Bucket length w (default 2.2): longer, more recall, more comparisons")
+    ->check(CLI::PositiveNumber);
+  cmd->add_option("--recall-sample", o->recall_sample,
+                  "Items whose exact top-10 measures the table's recall@10 (default 1000)")
+    ->check(CLI::Range(1, 100000000));
   cmd->add_option("--factors", o->factors, "Latent factors k")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--iterations", o->iterations, "User + item half-step pairs")
@@ -193,6 +227,21 @@ void add_train(CLI::App& app, int& exit_code) {
                   json_number(verify, "users_max_rel_diff"),
                   json_number(verify, "items_max_rel_diff"),
                   json_number(verify, "fit_seconds"));
+    simdjson::dom::element sim;
+    if (doc["similar"].get(sim) == simdjson::SUCCESS)
+      std::printf("similar items: top-%lld per item, recall@10 %.4f (exact cosine on %lld "
+                  "sampled items), %lld comparisons, %.2f s, %.1f MB exchanged\n",
+                  static_cast<long long>(json_number(sim, "n")),
+                  json_number(sim, "recall_at_10"),
+                  static_cast<long long>(json_number(sim, "recall_sample")),
+                  static_cast<long long>(json_number(sim, "comparisons")),
+                  json_number(sim, "seconds"), json_number(sim, "bytes") / 1e6);
+    if (doc["verify"].get(verify) == simdjson::SUCCESS) {
+      bool same = false;
+      if (verify["similar_equals_single_process"].get(same) == simdjson::SUCCESS)
+        std::printf("similar-items table %s single-process LSH on the same factors\n",
+                    same ? "equals" : "DIFFERS FROM");
+    }
     std::string_view path;
     path = json_get(doc, "path", path);
     std::printf("model version %lld: %.*s (%.2f s in all)\n",
@@ -269,6 +318,87 @@ void add_recommend(CLI::App& app, int& exit_code) {
                   static_cast<long long>(json_number(e, "rank")),
                   static_cast<int>(item.size()), item.data(),
                   json_number(e, "score"));
+    }
+  });
+}
+
+void add_similar(CLI::App& app, int& exit_code) {
+  struct sim_options {
+    std::string connect = "tcp://127.0.0.1:5551";
+    std::vector<std::string> items, exclude;
+    std::size_t k = 10;
+    int days = 0;
+    bool json = false;
+    int timeout_ms = 10000;
+  };
+  auto o = std::make_shared<sim_options>();
+  auto* cmd = app.add_subcommand(
+      "similar",
+      "\"You May Also Like\": the items most similar to ITEM (cosine of the ALS "
+      "item factors, from the similar-items table eddy train builds). Any node "
+      "answers: it asks each item's owner. With several items (a visitor's "
+      "recent items) a candidate scores the sum of its cosines with them, and "
+      "the given items are left out.");
+  cmd->add_option("ITEM", o->items, "One or more item ids")->required();
+  cmd->add_option("-k", o->k, "How many items (at most the table's --similar-n)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--exclude", o->exclude, "Items never to show (repeat or comma-separate)")
+      ->delimiter(',');
+  cmd->add_option("--days", o->days,
+                  "Only items with an event in the N days before the newest event "
+                  "of the model's training data")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--connect", o->connect, "The ingest endpoint of any node")
+      ->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print the node's answer as one JSON object");
+  cmd->add_option("--timeout-ms", o->timeout_ms, "How long to wait for the answer")
+      ->capture_default_str();
+  cmd->callback([o, &exit_code] {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (const auto& x : v) // %-escaped one by one: a comma in an id stays data
+        s += (s.empty() ? "" : ",") + escape_arg(escape_arg(x));
+      return s;
+    };
+    std::string args = "items=" + list(o->items) + "&k=" + std::to_string(o->k);
+    if (!o->exclude.empty()) args += "&exclude=" + list(o->exclude);
+    if (o->days > 0) args += "&days=" + std::to_string(o->days);
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    std::string raw;
+    if (!ask("similar", o->connect, args, o->timeout_ms, o->json, parser, doc, raw)) {
+      exit_code = 1;
+      return;
+    }
+    if (o->json) {
+      std::printf("%s\n", raw.c_str());
+      return;
+    }
+    std::string_view model;
+    model = json_get(doc, "model", model);
+    std::printf("You May Also Like (model %.*s, recall@10 %.3f):\n",
+                static_cast<int>(model.size()), model.data(),
+                json_number(doc, "recall_at_10"));
+    simdjson::dom::array unknown;
+    if (doc["unknown"].get(unknown) == simdjson::SUCCESS)
+      for (auto u : unknown) {
+        std::string_view why;
+        why = json_get(u, "why", why);
+        std::printf("  (skipped: %.*s)\n", static_cast<int>(why.size()), why.data());
+      }
+    simdjson::dom::array items;
+    if (doc["similar"].get(items) != simdjson::SUCCESS || items.size() == 0) {
+      std::printf("(no items)\n");
+      return;
+    }
+    std::printf("%-5s %-24s %10s\n", "rank", "item", "score");
+    int rank = 0;
+    for (auto e : items) {
+      std::string_view item;
+      item = json_get(e, "item", item);
+      std::printf("%-5d %-24.*s %10.4f\n", ++rank, static_cast<int>(item.size()),
+                  item.data(), json_number(e, "score"));
     }
   });
 }

@@ -23,5 +23,6 @@ void add_score_trending(CLI::App& app, int& exit_code);
 void add_eval(CLI::App& app, int& exit_code);
 void add_train(CLI::App& app, int& exit_code);
 void add_recommend(CLI::App& app, int& exit_code);
+void add_similar(CLI::App& app, int& exit_code);
 
 } // namespace eddy::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   eddy::cli::add_eval(app, exit_code);
   eddy::cli::add_train(app, exit_code);
   eddy::cli::add_recommend(app, exit_code);
+  eddy::cli::add_similar(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
