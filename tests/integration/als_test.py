@@ -4,7 +4,10 @@ into a 1-node and a 3-node cluster, trained with the same settings and seed,
 gives the same factors (max relative difference <= 1e-4) and the same loss
 curve; `eddy recommend` answers from the newest model with seen items left out;
 a node killed before or while training makes `eddy train` fail within its
-deadline, naming the node.
+deadline, naming the node. Similar items (issue 6): the distributed LSH join
+on 1, 2 and 3 nodes stores the same table (each node the lists of its items),
+`eddy similar` on any node answers from the owners, and a new model switches
+the lists.
 
 Data: ../shared/data/ml-latest-small/ratings.csv (MovieLens, --preset
 movielens) when present, else the synthetic shop of `eddy produce` (fixed seed
@@ -13,6 +16,7 @@ and start).
 Usage: als_test.py EDDY_BINARY SOURCE_DIR BASE_PORT [unittest args]
 """
 import array
+import glob
 import json
 import os
 import struct
@@ -20,6 +24,8 @@ import subprocess
 import sys
 import time
 import unittest
+
+import msgpack
 
 import harness
 from harness import Cluster, run
@@ -86,6 +92,26 @@ def read_seen(path, users, items):
     off = 32 + 8 * (rows + 1)
     indices.frombytes(b[off:off + 4 * nnz])
     return {users[u]: {items[i] for i in indices[indptr[u]:indptr[u + 1]]} for u in range(rows)}
+
+
+def read_similar(c):
+    """Every node's current similar-items lists: ({item: [(neighbour, score)]},
+    {item: node})."""
+    lists, owner = {}, {}
+    for link in glob.glob(os.path.join(c.dir, "data", "*", "models", "similar.current")):
+        node = link.split(os.sep)[-3]
+        with open(os.path.join(link, "table.msgpack"), "rb") as f:
+            t = msgpack.unpackb(f.read(), raw=False)
+        fmt, n, items, names, ids, scores = t[0], t[8], t[9], t[10], t[12], t[13]
+        assert fmt == 1
+        ids = array.array("i", ids)
+        scores = array.array("f", scores)
+        for r, item in enumerate(items):
+            assert item not in lists, f"{item} stored on two nodes"
+            lists[item] = [(names[ids[r * n + k]], scores[r * n + k])
+                           for k in range(n) if ids[r * n + k] >= 0]
+            owner[item] = node
+    return lists, owner
 
 
 def max_rel_diff(a, b):
@@ -164,6 +190,73 @@ class DistributedAls(unittest.TestCase):
         self.assertLessEqual(reduced["users_max_rel_diff"], 0.05, reduced)
         self.assertLessEqual(reduced["items_max_rel_diff"], 0.05, reduced)
 
+    def test_1c_similar_tables_are_the_same_on_1_2_and_3_nodes(self):
+        # The coordinator Gram makes the factors bit-identical for any node count,
+        # so the tables must be too (the join's answer does not depend on how the
+        # buckets are spread).
+        two = Cluster(2, BASE_PORT + 10)
+        try:
+            feed(two)
+            runs = {n: train(c, "--gram", "coordinator", "--verify")
+                    for n, c in ((1, self.one), (2, two), (3, self.three))}
+            tables = {n: read_similar(c) for n, c in ((1, self.one), (2, two), (3, self.three))}
+            for r in runs.values():
+                with open(os.path.join(r["path"], "MODEL.json")) as f:
+                    r["meta"] = json.load(f)
+        finally:
+            two.stop()
+        self.__class__.model = runs[1]  # the newest model on self.one (test 2 counts on it)
+        for n, r in runs.items():
+            sim = r["similar"]
+            self.assertTrue(r["verify"]["similar_equals_single_process"], n)
+            self.assertEqual(len(r["similar_stored"]), n)
+            print(f"{n} node(s): similar items recall@10 {sim['recall_at_10']:.4f} "
+                  f"(sample {sim['recall_sample']}), {sim['comparisons']} comparisons, "
+                  f"{sim['seconds']:.2f} s, network {sim['network_bytes']} bytes", file=sys.stderr)
+            if MOVIELENS:
+                self.assertGreaterEqual(sim["recall_at_10"], 0.95)
+            self.assertEqual(r["meta"]["similar"]["recall_at_10"], sim["recall_at_10"])
+        self.assertEqual(runs[1]["similar"]["network_bytes"], 0)
+        self.assertGreater(runs[3]["similar"]["network_bytes"], 0)
+        lists, meta = tables[1]
+        self.assertEqual(len(lists), runs[1]["items"])
+        for n in (2, 3):
+            self.assertEqual(tables[n][0], lists, f"{n}-node table differs from 1-node table")
+        for item, row in lists.items():
+            ids = [i for i, _ in row]
+            self.assertNotIn(item, ids)                  # never itself
+            self.assertEqual(len(ids), len(set(ids)))    # no pair twice
+            scores = [s for _, s in row]
+            self.assertEqual(scores, sorted(scores, reverse=True))
+        # eddy similar through a node that does not own the item == the stored list.
+        c = self.three
+        item = sorted(lists)[0]
+        owners = tables[3][1]
+        other = next(i for i in range(3) if f"n{i + 1}" != owners[item])
+        r = json.loads(run([EDDY, "similar", item, "-k", "10", "--json", "--connect",
+                            c.endpoint(other)], env=c.env).stdout)
+        self.assertEqual([e["item"] for e in r["similar"]], [i for i, _ in lists[item][:10]])
+        self.assertEqual(r["model_version"], runs[3]["version"])
+        self.assertEqual(r["recall_at_10"], round(runs[3]["similar"]["recall_at_10"], 4))
+        # A visitor's recent items: summed cosines, the items themselves left out.
+        a, b = sorted(lists)[:2]
+        r = json.loads(run([EDDY, "similar", a, b, "-k", "5", "--exclude",
+                            lists[a][0][0], "--json", "--connect", c.endpoint(2)],
+                           env=c.env).stdout)
+        got = [e["item"] for e in r["similar"]]
+        expect = {}
+        for q in (a, b):
+            for i, s in lists[q]:
+                if i not in (a, b, lists[a][0][0]):
+                    expect[i] = expect.get(i, 0.0) + s
+        ranked = sorted(expect.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        self.assertEqual(got, [i for i, _ in ranked])
+        # Unknown item: an error that says why.
+        r = run([EDDY, "similar", "no-such-item", "--connect", c.endpoint(0)], env=c.env,
+                check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not in the similar-items table", r.stderr)
+
     def test_2_recommend_leaves_seen_items_out(self):
         a = self.model
         users = read_ids(os.path.join(a["path"], "users.ids"))
@@ -193,12 +286,16 @@ class DistributedAls(unittest.TestCase):
                 env=self.three.env, check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("no model yet", r.stderr)
-        # A second run is the next version, and serving switches to it.
+        # A second run is the next version, and serving switches to it (the
+        # similar-items lists too).
         b = train(self.one, "--seed", "8")
         self.assertEqual(b["version"], a["version"] + 1)
         r = json.loads(run([EDDY, "recommend", users[0], "--json", "--connect",
                             self.one.endpoint(0)], env=self.one.env).stdout)
         self.assertEqual(r["model_version"], b["version"])
+        r = json.loads(run([EDDY, "similar", items[0], "--json", "--connect",
+                            self.one.endpoint(0)], env=self.one.env).stdout)
+        self.assertEqual(r["model"], f"n1/als-{b['version']}")
 
     def test_3_a_node_killed_while_training_fails_the_run(self):
         c = self.three
