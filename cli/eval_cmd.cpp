@@ -1,10 +1,12 @@
 // eddy eval: offline evaluation of single-process implicit ALS against a
 // popularity baseline on a time split (models/evaluation.hpp has the protocol,
-// models/metrics.hpp the metric definitions).
+// models/metrics.hpp the metric definitions), then next-item hit rate of the
+// similar-items lists (models/next_item.hpp).
 #include "cli/commands.hpp"
 #include "cli/paths.hpp"
 
 #include "models/evaluation.hpp"
+#include "models/next_item.hpp"
 #include "schema/byte_source.hpp"
 #include "schema/dead_letter.hpp"
 #include "schema/interactions.hpp"
@@ -131,6 +133,98 @@ void append_metrics(std::string& j, const models::ranking_summary& s) {
        ",\"recall\":" + fmt("%.6f", s.mean_recall()) +
        ",\"map\":" + fmt("%.6f", s.mean_map()) +
        ",\"ndcg\":" + fmt("%.6f", s.mean_ndcg()) + "}";
+}
+
+void append_hit_rate(std::string& j, const models::hit_rate_summary& h,
+                     double seconds) {
+  if (h.queries == 0) {
+    j += "{\"hit_rate\":null,\"mrr\":null,\"hits\":0";
+  } else {
+    j += "{\"hit_rate\":" + fmt("%.6f", h.hit_rate()) +
+         ",\"mrr\":" + fmt("%.6f", h.mrr()) +
+         ",\"hits\":" + std::to_string(h.hits);
+  }
+  j += ",\"seconds\":" + fmt("%.3f", seconds) + "}";
+}
+
+void append_next_item(std::string& j, const models::next_item_report& n,
+                      std::size_t k, std::int32_t items) {
+  const auto& q = n.queries;
+  const auto& p = n.lsh_settings;
+  j += "{\"k\":" + std::to_string(k) +
+       ",\"users\":" + std::to_string(q.size()) +
+       ",\"test_users\":" + std::to_string(q.test_users) +
+       ",\"dropped_cold_users\":" + std::to_string(q.cold_users) +
+       ",\"dropped_no_next\":" + std::to_string(q.no_next) +
+       ",\"test_events\":{\"events\":" + std::to_string(q.events) +
+       ",\"zero_weight\":" + std::to_string(q.zero_weight) +
+       ",\"cold_user\":" + std::to_string(q.cold_user_events) +
+       ",\"cold_item\":" + std::to_string(q.cold_items) +
+       ",\"repeat_previous\":" + std::to_string(q.repeats) + "}";
+  j += ",\"lsh\":";
+  append_hit_rate(j, n.lsh, n.lsh_seconds);
+  j.pop_back();
+  j += ",\"recall\":" + fmt("%.6f", n.lsh_recall) +
+       ",\"recall_items\":" + std::to_string(items) +
+       ",\"tables\":" + std::to_string(p.tables) +
+       ",\"projections\":" + std::to_string(p.projections) +
+       ",\"bucket_length\":" + fmt("%g", static_cast<double>(p.bucket_length)) +
+       ",\"probes\":" + std::to_string(p.probes) +
+       ",\"seed\":" + std::to_string(p.seed) +
+       ",\"comparisons\":" + std::to_string(n.lsh_build.comparisons) + "}";
+  j += ",\"exact_knn\":";
+  append_hit_rate(j, n.exact, n.exact_seconds);
+  j += ",\"cooccurrence\":";
+  append_hit_rate(j, n.cooccurrence, n.cooccurrence_seconds);
+  j += ",\"popularity\":";
+  append_hit_rate(j, n.popularity, n.popularity_seconds);
+  j += "}";
+}
+
+// The second table: next-item hit rate and MRR of the four list providers.
+void print_next_item(const models::next_item_report& n, std::size_t k,
+                     std::int32_t items) {
+  const auto& q = n.queries;
+  const std::string ks = std::to_string(k);
+  std::printf(
+      "\nnext-item: %zu users scored of %llu with test events; dropped %llu "
+      "cold users, %llu with no next item (test events skipped: %llu of "
+      "weight 0, %llu of cold users, %llu of cold items, %llu repeats of the "
+      "previous item)\n",
+      q.size(), static_cast<unsigned long long>(q.test_users),
+      static_cast<unsigned long long>(q.cold_users),
+      static_cast<unsigned long long>(q.no_next),
+      static_cast<unsigned long long>(q.zero_weight),
+      static_cast<unsigned long long>(q.cold_user_events),
+      static_cast<unsigned long long>(q.cold_items),
+      static_cast<unsigned long long>(q.repeats));
+  const auto& p = n.lsh_settings;
+  std::printf(
+      "LSH table: L %d, K %d, w %g, probes %d, seed %llu: recall@%s "
+      "%.4f vs exact kNN (all %d items), %.1f cosines/item\n",
+      p.tables, p.projections, static_cast<double>(p.bucket_length), p.probes,
+      static_cast<unsigned long long>(p.seed), ks.c_str(), n.lsh_recall, items,
+      items ? static_cast<double>(n.lsh_build.comparisons) / items : 0.0);
+  if (q.size() == 0) {
+    std::printf("next-item hit rate@%s: no user to score\n", ks.c_str());
+    return;
+  }
+  std::printf(
+      "\n%-40s %11s %8s %8s\n",
+      ("next-item hit rate@" + ks + " (" + std::to_string(q.size()) + " users)")
+          .c_str(),
+      ("hit rate@" + ks).c_str(), ("MRR@" + ks).c_str(), "build s");
+  auto row = [](const char* name, const models::hit_rate_summary& h,
+                double secs) {
+    std::printf("%-40s %11.4f %8.4f %8.3f\n", name, h.hit_rate(), h.mrr(),
+                secs);
+  };
+  row("LSH (default lsh_params)", n.lsh, n.lsh_seconds);
+  row("exact kNN (cosine of ALS item factors)", n.exact, n.exact_seconds);
+  row("co-occurrence (users having both)", n.cooccurrence,
+      n.cooccurrence_seconds);
+  row("popularity (without the previous item)", n.popularity,
+      n.popularity_seconds);
 }
 
 int run_eval(eval_options o) {
@@ -278,6 +372,13 @@ int run_eval(eval_options o) {
 
   const auto& tr = r.train;
   const auto& te = r.test;
+  // Next-item hit rate of the similar-items lists on the same split.
+  const auto t_next = std::chrono::steady_clock::now();
+  const auto next = models::evaluate_next_item(
+      tr, split, r.model.items, s.data.type_weights, o.k, s.als.threads);
+  const double next_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_next)
+          .count();
   if (o.json) {
     std::string j = "{\"inputs\":[";
     for (std::size_t i = 0; i < o.inputs.size(); ++i) {
@@ -323,6 +424,10 @@ int run_eval(eval_options o) {
     append_metrics(j, r.als);
     j += ",\"popularity\":";
     append_metrics(j, r.popularity);
+    j += ",\"next_item\":";
+    append_next_item(j, next, o.k, tr.items.size());
+    j.pop_back();
+    j += ",\"seconds\":" + fmt("%.3f", next_s) + "}";
     j += "}";
     std::printf("%s\n", j.c_str());
     return 0;
@@ -360,6 +465,7 @@ int run_eval(eval_options o) {
   row("recall@" + k, r.als.mean_recall(), r.popularity.mean_recall());
   row("MAP@" + k, r.als.mean_map(), r.popularity.mean_map());
   row("NDCG@" + k, r.als.mean_ndcg(), r.popularity.mean_ndcg());
+  print_next_item(next, o.k, tr.items.size());
   return 0;
 }
 
@@ -395,7 +501,22 @@ void add_eval(CLI::App& app, int& exit_code) {
       "--preset movielens also counts every interaction as one (--weights "
       "unit). "
       "Flags override the preset. Per-iteration loss and seconds go to "
-      "stderr.");
+      "stderr.\n"
+      "Then a second table, next-item hit rate@k on the same split "
+      "(models/next_item.hpp): is a user's next item in the similar-items "
+      "list of their previous item? Previous item = the user's last training "
+      "interaction (by time, ties: the later in the input); next item = their "
+      "first test interaction (by time, ties: the earlier) whose item was "
+      "seen in training and is not the previous item. Users unseen in "
+      "training, or with no such test interaction, are dropped (counted). "
+      "Lists of the previous item: LSH (the product's default lsh_params over "
+      "the normalized ALS item factors; its recall@k against exact kNN over "
+      "all items is printed), exact kNN (cosine of the ALS item factors), "
+      "co-occurrence (the items the most training users also have; ties by "
+      "id) and popularity (the most popular training items without the "
+      "previous item). hit rate@k = share of users whose next item is in the "
+      "first k; MRR@k = mean of 1/rank (0 for a miss). Lists are not "
+      "personalized: they may hold items the user already had.");
   cmd->add_option("inputs", o->inputs,
                   "Input files: source files read through --schema (like eddy "
                   "normalize), or eddy .msgpack event streams")
@@ -431,7 +552,9 @@ void add_eval(CLI::App& app, int& exit_code) {
          "Decay a training interaction's weight by 0.5^(age/half-life), age "
          "from the newest training event (0 = no decay)")
       ->capture_default_str();
-  cmd->add_option("-k", o->k, "Recommendations per user (the k of the metrics)")
+  cmd->add_option("-k", o->k,
+                  "Recommendations per user and items per similar-items list "
+                  "(the k of the metrics and of the next-item hit rate)")
       ->capture_default_str();
   o->o_factors = cmd->add_option("--factors", o->factors,
                                  "Latent factors (default " +
