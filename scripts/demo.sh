@@ -12,7 +12,8 @@
 #  4. score the trending list on a second, fresh 3-node cluster: a generated shop
 #     with known surges streamed bucket by bucket (eddy score-trending),
 #  5. train ALS across the demo cluster and print recommendations (eddy train,
-#     eddy recommend), and evaluate ALS against popularity on MovieLens (eddy eval).
+#     eddy recommend) and "You May Also Like" lists with their recall (eddy similar),
+#     and evaluate ALS against popularity on MovieLens (eddy eval).
 # Outputs go to run/demo/ (override with EDDY_DEMO_DIR); the cluster runs in
 # run/demo-cluster with ingest ports 5551-5553 (EDDY_BASE_PORT).
 set -euo pipefail
@@ -113,6 +114,18 @@ echo "== distributed ALS on the demo cluster (eddy train: a worker on every node
 echo "== recommendations for MovieLens user 1 and shop visitor 1000 (eddy recommend, seen items left out)"
 "$eddy" recommend 1 -k 5 --connect "tcp://127.0.0.1:$base" | sed 's/^/  /' || true
 "$eddy" recommend 1000 -k 5 --connect "tcp://127.0.0.1:$base" | sed 's/^/  /' || true
+echo "== You May Also Like (eddy similar: LSH lists built by eddy train from the item factors,"
+echo "   stored with each item's owner; asked at n3, which routes to the owners)"
+like="$top"
+[ -f "$ml" ] && like="$like 1 260" # Toy Story, Star Wars
+for item in $like; do
+  echo "  -- items like $item"
+  "$eddy" similar "$item" -k 5 --connect "tcp://127.0.0.1:$((base + 2))" | sed 's/^/  /' || true
+done
+if [ -f "$ml" ]; then
+  echo "  -- for a visitor who just viewed MovieLens items 1 and 260 (summed cosines)"
+  "$eddy" similar 1 260 -k 5 --connect "tcp://127.0.0.1:$((base + 2))" | sed 's/^/  /' || true
+fi
 
 echo "== does the trending list find surges? (eddy score-trending on a fresh 3-node cluster)"
 score_dir=${EDDY_RUN_DIR}-score
