@@ -4,6 +4,7 @@
 #include "actors/gateway.hpp"
 #include "actors/shard_actor.hpp"
 #include "actors/trending_actor.hpp"
+#include "cluster/http_api.hpp"
 #include "cluster/shard_map.hpp"
 #include "schema/dead_letter.hpp"
 #include "schema/interactions.hpp"
@@ -193,26 +194,55 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
       [&](cluster::io_thread::socket_id, cluster::frames&&) {
         // A producer or peer that went away before its reply: nothing to do.
       });
-    node_logger(me->id)->info("eddy node {} ready: ingest {}, peer {}, {} of {} shards, {} "
-                              "events replayed, data {}",
-                              me->id, io.endpoint(*ingest), io.endpoint(*peer), owned.size(),
-                              cfg.shards, replayed, dir.string());
+    // Order (CAF-ZMQ-NOTES.md): stop the I/O thread, then the actors.
+    auto stop_all = [&] {
+      io.stop();
+      caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+      for (auto* actors : {&env->shards, &env->trending})
+        for (auto& a : *actors)
+          if (a)
+            caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      for (auto* a : {&env->als_worker, &env->model_server})
+        caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+      env->shards.clear();
+      env->trending.clear();
+      env->als_worker = caf::actor{};
+      env->model_server = caf::actor{};
+    };
+    // The HTTP API (cluster/http_api.hpp): its own threads, asking this node over
+    // the ingest endpoint like the CLI does; no CAF in them.
+    std::unique_ptr<cluster::http_api> http;
+    std::string http_url = "off";
+    if (cfg.http.enabled && me->http_port != 0) {
+      cluster::http_api_options ho;
+      ho.node_id = me->id;
+      ho.node_endpoint = endpoint(me->host == "0.0.0.0" ? "127.0.0.1" : me->host,
+                                  me->ingest_port);
+      ho.listen = cfg.http.listen;
+      ho.port = me->http_port;
+      ho.http = cfg.http;
+      ho.max_frame_bytes = cfg.limits.max_frame_bytes;
+      ho.registry = &*registry;
+      ho.warn = [id = me->id](const std::string& m) { node_logger(id)->warn("{}", m); };
+      auto h = cluster::http_api::start(ho);
+      if (!h) {
+        status = fail(me->id, cfg.origin + ": node " + me->id + ": " + h.err().message);
+        stop_all();
+        return status;
+      }
+      http = std::move(*h);
+      http_url = http->url();
+    }
+    node_logger(me->id)->info("eddy node {} ready: ingest {}, peer {}, http {}, {} of {} "
+                              "shards, {} events replayed, data {}",
+                              me->id, io.endpoint(*ingest), io.endpoint(*peer), http_url,
+                              owned.size(), cfg.shards, replayed, dir.string());
     int sig = 0;
     sigwait(&stop_signals, &sig);
     node_logger(me->id)->info("signal {}, stopping", sig);
-    // Order (CAF-ZMQ-NOTES.md): stop the I/O thread, then the actors.
-    io.stop();
-    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
-    for (auto* actors : {&env->shards, &env->trending})
-      for (auto& a : *actors)
-        if (a)
-          caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    for (auto* a : {&env->als_worker, &env->model_server})
-      caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
-    env->shards.clear();
-    env->trending.clear();
-    env->als_worker = caf::actor{};
-    env->model_server = caf::actor{};
+    if (http)
+      http->stop(); // requests in progress still get their answers
+    stop_all();
   }
   std::string why;
   if (!(*dead_letters)->close(&why))

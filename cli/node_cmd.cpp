@@ -23,9 +23,11 @@ void add_node(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
     "node",
     "Run one eddy cluster node until SIGINT/SIGTERM: an ingest endpoint for producers "
-    "(ZeroMQ ROUTER, schema/WIRE.md), one durable log per owned shard, and the peer "
-    "links to the other nodes of the config. Without --config: one embedded node "
-    "holding every shard (ingest on tcp://127.0.0.1:5551).");
+    "(ZeroMQ ROUTER, schema/WIRE.md), one durable log per owned shard, the peer "
+    "links to the other nodes of the config, and, if the node has an http_port, the "
+    "HTTP API, pixel and dashboard ([http] in configs/CLUSTER.md; endpoints in "
+    "web/openapi.yaml). Without --config: one embedded node holding every shard "
+    "(ingest on tcp://127.0.0.1:5551, dashboard on http://127.0.0.1:5801/).");
   cmd->add_option("--config,-c", o->config,
                   "Cluster config (configs/cluster-3.toml; keys in configs/CLUSTER.md)");
   cmd->add_option("--id", o->id, "Which [[node]] of the config this process is")

@@ -356,6 +356,48 @@ status read_trending(const toml::table& t, trending_config& tc,
   return {};
 }
 
+status read_http(const toml::table& t, http_config& h, const checker& bad) {
+  EDDY_TRY(check_keys(t, "http",
+                      {"enabled", "listen", "threads", "max_body_bytes", "max_events",
+                       "rate_limit_per_s", "rate_limit_burst", "timeout_ms"},
+                      bad));
+  EDDY_TRY(read_bool(t, "enabled", "http",
+                     "serve the HTTP API on every node that has an http_port", h.enabled,
+                     bad));
+  EDDY_TRY(read_string(t, "listen", "http",
+                       "address the HTTP server binds on every node: \"127.0.0.1\" "
+                       "(loopback, the default) or \"0.0.0.0\" (every interface)",
+                       h.listen, bad));
+  if (!valid_host(h.listen))
+    return bad("http.listen", "'" + h.listen +
+                                  "' contains whitespace or control characters; use an "
+                                  "address such as \"127.0.0.1\" or \"0.0.0.0\"");
+  EDDY_TRY(read_int(t, "threads", "http", 1, 1024, "1..1024",
+                    "HTTP worker threads per node; each serves one connection at a time",
+                    h.threads, bad));
+  EDDY_TRY(read_int(t, "max_body_bytes", "http", 1024, std::int64_t{256} << 20,
+                    "1024..268435456, i.e. 1 KiB..256 MiB",
+                    "largest request body accepted; larger ones get 413", h.max_body_bytes,
+                    bad));
+  EDDY_TRY(read_int(t, "max_events", "http", 1, 1 << 20, "1..1048576",
+                    "most events in one POST /v1/events; more get 413", h.max_events, bad));
+  EDDY_TRY(read_number(t, "rate_limit_per_s", "http",
+                       "requests per second per client address; 0 = no limit",
+                       h.rate_limit_per_s, bad));
+  if (!(h.rate_limit_per_s >= 0.0) || h.rate_limit_per_s > 1e9)
+    return bad("http.rate_limit_per_s",
+               "must be a number in 0..1e9 (requests per second per client address; "
+               "0 = no limit)");
+  EDDY_TRY(read_int(t, "rate_limit_burst", "http", 0, 1000000000, "0..1000000000",
+                    "requests a client may send at once before the rate applies; 0 = "
+                    "max(1, rate_limit_per_s)",
+                    h.rate_limit_burst, bad));
+  EDDY_TRY(read_int(t, "timeout_ms", "http", 100, 600000, "100..600000",
+                    "how long an HTTP request waits for the cluster before 503",
+                    h.timeout_ms, bad));
+  return {};
+}
+
 } // namespace
 
 const node_config* cluster_config::find(std::string_view id) const {
@@ -387,7 +429,7 @@ expected<cluster_config> parse_cluster_config(std::string_view toml,
   EDDY_TRY(check_keys(
       root, "",
       {"name", "shards", "data_dir", "node", "log", "limits", "membership",
-       "trending"},
+       "trending", "http"},
       bad));
   EDDY_TRY(read_string(root, "name", "",
                        "the cluster's name, shown in status and logs", c.name,
@@ -414,6 +456,9 @@ expected<cluster_config> parse_cluster_config(std::string_view toml,
   auto trending = section(root, "trending", bad);
   if (!trending) return trending.err();
   if (*trending) EDDY_TRY(read_trending(**trending, c.trending, bad));
+  auto http = section(root, "http", bad);
+  if (!http) return http.err();
+  if (*http) EDDY_TRY(read_http(**http, c.http, bad));
 
   // A producer may resend any of its window_batches unacked batches; if the
   // shard remembered fewer (producer, seq) pairs than that, a resend of an
@@ -426,6 +471,12 @@ expected<cluster_config> parse_cluster_config(std::string_view toml,
             "limits.window_batches (" +
             std::to_string(c.limits.window_batches) +
             "); raise it to at least that so resent batches are recognized");
+  // One POST /v1/events becomes one producer batch: the node would refuse more.
+  if (c.http.max_events > c.limits.max_batch_events)
+    return bad("http.max_events",
+               std::to_string(c.http.max_events) + " is larger than limits.max_batch_events (" +
+                   std::to_string(c.limits.max_batch_events) +
+                   "); one POST is one batch, so lower it to at most that");
   return c;
 }
 
@@ -453,6 +504,7 @@ cluster_config embedded_config() {
   n.host = "127.0.0.1";
   n.ingest_port = 5551;
   n.peer_port = 5561;
+  n.http_port = 5801; // ingest + 250, as scripts/cluster.sh
   c.nodes.push_back(std::move(n));
   c.origin = "(embedded)";
   return c;

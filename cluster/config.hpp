@@ -20,7 +20,7 @@ struct node_config {
   std::string host = "127.0.0.1";
   std::uint16_t ingest_port = 0; ///< producers' ROUTER endpoint
   std::uint16_t peer_port = 0;   ///< node-to-node ROUTER endpoint
-  std::uint16_t http_port = 0;   ///< 0 = no HTTP (a later issue)
+  std::uint16_t http_port = 0;   ///< HTTP API port (cluster/http_api.hpp); 0 = no HTTP
 };
 
 struct log_config {
@@ -50,6 +50,18 @@ struct trending_config {
   models::trending_params params;
 };
 
+/// The HTTP API every node with an http_port serves (cluster/http_api.hpp).
+struct http_config {
+  bool enabled = true;                     ///< false: no node serves HTTP
+  std::string listen = "127.0.0.1";        ///< address the server binds (loopback)
+  std::uint32_t threads = 8;               ///< worker threads (= connections served at once)
+  std::uint64_t max_body_bytes = 1u << 20; ///< larger request bodies get 413
+  std::uint32_t max_events = 10000;        ///< events per POST /v1/events, else 413
+  double rate_limit_per_s = 0;             ///< requests/s per client address; 0 = no limit
+  std::uint32_t rate_limit_burst = 0;      ///< bucket size; 0 = max(1, rate_limit_per_s)
+  std::uint32_t timeout_ms = 5000;         ///< how long a request waits for the cluster
+};
+
 struct cluster_config {
   std::string name = "eddy";
   std::uint32_t shards = 64;            ///< S, fixed for the life of a cluster
@@ -59,6 +71,7 @@ struct cluster_config {
   limits_config limits;
   membership_config membership;
   trending_config trending;
+  http_config http;
   std::string origin;                   ///< file it was loaded from
 
   const node_config* find(std::string_view id) const;

@@ -10,7 +10,8 @@
 #   scripts/cluster.sh restart NODE  start one node again (after kill)
 #
 # Environment: EDDY_RUN_DIR (default run/cluster): config, data/, logs/, pids/;
-# EDDY_BASE_PORT (default 5551): ingest ports BASE.., peer ports BASE+100..;
+# EDDY_BASE_PORT (default 5551): ingest ports BASE.., peer ports BASE+100.., HTTP ports
+# BASE+250.. (the API, pixel and dashboard; EDDY_HTTP=0 for none);
 # EDDY_SHARDS (default 64); EDDY_FSYNC (per_batch | group | none, default group);
 # EDDY_BIN (default build/bin/eddy); EDDY_EXTRA_CONFIG: a TOML file appended to the
 # written config (e.g. a [trending] section; keys in configs/CLUSTER.md).
@@ -85,6 +86,7 @@ case "$cmd" in
         echo "host = \"127.0.0.1\""
         echo "ingest_port = $((base + i - 1))"
         echo "peer_port = $((base + 100 + i - 1))"
+        [ "${EDDY_HTTP:-1}" = 0 ] || echo "http_port = $((base + 250 + i - 1))"
       done
       echo
       echo "[log]"
@@ -97,7 +99,9 @@ case "$cmd" in
     for id in $(node_ids); do start_node "$id"; done
     for id in $(node_ids); do wait_ready "$id"; done
     wait_all_alive
-    echo "cluster.sh: $n node(s) up; ingest on tcp://127.0.0.1:$base..$((base + n - 1)); run dir $run"
+    http=""
+    [ "${EDDY_HTTP:-1}" = 0 ] || http="; HTTP on http://127.0.0.1:$((base + 250))..$((base + 250 + n - 1)) (dashboard at /)"
+    echo "cluster.sh: $n node(s) up; ingest on tcp://127.0.0.1:$base..$((base + n - 1))$http; run dir $run"
     ;;
   stop)
     [ -f "$config" ] || { echo "cluster.sh: nothing to stop in $run"; exit 0; }

@@ -113,6 +113,14 @@ void expect_same(const cluster_config& a, const cluster_config& b) {
             b.trending.params.popularity_window_buckets);
   EXPECT_EQ(a.trending.params.half_life_ms, b.trending.params.half_life_ms);
   EXPECT_EQ(a.trending.params.min_support, b.trending.params.min_support);
+  EXPECT_EQ(a.http.enabled, b.http.enabled);
+  EXPECT_EQ(a.http.listen, b.http.listen);
+  EXPECT_EQ(a.http.threads, b.http.threads);
+  EXPECT_EQ(a.http.max_body_bytes, b.http.max_body_bytes);
+  EXPECT_EQ(a.http.max_events, b.http.max_events);
+  EXPECT_EQ(a.http.rate_limit_per_s, b.http.rate_limit_per_s);
+  EXPECT_EQ(a.http.rate_limit_burst, b.http.rate_limit_burst);
+  EXPECT_EQ(a.http.timeout_ms, b.http.timeout_ms);
 }
 
 // Parses `text` as "t.toml" and expects an error naming the file and `key`.
@@ -152,7 +160,7 @@ TEST(cluster_config, shipped_three_node_config_loads) {
     EXPECT_EQ(n.host, "127.0.0.1");
     EXPECT_EQ(n.ingest_port, 5551 + i);
     EXPECT_EQ(n.peer_port, 5561 + i);
-    EXPECT_EQ(n.http_port, 0);
+    EXPECT_EQ(n.http_port, 5801 + i); // ingest port + 250, like scripts/cluster.sh
   }
   EXPECT_EQ(c->log.fsync, fsync_policy::group);
   ASSERT_NE(c->find("n2"), nullptr);
@@ -229,6 +237,7 @@ TEST(cluster_config, embedded_config_is_valid) {
   EXPECT_EQ(e.nodes[0].host, "127.0.0.1");
   EXPECT_EQ(e.nodes[0].ingest_port, 5551);
   EXPECT_EQ(e.nodes[0].peer_port, 5561);
+  EXPECT_EQ(e.nodes[0].http_port, 5801);
   auto c = parse_cluster_config(render(e), "embedded");
   ASSERT_TRUE(c) << c.err().message;
   expect_same(*c, e);
@@ -454,4 +463,41 @@ TEST(cluster_config, trending_section_is_read_and_checked) {
   expect_error(base + "\n[trending]\nbucket_sec = 60\n", "trending.bucket_sec", "unknown key");
   // The model's own rule: the kept horizon must cover the allowed lateness.
   expect_error(base + "\n[trending]\nlateness_ms = 7200000\n", "trending.horizon_buckets");
+}
+
+// ---- [http]
+// ---------------------------------------------------------------------------
+
+TEST(cluster_config, http_section_is_read_and_checked) {
+  auto d = parse_cluster_config(base, "t.toml");
+  ASSERT_TRUE(d) << d.err().message;
+  EXPECT_TRUE(d->http.enabled);
+  EXPECT_EQ(d->http.listen, "127.0.0.1"); // loopback unless the file says otherwise
+  EXPECT_EQ(d->http.rate_limit_per_s, 0.0);
+  auto c = parse_cluster_config(base + "\n[http]\nenabled = false\nlisten = \"0.0.0.0\"\n"
+                                       "threads = 16\nmax_body_bytes = 2048\nmax_events = 50\n"
+                                       "rate_limit_per_s = 2.5\nrate_limit_burst = 7\n"
+                                       "timeout_ms = 1500\n",
+                                "t.toml");
+  ASSERT_TRUE(c) << c.err().message;
+  EXPECT_FALSE(c->http.enabled);
+  EXPECT_EQ(c->http.listen, "0.0.0.0");
+  EXPECT_EQ(c->http.threads, 16u);
+  EXPECT_EQ(c->http.max_body_bytes, 2048u);
+  EXPECT_EQ(c->http.max_events, 50u);
+  EXPECT_EQ(c->http.rate_limit_per_s, 2.5);
+  EXPECT_EQ(c->http.rate_limit_burst, 7u);
+  EXPECT_EQ(c->http.timeout_ms, 1500u);
+  expect_error(base + "\n[http]\nthreads = 0\n", "http.threads", "1..1024");
+  expect_error(base + "\n[http]\nmax_body_bytes = 10\n", "http.max_body_bytes", "1 KiB");
+  expect_error(base + "\n[http]\nrate_limit_per_s = -1\n", "http.rate_limit_per_s", "0..1e9");
+  expect_error(base + "\n[http]\nrate_limit_per_s = \"fast\"\n", "http.rate_limit_per_s",
+               "number");
+  expect_error(base + "\n[http]\nlisten = \"\"\n", "http.listen", "must not be empty");
+  expect_error(base + "\n[http]\nlisten = \"0.0.0.0 \"\n", "http.listen", "whitespace");
+  expect_error(base + "\n[http]\ntimeout_ms = 5\n", "http.timeout_ms", "100..600000");
+  expect_error(base + "\n[http]\nport = 8080\n", "http.port", "unknown key");
+  expect_error(base + "\n[http]\nmax_events = 70000\n", "http.max_events",
+               "limits.max_batch_events");
+  expect_error("http = 1\n" + base, "http", "must be a table");
 }

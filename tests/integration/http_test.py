@@ -1,0 +1,330 @@
+#!/usr/bin/python3
+"""The HTTP API (issue 7) on a real 3-node cluster: every endpoint answers what the
+CLI answers for the same query, bad requests get 4xx with a message naming what to
+fix, every response validates against web/openapi.yaml, and events sent by
+POST /v1/events and /p.gif are counted exactly.
+
+Usage: http_test.py EDDY_BINARY SOURCE_DIR BASE_PORT [unittest args]
+Ports: ingest BASE.., peer BASE+100.., HTTP BASE+250.. (scripts/cluster.sh); a second
+one-node cluster for the rate limit at BASE+20.
+"""
+import json
+import os
+import sys
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import harness
+from harness import Cluster, run, wait_until
+
+sys.argv = harness.setup(sys.argv)
+EDDY, SRC, BASE_PORT = harness.EDDY, harness.SRC, harness.BASE_PORT
+
+import jsonschema  # python3-jsonschema (scripts/setup.sh)
+import yaml        # python3-yaml
+
+SPEC = yaml.safe_load(open(os.path.join(SRC, "web", "openapi.yaml")))
+# A 4-hour shop with 3 surges, the same bytes every run (as trending_test.py).
+FEED = ["--seed", "7", "--start", "1700000000000", "--hours", "4",
+        "--sessions-per-minute", "40", "--surges", "3", "--items", "300"]
+HTTP_OFFSET = 250
+EXERCISED = set()  # (path template, method, status) seen by check()
+
+
+def http(c, path, node=0, method="GET", body=None, headers=None):
+    """(status, headers, body bytes) of one request to node `node` of cluster `c`."""
+    url = f"http://127.0.0.1:{c.base + HTTP_OFFSET + node}{path}"
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def schema_for(template, method, status):
+    op = SPEC["paths"][template][method.lower()]
+    resp = op["responses"][str(status)]
+    if "$ref" in resp:
+        resp = SPEC["components"]["responses"][resp["$ref"].split("/")[-1]]
+    return resp.get("content", {})
+
+
+def check(template, status, hdrs, body, method="GET"):
+    """Validates a response against the OpenAPI file; returns its JSON (or None)."""
+    content = schema_for(template, method, status)
+    EXERCISED.add((template, method.lower(), status))
+    ctype = hdrs.get("Content-Type", "").split(";")[0]
+    assert ctype in content, f"{method} {template} {status}: {ctype} not in {list(content)}"
+    schema = content[ctype].get("schema")
+    if schema is None:
+        return None
+    doc = json.loads(body)
+    # The schema with the file's components beside it, so "#/components/..." resolves.
+    jsonschema.Draft202012Validator(dict(schema, components=SPEC["components"])).validate(doc)
+    return doc
+
+
+def get(c, template, path, node=0, want=200):
+    status, hdrs, body = http(c, path, node)
+    if status != want:
+        raise AssertionError(f"GET {path} on node {node}: {status}, wanted {want}: {body[:300]}")
+    return check(template, status, hdrs, body)
+
+
+def cli(c, *args, node=0, check_rc=True):
+    r = run([EDDY, *args, "--json", "--connect", c.endpoint(node)], env=c.env, check=check_rc)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def strip(j, *keys):
+    j = dict(j)
+    for k in ("queried_by",) + keys:
+        j.pop(k, None)
+    return j
+
+
+class HttpThreeNodes(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        extra = os.path.join(harness.tempfile.mkdtemp(prefix="eddy-http-"), "extra.toml")
+        with open(extra, "w") as f:
+            # Short waits so the "owner is down" test answers 503 quickly.
+            f.write("[http]\ntimeout_ms = 1500\n")
+        os.environ["EDDY_EXTRA_CONFIG"] = extra
+        try:
+            cls.c = Cluster(3, BASE_PORT)
+        finally:
+            del os.environ["EDDY_EXTRA_CONFIG"]
+        r = run([EDDY, "produce", "--connect", cls.c.endpoint(0), "--summary", "json",
+                 "--producer", "feed", *FEED], env=cls.c.env)
+        cls.fed = json.loads(r.stdout)
+        assert cls.fed["ok"], cls.fed
+        cls.trained = json.loads(run([EDDY, "train", "--connect", cls.c.endpoint(0), "--json",
+                                      "--factors", "16", "--iterations", "4"],
+                                     env=cls.c.env).stdout)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def test_1_queries_equal_the_cli(self):
+        c = self.c
+        top = cli(c, "popular", "-k", "3")["items"]
+        self.assertEqual(len(top), 3)
+        item = urllib.parse.quote(top[0]["item"], safe="")
+        pairs = [
+            ("/v1/trending", "/v1/trending?k=20", ["trending", "-k", "20"]),
+            ("/v1/trending", "/v1/trending?type=cart&min_support=1",
+             ["trending", "--type", "cart", "--min-support", "1"]),
+            ("/v1/trending", "/v1/trending", ["trending"]),
+            ("/v1/popular", "/v1/popular?k=20", ["popular", "-k", "20"]),
+            ("/v1/popular", "/v1/popular?by=decayed&type=purchase",
+             ["popular", "--by", "decayed", "--type", "purchase"]),
+            ("/v1/items/{item}/series", f"/v1/items/{item}/series", ["series", top[0]["item"]]),
+            ("/v1/items/{item}/series", f"/v1/items/{item}/series?type=view",
+             ["series", top[0]["item"], "--type", "view"]),
+        ]
+        for node in (0, 1, 2):
+            for template, path, args in pairs:
+                want = strip(cli(c, *args, node=node))
+                got = get(c, template, path, node)
+                self.assertEqual(got["queried_by"], f"n{node + 1}")
+                self.assertEqual(strip(got), want, f"{path} on node {node + 1}")
+            got = get(c, "/v1/cluster", "/v1/cluster", node)
+            want = cli(c, "status", node=node)
+            self.assertEqual(strip(got, "ingest_rate_per_s", "rate_window_s"), strip(want))
+            self.assertEqual(got["total_events"], self.fed["stored"])
+        self.assertGreater(len(get(c, "/v1/trending", "/v1/trending?k=20")["items"]), 0)
+
+    def test_2_models_equal_the_cli(self):
+        c = self.c
+        user = "1000"  # the generator's first user id
+        want = cli(c, "recommend", user, "-k", "5")
+        got = get(c, "/v1/recommend/{user}", f"/v1/recommend/{user}?k=5")
+        self.assertEqual(got, want)
+        self.assertEqual(len(got["items"]), 5)
+        # The model lives on the node that trained (n1): another node has none.
+        status, hdrs, body = http(c, f"/v1/recommend/{user}", node=1)
+        self.assertEqual(status, 404, body)
+        check("/v1/recommend/{user}", status, hdrs, body)
+        # Similar items: from any node, for one item and for a basket.
+        top = cli(c, "popular", "-k", "2")["items"]
+        a, b = top[0]["item"], top[1]["item"]
+        for node in (0, 2):
+            want = cli(c, "similar", a, "-k", "5", node=node)
+            got = get(c, "/v1/similar/{item}", f"/v1/similar/{urllib.parse.quote(a)}?k=5", node)
+            self.assertEqual(got, want)
+            self.assertEqual(len(got["similar"]), 5)
+            want = cli(c, "similar", a, b, "-k", "4", "--exclude", top[0]["item"], node=node)
+            got = get(c, "/v1/similar", f"/v1/similar?items={a},{b}&k=4&exclude={a}", node)
+            self.assertEqual(got, want)
+        # The dashboard's model panel and /metrics read the version from these answers.
+        self.assertIn("eddy_model_version", http(c, "/metrics")[2].decode())
+
+    def test_3_bad_requests_get_4xx_naming_the_problem(self):
+        c = self.c
+        cases = [
+            ("/v1/trending", "/v1/trending?k=0", 400, "k"),
+            ("/v1/trending", "/v1/trending?k=abc", 400, "k"),
+            ("/v1/trending", "/v1/trending?kk=3", 400, "kk"),
+            ("/v1/trending", "/v1/trending?type=teleport", 400, "type"),
+            ("/v1/trending", "/v1/trending?min_support=-2", 400, "min_support"),
+            ("/v1/popular", "/v1/popular?by=fame", 400, "by"),
+            ("/v1/popular", "/v1/popular?window=1h", 400, "window"),
+            ("/v1/items/{item}/series", "/v1/items/no-such-item/series", 404, "no-such-item"),
+            ("/v1/recommend/{user}", "/v1/recommend/no-such-user", 404, "no-such-user"),
+            ("/v1/recommend/{user}", "/v1/recommend/1000?include_seen=maybe", 400, "include_seen"),
+            ("/v1/similar/{item}", "/v1/similar/no-such-item", 404, "no-such-item"),
+            ("/v1/similar", "/v1/similar?k=3", 400, "items"),
+            ("/v1/similar/{item}", "/v1/similar/x?days=soon", 400, "days"),
+            ("/p.gif", "/p.gif?u=v1", 400, "i"),
+            ("/p.gif", "/p.gif?u=v1&i=x&t=teleport", 400, "teleport"),
+            ("/p.gif", "/p.gif?u=v1&i=x&ts=yesterday", 400, "ts"),
+        ]
+        for template, path, want, names in cases:
+            status, hdrs, body = http(c, path)
+            self.assertEqual(status, want, f"{path}: {body[:200]}")
+            doc = check(template, status, hdrs, body)
+            self.assertIn(names, doc["error"], path)
+        # No such route.
+        status, hdrs, body = http(c, "/v1/nothing")
+        self.assertEqual(status, 404)
+        self.assertIn("/v1/nothing", json.loads(body)["error"])
+        # Bodies: not JSON, no events array, too many events, too many bytes.
+        post = lambda b: http(c, "/v1/events", method="POST", body=b,
+                              headers={"Content-Type": "application/json"})
+        for body, want, names in [
+            (b"{not json", 400, "JSON"),
+            (b'{"evts": []}', 400, "events"),
+            (json.dumps({"events": [{"user": "u", "item": "i", "type": "view"}] * 10001}).encode(),
+             413, "max_events"),
+            (b'{"events": [' + b" " * (1 << 20) + b"]}", 413, "max_body_bytes"),
+        ]:
+            status, hdrs, resp = post(body)
+            self.assertEqual(status, want, resp[:200])
+            self.assertIn(names, check("/v1/events", status, hdrs, resp, "POST")["error"])
+
+    def test_4_events_are_counted_exactly(self):
+        c = self.c
+        before = c.total()
+        events = [
+            {"user": "h1", "item": "http-a", "type": "view", "ts": 1700000000000},
+            {"user": "h1", "item": "http-a", "type": "cart", "ts": 1700000001000},
+            {"user": "h1", "item": "http-a", "type": "teleport"},           # unknown type
+            {"user": "h2", "item": "http-b", "type": "purchase", "value": 2},
+            {"item": "http-b", "type": "view"},                             # no user
+            {"user": "h2", "item": "http-c", "type": "addtocart"},          # an alias
+            {"user": "h3", "item": "http-c", "type": 1, "ts": "soon"},      # bad ts
+            {"user": "h3", "item": "x" * 300, "type": "view"},              # id too long
+            "not an object",
+        ]
+        status, hdrs, body = http(c, "/v1/events", node=1, method="POST",
+                                  body=json.dumps({"events": events}).encode())
+        self.assertEqual(status, 200, body)
+        r = check("/v1/events", status, hdrs, body, "POST")
+        self.assertEqual(r["received"], len(events))
+        self.assertEqual(r["stored"], 4)
+        self.assertFalse(r["duplicate"])
+        self.assertEqual([(x["index"], x["reason"]) for x in r["rejects"]],
+                         [(2, "unknown_type"), (4, "missing_field"), (6, "wrong_field_type"),
+                          (7, "id_too_long"), (8, "wrong_field_type")])
+        # The pixel: GET three times, POST (sendBeacon) once.
+        for i in range(3):
+            status, hdrs, body = http(c, f"/p.gif?u=pixel-visitor&i=http-px&t=view&ts={1700000002000 + i}",
+                                      node=2)
+            self.assertEqual(status, 200, body)
+            check("/p.gif", status, hdrs, body)
+            self.assertEqual(hdrs["Content-Type"], "image/gif")
+            self.assertEqual(body[:6], b"GIF89a")
+            self.assertEqual(len(body), 43)
+            self.assertIn("no-store", hdrs["Cache-Control"])
+        status, hdrs, body = http(c, "/p.gif?u=pixel-visitor&i=http-px&t=purchase", node=0,
+                                  method="POST", body=b"")
+        self.assertEqual(status, 200, body)
+        for item, n in (("http-a", 2), ("http-b", 1), ("http-c", 1), ("http-px", 4)):
+            self.assertEqual(c.count(item)["item_count"], n, item)
+        self.assertEqual(c.total(), before + 8)
+        # /metrics of node 2 counted the 4 stored events it took and its 5 rejects.
+        text = http(c, "/metrics", node=1)[2].decode()
+        self.assertIn("eddy_http_events_stored_total 4\n", text)
+        self.assertIn('eddy_http_events_rejected_total{reason="unknown_type"} 1\n', text)
+        self.assertIn('eddy_http_events_rejected_total{reason="id_too_long"} 1\n', text)
+        for name in ("eddy_events_stored_total", "eddy_http_ingest_ack_seconds_bucket",
+                     "eddy_ingest_pending_batches", "eddy_trending_state_bytes",
+                     "eddy_http_request_duration_seconds_count", "eddy_node_up{node=\"n3\"} 1"):
+            self.assertIn(name, text)
+
+    def test_5_health_cluster_rate_and_static_files(self):
+        c = self.c
+        doc = get(c, "/healthz", "/healthz", node=2)
+        self.assertEqual(doc, {"status": "ok", "node": "n3"})
+        # The ingest rate needs two answers half a second apart: poll with a deadline.
+        wait_until(lambda: get(c, "/v1/cluster", "/v1/cluster")["ingest_rate_per_s"] is not None,
+                   10, "an ingest rate")
+        for path, ctype in (("/", "text/html"), ("/index.html", "text/html"),
+                            ("/app.js", "text/javascript"), ("/pixel.js", "text/javascript"),
+                            ("/style.css", "text/css"), ("/openapi.yaml", "application/yaml")):
+            status, hdrs, body = http(c, path)
+            self.assertEqual(status, 200, path)
+            self.assertTrue(hdrs["Content-Type"].startswith(ctype), (path, hdrs))
+            name = "index.html" if path == "/" else path[1:]
+            with open(os.path.join(SRC, "web", name), "rb") as f:
+                self.assertEqual(body, f.read(), path)
+        EXERCISED.add(("/", "get", 200))
+        EXERCISED.add(("/metrics", "get", 200))
+
+    def test_8_every_documented_endpoint_was_exercised(self):
+        documented = {(p, m) for p, ops in SPEC["paths"].items() for m in ops}
+        seen = {(p, m) for p, m, s in EXERCISED}
+        self.assertEqual(documented - seen, set())
+
+    def test_9_owner_down_is_503_and_nothing_is_stored(self):
+        c = self.c
+        run([harness.CLUSTER, "kill", "n3"], env=c.env)
+
+        def n3_dead():  # 503 while n1 still waits for n3's answer (timeout_ms 1500 < 3 s)
+            status, hdrs, body = http(c, "/v1/cluster")
+            return status == 200 and not json.loads(body)["nodes"][2]["alive"]
+        wait_until(n3_dead, 15, "n1 to see n3 dead")
+        # Find an item n3 owns: its events cannot be stored while n3 is down.
+        for i in range(200):
+            item = f"down-{i}"
+            status, hdrs, body = http(c, "/v1/events", method="POST", body=json.dumps(
+                {"events": [{"user": "d", "item": item, "type": "view"}]}).encode())
+            if status == 503:
+                doc = check("/v1/events", status, hdrs, body, "POST")
+                self.assertIn("n3", doc["error"])
+                break
+            self.assertEqual(status, 200, body)
+        else:
+            self.fail("no item of n3 among 200")
+        run([harness.CLUSTER, "restart", "n3"], env=c.env)
+        self.assertEqual(c.count(item)["item_count"], 0)
+
+
+class HttpRateLimit(unittest.TestCase):
+    def test_rate_limit_gives_429(self):
+        extra = os.path.join(harness.tempfile.mkdtemp(prefix="eddy-http-"), "extra.toml")
+        with open(extra, "w") as f:
+            f.write("[http]\nrate_limit_per_s = 0.001\nrate_limit_burst = 3\n")
+        os.environ["EDDY_EXTRA_CONFIG"] = extra
+        try:
+            c = Cluster(1, BASE_PORT + 20)
+        finally:
+            del os.environ["EDDY_EXTRA_CONFIG"]
+        try:
+            codes = [http(c, "/healthz")[0] for _ in range(3)]
+            self.assertEqual(codes, [200, 200, 200])
+            status, hdrs, body = http(c, "/v1/trending")
+            self.assertEqual(status, 429)
+            self.assertEqual(hdrs.get("Retry-After"), "1")
+            self.assertIn("rate_limit_per_s", json.loads(body)["error"])
+        finally:
+            c.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
