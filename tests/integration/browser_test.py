@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""A real browser against a real 3-node cluster (issue 7): headless Chromium (Debian's
+chromium + chromium-driver, driven by python3-selenium) opens a small test shop that
+embeds web/pixel.js from an eddy node, views, carts and buys a product, and the
+cluster counts exactly those events, of the right types, from one visitor id kept in
+a first-party cookie. Then it opens the dashboard and checks that the trending charts
+and the tables are drawn and that the "You May Also Like" box answers; the screenshot
+is saved as BUILD_DIR/test-artifacts/dashboard.png.
+
+Usage: browser_test.py EDDY_BINARY SOURCE_DIR BASE_PORT [unittest args]
+Ports: ingest BASE.., peer BASE+100.., HTTP BASE+250.. (scripts/cluster.sh); the
+shop page is served by Python on a free port.
+"""
+import functools
+import http.server
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+import harness
+from harness import Cluster, run, wait_until
+
+sys.argv = harness.setup(sys.argv)
+EDDY, BASE_PORT = harness.EDDY, harness.BASE_PORT
+
+from selenium import webdriver  # python3-selenium (scripts/setup.sh)
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+# A 3-hour shop that ends now, so the pixel's events (time: now) land right after it
+# and the trending list, asked as of the newest event, still covers the shop.
+FEED = ["--seed", "11", "--start", str(int(time.time() * 1000) - 3 * 3600 * 1000), "--hours",
+        "3", "--sessions-per-minute", "40", "--surges", "3", "--items", "200"]
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(EDDY))),
+                         "test-artifacts")
+
+SHOP = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Test shop</title></head>
+<body>
+<h1>Blue kettle</h1>
+<button id="cart" onclick="eddy.cart('{sku}')">Add to cart</button>
+<button id="buy" onclick="eddy.purchase('{sku}', 1); document.title = 'bought'">Buy</button>
+<script>window.eddy = window.eddy || [];</script>
+<script src="{node}/pixel.js" data-item="{sku}"></script>
+</body></html>
+"""
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class Browser(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(3, BASE_PORT)
+        cls.node = f"http://127.0.0.1:{BASE_PORT + 250}"
+        r = run([EDDY, "produce", "--connect", cls.c.endpoint(0), "--summary", "json",
+                 "--producer", "feed", *FEED], env=cls.c.env)
+        assert json.loads(r.stdout)["ok"], r.stdout
+        run([EDDY, "train", "--connect", cls.c.endpoint(0), "--json", "--factors", "8",
+             "--iterations", "3"], env=cls.c.env)
+        # The shop: another origin than the eddy node, as on a real site.
+        cls.shop_dir = tempfile.mkdtemp(prefix="eddy-shop-")
+        cls.sku = "shop-sku-42"
+        with open(os.path.join(cls.shop_dir, "index.html"), "w") as f:
+            f.write(SHOP.format(sku=cls.sku, node=cls.node))
+        cls.shop = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Quiet, directory=cls.shop_dir))
+        threading.Thread(target=cls.shop.serve_forever, daemon=True).start()
+        cls.shop_url = f"http://127.0.0.1:{cls.shop.server_address[1]}/index.html"
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = "/usr/bin/chromium"
+        cls.profile = tempfile.mkdtemp(prefix="eddy-chromium-")
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--window-size=1280,1900", f"--user-data-dir={cls.profile}"):
+            opts.add_argument(a)
+        cls.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        cls.driver.set_page_load_timeout(60)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.driver.quit()
+        cls.shop.shutdown()
+        cls.c.stop()
+        shutil.rmtree(cls.shop_dir, ignore_errors=True)
+        shutil.rmtree(cls.profile, ignore_errors=True)
+
+    def count(self, item):
+        return self.c.count(item)["item_count"]
+
+    def typed(self, item, t):
+        url = f"{self.node}/v1/items/{urllib.parse.quote(item)}/series?type={t}"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return sum(p["count"] for p in json.load(r)["points"])
+
+    def test_1_shop_pixel_events_are_counted_exactly(self):
+        d = self.driver
+        d.get(self.shop_url)  # data-item: one view on load
+        wait_until(lambda: self.count(self.sku) == 1, 30, "the view to be stored")
+        d.find_element(By.ID, "cart").click()
+        wait_until(lambda: self.count(self.sku) == 2, 30, "the cart event")
+        d.find_element(By.ID, "buy").click()
+        wait_until(lambda: self.count(self.sku) == 3, 30, "the purchase")
+        self.assertEqual([self.typed(self.sku, t) for t in ("view", "cart", "purchase")],
+                         [1, 1, 1])
+        visitor = d.get_cookie("eddy_vid")
+        self.assertIsNotNone(visitor, "no first-party visitor cookie")
+        self.assertEqual(d.execute_script("return eddy.visitor()"), visitor["value"])
+        # A second page view: the same visitor, one more event.
+        d.get(self.shop_url)
+        wait_until(lambda: self.count(self.sku) == 4, 30, "the second view")
+        self.assertEqual(d.get_cookie("eddy_vid")["value"], visitor["value"])
+        # Without sendBeacon the pixel falls back to an image request.
+        d.execute_script("navigator.sendBeacon = undefined; eddy.view('shop-sku-img');")
+        wait_until(lambda: self.count("shop-sku-img") == 1, 30, "the image-request view")
+        # Nothing else arrived: the shop item has exactly its four events.
+        self.assertEqual(self.count(self.sku), 4)
+
+    def test_2_dashboard_draws_charts_and_tables(self):
+        d = self.driver
+        d.get(f"{self.node}/?refresh=1")
+        wait_until(lambda: int(d.find_element(By.TAG_NAME, "body").get_attribute(
+            "data-refreshes") or 0) >= 1, 30, "the dashboard's first refresh")
+        rows = lambda table: d.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[data-item]")
+        wait_until(lambda: len(rows("trending-table")) > 0, 30, "trending rows")
+        self.assertGreater(len(rows("popular-table")), 0)
+        # Charts: one per top trending item, count and forecast lines with points.
+        charts = d.find_elements(By.CSS_SELECTOR, "#trending-charts .chart")
+        self.assertGreater(len(charts), 0)
+        for chart in charts:
+            for line in ("count", "forecast"):
+                pts = chart.find_element(By.CSS_SELECTOR, f"polyline.{line}").get_attribute("points")
+                self.assertGreaterEqual(len(pts.split()), 2, (chart.get_attribute("data-item"), line))
+        first = rows("trending-table")[0].get_attribute("data-item")
+        self.assertEqual(charts[0].get_attribute("data-item"), first)
+        nodes = d.find_elements(By.CSS_SELECTOR, "#cluster-table tbody tr")
+        self.assertEqual([n.find_elements(By.TAG_NAME, "td")[1].text for n in nodes],
+                         ["yes", "yes", "yes"])
+        # "You May Also Like": click a popular item, the similar table fills.
+        item = rows("popular-table")[0].get_attribute("data-item")
+        box = d.find_element(By.ID, "similar-item")
+        box.clear()
+        box.send_keys(item)
+        d.find_element(By.CSS_SELECTOR, "#similar-form button").click()
+        wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#similar-table tbody tr")) > 0,
+                   30, "similar items")
+        self.assertIn("version", d.find_element(By.ID, "model-table").text)
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        shot = os.path.join(ARTIFACTS, "dashboard.png")
+        self.assertTrue(d.save_screenshot(shot), shot)
+        self.assertGreater(os.path.getsize(shot), 10000)
+        print(f"\nscreenshot: {shot}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
