@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -284,6 +285,15 @@ struct ingest_result {
   std::vector<reject_entry> rejects; ///< the node's, by request index
 };
 
+// httplib 0.11 listens with a backlog of 5 (compiled into Debian's library): a burst
+// of connections (64 from a load balancer or wrk) overflows it and the dropped SYNs
+// come back a second later. Linux lets listen() be called again on a listening
+// socket to raise it.
+class server : public httplib::Server {
+public:
+  void widen_backlog(int n) { ::listen(svr_sock_, n); }
+};
+
 } // namespace
 
 std::string pixel_gif() {
@@ -299,7 +309,7 @@ std::string pixel_gif() {
 struct http_api::impl {
   http_api_options opt;
   channel_pool pool;
-  httplib::Server svr;
+  server svr;
   std::thread thread;
   std::string url;
   http_metrics metrics;
@@ -769,9 +779,11 @@ struct http_api::impl {
     send_json(res, std::move(body));
   }
 
+  // Healthy = the node's gateway answers ("metrics" is local: no peer is asked, so a
+  // dead peer does not make this node unhealthy; a refusal is an answer too).
   void healthz(const httplib::Request&, httplib::Response& res) {
-    auto r = pool.query("count", "", std::min(timeout, std::chrono::milliseconds{2000}));
-    if (r.what != node_reply::kind::answer) {
+    auto r = pool.query("metrics", "", std::min(timeout, std::chrono::milliseconds{2000}));
+    if (r.what == node_reply::kind::unreachable) {
       send_error(res, 503, "node " + opt.node_id + " does not answer: " + r.body);
       return;
     }
@@ -1089,7 +1101,7 @@ expected<std::unique_ptr<http_api>> http_api::start(const http_api_options& opt)
   auto threads = static_cast<std::size_t>(std::max<std::uint32_t>(1, opt.http.threads));
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_payload_max_length(opt.http.max_body_bytes);
-  s.set_keep_alive_max_count(1000);
+  s.set_keep_alive_max_count(100000);
   s.set_keep_alive_timeout(2);
   s.set_tcp_nodelay(true);
   s.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
@@ -1156,6 +1168,7 @@ expected<std::unique_ptr<http_api>> http_api::start(const http_api_options& opt)
                  "); is another process using the port? change the node's http_port or "
                  "http.listen (configs/CLUSTER.md)"};
   }
+  s.widen_backlog(1024);
   p->url = "http://" + opt.listen + ":" + std::to_string(port);
   p->thread = std::thread{[raw] { raw->svr.listen_after_bind(); }};
   return std::unique_ptr<http_api>{new http_api(std::move(p))};

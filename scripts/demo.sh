@@ -13,11 +13,25 @@
 #     with known surges streamed bucket by bucket (eddy score-trending),
 #  5. train ALS across the demo cluster and print recommendations (eddy train,
 #     eddy recommend) and "You May Also Like" lists with their recall (eddy similar),
-#     and evaluate ALS against popularity on MovieLens (eddy eval).
+#     and evaluate ALS against popularity on MovieLens (eddy eval),
+#  6. print the dashboard's URL and curl examples of the HTTP API, and keep the demo
+#     cluster serving them until Ctrl-C (--no-serve: stop it and exit instead;
+#     --keep: exit but leave it running, scripts/cluster.sh stop ends it).
 # Outputs go to run/demo/ (override with EDDY_DEMO_DIR); the cluster runs in
-# run/demo-cluster with ingest ports 5551-5553 (EDDY_BASE_PORT).
+# run/demo-cluster with ingest ports 5551-5553 and HTTP ports 5801-5803
+# (EDDY_BASE_PORT, HTTP = ingest + 250).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+serve=1
+keep=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-serve) serve=0 ;;
+    --keep) keep=1; serve=0 ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo.sh: unknown option '$arg' (use --no-serve, --keep or --help)" >&2; exit 2 ;;
+  esac
+done
 scripts/setup.sh
 echo "== build"
 scripts/build.sh -DEDDY_BENCH=ON -DEDDY_TESTS=ON
@@ -74,8 +88,6 @@ base=${EDDY_BASE_PORT:-5551}
 scripts/cluster.sh stop >/dev/null 2>&1 || true
 rm -rf "$EDDY_RUN_DIR"
 scripts/cluster.sh start 3
-keep=0
-[ "${1:-}" = "--keep" ] && keep=1
 [ $keep -eq 1 ] || trap 'scripts/cluster.sh stop >/dev/null' EXIT
 
 echo "== feed it: the shop live through n1 (eddy produce), MovieLens from its file through n2 (eddy ingest)"
@@ -138,4 +150,25 @@ if [ -f "$ml" ]; then
   echo "   each user's last 20% of ratings by time are the test set)"
   "$eddy" eval --preset movielens --schema movielens-ratings "$ml" 2>/dev/null | sed 's/^/  /'
 fi
+http="http://127.0.0.1:$((base + 250))"
+echo "== the HTTP API of every node (web/openapi.yaml; configs/CLUSTER.md [http])"
+echo "  dashboard: $http/   (also on n2 $((base + 251)) and n3 $((base + 252)))"
+echo "  \$ curl -s '$http/v1/trending?k=3'"
+curl -s "$http/v1/trending?k=3" | sed 's/^/    /'
+echo
+echo "  \$ curl -s '$http/v1/similar/$top?k=3'"
+curl -s "$http/v1/similar/$top?k=3" | sed 's/^/    /'
+echo
+echo "  more: $http/v1/popular?k=10&by=decayed  $http/v1/items/$top/series  $http/v1/recommend/1000?k=5"
+echo "        $http/v1/cluster  $http/healthz  $http/metrics"
+echo "  \$ curl -s -X POST $http/v1/events -d '{\"events\":[{\"user\":\"u1\",\"item\":\"$top\",\"type\":\"view\"}]}'"
+echo "  pixel: <script src=\"$http/pixel.js\" data-item=\"SKU\"></script> (README: The pixel)"
 echo "== done: outputs in $out/, cluster logs and data in $EDDY_RUN_DIR/"
+if [ $serve -eq 1 ]; then
+  echo "== serving the dashboard at $http/ until Ctrl-C (scripts/demo.sh --no-serve exits here)"
+  # Wait for the signal; the EXIT trap stops the cluster.
+  sleep infinity &
+  sleeper=$!
+  trap 'kill $sleeper 2>/dev/null; echo; echo "demo.sh: stopping the cluster"; exit 0' INT TERM
+  wait $sleeper || true
+fi

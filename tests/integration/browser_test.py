@@ -125,28 +125,38 @@ class Browser(unittest.TestCase):
         # Nothing else arrived: the shop item has exactly its four events.
         self.assertEqual(self.count(self.sku), 4)
 
+    # One consistent look at the dashboard's DOM (it redraws itself every second).
+    SNAPSHOT = """
+      const rows = t => [...document.querySelectorAll('#' + t + ' tbody tr[data-item]')]
+        .map(r => r.dataset.item);
+      const pts = (c, cls) => { const l = c.querySelector('polyline.' + cls);
+        return l ? l.getAttribute('points').trim().split(/\\s+/).length : 0; };
+      return {
+        refreshes: Number(document.body.dataset.refreshes || 0),
+        trending: rows('trending-table'), popular: rows('popular-table'),
+        charts: [...document.querySelectorAll('#trending-charts .chart')].map(c => (
+          {item: c.dataset.item, count: pts(c, 'count'), forecast: pts(c, 'forecast')})),
+        alive: [...document.querySelectorAll('#cluster-table tbody tr')]
+          .map(r => r.children[1].textContent)};
+    """
+
     def test_2_dashboard_draws_charts_and_tables(self):
         d = self.driver
         d.get(f"{self.node}/?refresh=1")
-        wait_until(lambda: int(d.find_element(By.TAG_NAME, "body").get_attribute(
-            "data-refreshes") or 0) >= 1, 30, "the dashboard's first refresh")
-        rows = lambda table: d.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[data-item]")
-        wait_until(lambda: len(rows("trending-table")) > 0, 30, "trending rows")
-        self.assertGreater(len(rows("popular-table")), 0)
+        snap = {}
+
+        def drawn():
+            snap.update(d.execute_script(self.SNAPSHOT))
+            return (snap["refreshes"] >= 1 and snap["trending"] and snap["popular"] and
+                    snap["charts"] and snap["charts"][0]["item"] == snap["trending"][0])
+        wait_until(drawn, 30, "the dashboard's tables and charts")
         # Charts: one per top trending item, count and forecast lines with points.
-        charts = d.find_elements(By.CSS_SELECTOR, "#trending-charts .chart")
-        self.assertGreater(len(charts), 0)
-        for chart in charts:
-            for line in ("count", "forecast"):
-                pts = chart.find_element(By.CSS_SELECTOR, f"polyline.{line}").get_attribute("points")
-                self.assertGreaterEqual(len(pts.split()), 2, (chart.get_attribute("data-item"), line))
-        first = rows("trending-table")[0].get_attribute("data-item")
-        self.assertEqual(charts[0].get_attribute("data-item"), first)
-        nodes = d.find_elements(By.CSS_SELECTOR, "#cluster-table tbody tr")
-        self.assertEqual([n.find_elements(By.TAG_NAME, "td")[1].text for n in nodes],
-                         ["yes", "yes", "yes"])
-        # "You May Also Like": click a popular item, the similar table fills.
-        item = rows("popular-table")[0].get_attribute("data-item")
+        for chart in snap["charts"]:
+            self.assertGreaterEqual(chart["count"], 2, chart)
+            self.assertGreaterEqual(chart["forecast"], 2, chart)
+        self.assertEqual(snap["alive"], ["yes", "yes", "yes"])
+        item = snap["popular"][0]
+        # "You May Also Like": look up the most popular item, the similar table fills.
         box = d.find_element(By.ID, "similar-item")
         box.clear()
         box.send_keys(item)
