@@ -157,7 +157,7 @@ std::string solve(worker_actor* self, const als::solve_request& req) {
   const Eigen::MatrixXd rows = b.rows.cast<double>();
   out.partial_gram = rows.transpose() * rows;
   if (req.want_loss)
-    out.loss = models::loss_rows(b.c, b.rows, req.other, req.gram, 0, b.c.rows);
+    out.loss = models::loss_rows(b.c, b.rows, req.other, req.gram, st.threads);
   out.rows = b.rows;
   return als::encode(out);
 }

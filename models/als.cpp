@@ -675,17 +675,22 @@ loss_terms loss_rows(const csr_matrix& c, const factor_matrix& x,
   check_shapes(c, y, yty, x);
   EDDY_ASSERT(0 <= first && first <= last && last <= c.rows);
   loss_terms out;
-  const Eigen::MatrixXd g = yty.cast<double>();
+  // Dot products in float with the 16-lane kernel (one row's terms depend only
+  // on that row: the same for any block or thread split), sums in double.
+  const int k = static_cast<int>(x.cols());
   for (auto u = first; u < last; ++u) {
-    const Eigen::VectorXd xu = x.row(u).transpose().cast<double>();
-    // x^T (Y^T Y + reg I) x = sum over all items of s^2, plus reg |x|^2.
-    double v = xu.dot(g * xu);
+    const float* xu = x.row(u).data();
+    // x^T (Y^T Y + reg I) x = sum over all items of s^2, plus reg |x|^2; yty
+    // is column-major and symmetric: sum_j x_j (column j . x).
+    double v = 0.0;
+    for (int j = 0; j < k; ++j)
+      v += static_cast<double>(xu[j]) *
+           static_cast<double>(simd::dot_any(yty.col(j).data(), xu, k));
     for (auto j = c.indptr[static_cast<std::size_t>(u)];
          j < c.indptr[static_cast<std::size_t>(u) + 1]; ++j) {
       const double conf = c.values[static_cast<std::size_t>(j)];
-      const double s = xu.dot(y.row(c.indices[static_cast<std::size_t>(j)])
-                                  .transpose()
-                                  .cast<double>());
+      const double s = simd::dot_any(
+          xu, y.row(c.indices[static_cast<std::size_t>(j)]).data(), k);
       // c (1 - s)^2 replaces the 1 * s^2 already counted for this item.
       v += (conf - 1.0) * s * s - 2.0 * conf * s + conf;
       out.confidence_sum += conf;
@@ -697,9 +702,28 @@ loss_terms loss_rows(const csr_matrix& c, const factor_matrix& x,
   return out;
 }
 
+loss_terms loss_rows(const csr_matrix& c, const factor_matrix& x,
+                     const factor_matrix& y, const Eigen::MatrixXf& yty,
+                     int threads) {
+  EDDY_ASSERT(threads >= 1);
+  // Fixed chunks merged in chunk order: the same bits for any thread count.
+  constexpr std::int64_t chunk = 1024;
+  const std::int64_t chunks = std::max<std::int64_t>(1, (c.rows + chunk - 1) / chunk);
+  std::vector<loss_terms> part(static_cast<std::size_t>(chunks));
+  parallel_chunks(chunks, 1, threads, [&](std::int64_t b, std::int64_t) {
+    part[static_cast<std::size_t>(b)] =
+        loss_rows(c, x, y, yty, static_cast<std::int32_t>(b * chunk),
+                  static_cast<std::int32_t>(std::min<std::int64_t>(c.rows, (b + 1) * chunk)));
+  });
+  loss_terms out;
+  for (const auto& t : part)
+    out.merge(t);
+  return out;
+}
+
 als_loss loss(const csr_matrix& c, const factor_matrix& x,
-              const factor_matrix& y, float reg) {
-  const loss_terms t = loss_rows(c, x, y, gram(y, reg), 0, c.rows);
+              const factor_matrix& y, float reg, int threads) {
+  const loss_terms t = loss_rows(c, x, y, gram(y, reg, threads), threads);
   als_loss out;
   out.loss =
       t.value + static_cast<double>(reg) * y.cast<double>().squaredNorm();
@@ -750,7 +774,7 @@ als_model fit(const csr_matrix& c, const als_params& p,
     st.solve_seconds = seconds_since(t0);
     if (p.track_loss) {
       t0 = clock::now();
-      m.losses.push_back(loss(c, m.users, m.items, p.reg));
+      m.losses.push_back(loss(c, m.users, m.items, p.reg, p.threads));
       st.loss_seconds = seconds_since(t0);
       st.loss = &m.losses.back();
     }

@@ -108,6 +108,12 @@ loss_terms loss_rows(const csr_matrix& c, const factor_matrix& x,
                      const factor_matrix& y, const Eigen::MatrixXf& yty,
                      std::int32_t first, std::int32_t last);
 
+/// All rows of X, in fixed chunks of rows merged in order over `threads`
+/// std::threads (the same bits for any `threads`).
+loss_terms loss_rows(const csr_matrix& c, const factor_matrix& x,
+                     const factor_matrix& y, const Eigen::MatrixXf& yty,
+                     int threads);
+
 struct als_loss {
   double loss = 0.0;       ///< L above (unnormalized)
   double normalized = 0.0; ///< L / (sum c + users * items - nnz)
@@ -115,7 +121,7 @@ struct als_loss {
 
 /// The full objective: all rows of X via loss_rows plus reg * |Y|^2.
 als_loss loss(const csr_matrix& c, const factor_matrix& x,
-              const factor_matrix& y, float reg);
+              const factor_matrix& y, float reg, int threads = 1);
 
 /// The vector width, in floats, of the Gram and CG kernels on this CPU: 16
 /// (AVX-512), 8 (AVX2) or 4 (SSE2). Results are the same bits for every width

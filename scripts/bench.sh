@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (Release) and runs the benchmarks; each prints its figures and ends with a
 # `RESULT name=value ...` line, with ratios against a baseline measured in the same run.
-#   scripts/bench.sh [normalize|ingest|trending|als|lsh] [-- extra args for the benchmark]
+#   scripts/bench.sh [normalize|ingest|trending|als|als-cluster|lsh] [-- extra args for the benchmark]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -24,6 +24,10 @@ fi
 if [ "$which" = all ] || [ "$which" = als ]; then
   echo "== bench_als (implicit ALS, 2 threads by default; --threads N)"
   "${EDDY_BUILD_DIR:-build}/bin/bench_als" "$@"
+fi
+if [ "$which" = all ] || [ "$which" = als-cluster ]; then
+  echo "== bench/als_cluster_bench.sh (eddy train on 1 and 3 local node processes vs fit())"
+  bench/als_cluster_bench.sh "${EDDY_BUILD_DIR:-build}"
 fi
 if [ "$which" = all ] || [ "$which" = lsh ]; then
   echo "== bench_lsh (similar-items table: LSH vs exact vs HNSW, 2 threads)"

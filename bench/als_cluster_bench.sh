@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Distributed ALS timing (issue 5 "Benchmark", second half): the standard matrix
+# ../shared/data/als-bench/interactions-50k-20k.tsv.gz trained by `eddy train` on a
+# 1-node and a 3-node local cluster (real node processes, loopback ZeroMQ), against
+# single-process fit() (bench_als) measured in the same run with the same settings
+# (64 factors, alpha 40, reg 0.01, CG 3 steps, 2 solver threads per process, every
+# event weighs 1 so r = the pair's count; --no-similar: ALS only).
+#
+# Each (user, item, count) row becomes `count` view events (ts = a fixed start + row),
+# ingested with eddy ingest through bench/als-bench.toml. Seconds per iteration are
+# the coordinator's per-iteration wall times (both half-steps, all messages); the
+# median over the iterations is reported. All processes share this machine's cores.
+#
+#   bench/als_cluster_bench.sh [BUILD_DIR]      (default build; EDDY_BASE_PORT 21551)
+# Ends with: RESULT single_s_per_iter=... one_node_s_per_iter=... three_node_s_per_iter=...
+#            three_vs_single=... three_vs_one=... loss_single=... loss_three=...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-${EDDY_BUILD_DIR:-build}}
+eddy=$build/bin/eddy
+data=${EDDY_DATA_DIR:-../shared/data}/als-bench/interactions-50k-20k.tsv.gz
+work=${EDDY_BENCH_DIR:-run/bench-als-cluster}
+base=${EDDY_BASE_PORT:-21551}
+iterations=${EDDY_BENCH_ITERATIONS:-15}
+if [ ! -f "$data" ]; then
+  echo "als_cluster_bench: $data not found (set EDDY_DATA_DIR to the folder holding als-bench/)" >&2
+  exit 2
+fi
+mkdir -p "$work"
+events=$work/events.tsv
+if [ ! -s "$events" ]; then
+  echo "== expanding $data into view events ($events)"
+  python3 - "$data" "$events" <<'PY'
+import gzip, sys
+with gzip.open(sys.argv[1], "rt") as f, open(sys.argv[2], "w") as out:
+    for row, line in enumerate(f):
+        user, item, count = line.split("\t")
+        out.write(f"u{user}\ti{item}\t{1700000000000 + row}\n" * int(count))
+PY
+fi
+
+echo "== single process: bench_als (fit(), same settings)"
+"$build/bin/bench_als" --data "$data" --iterations "$iterations" --baseline-iterations 0 \
+  | tee "$work/single.txt"
+single=$(grep '^RESULT' "$work/single.txt")
+single_s=$(sed -E 's/^RESULT seconds_per_iteration=([0-9.]+).*/\1/' <<<"$single")
+single_loss=$(sed -E 's/.*normalized_loss=([0-9.]+).*/\1/' <<<"$single")
+
+train_on() { # nodes port: writes "median_seconds final_loss" to cluster-N/result
+  local n=$1 port=$2 dir=$work/cluster-$1
+  export EDDY_RUN_DIR=$dir EDDY_BASE_PORT=$port EDDY_BIN=$eddy
+  scripts/cluster.sh stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+  scripts/cluster.sh start "$n" >/dev/null
+  local ok=0
+  "$eddy" ingest --schema bench/als-bench.toml "$events" --connect "tcp://127.0.0.1:$port" \
+    --producer bench --progress never --dead-letter "$dir/rejects.jsonl" &&
+    "$eddy" train --json --connect "tcp://127.0.0.1:$port" --no-similar --weights unit \
+      --factors 64 --alpha 40 --reg 0.01 --cg-steps 3 --threads 2 --seed 42 \
+      --iterations "$iterations" >"$dir/train.json" && ok=1
+  scripts/cluster.sh stop >/dev/null 2>&1 || true
+  [ $ok -eq 1 ] || { echo "als_cluster_bench: training on $n node(s) failed (logs in $dir/logs)" >&2; exit 1; }
+  python3 - "$dir/train.json" "$n" >"$dir/result" <<'PY'
+import json, statistics, sys
+r = json.load(open(sys.argv[1]))
+its = r["iterations"]
+secs = [i["seconds"] for i in its]
+print(f"  {sys.argv[2]} node(s): setup {r['setup_seconds']:.1f} s, per iteration median "
+      f"{statistics.median(secs):.3f} s (min {min(secs):.3f}, max {max(secs):.3f}), "
+      f"{its[-1]['bytes'] / 1e6:.0f} MB exchanged per iteration "
+      f"({its[-1]['network_bytes'] / 1e6:.0f} MB between processes), "
+      f"final normalized loss {its[-1]['normalized_loss']:.5f}", file=sys.stderr)
+print(f"{statistics.median(secs):.4f} {its[-1]['normalized_loss']:.5f}")
+PY
+}
+
+echo "== 1 node (eddy train, coordinator and worker in one process)"
+train_on 1 "$base"
+read -r one_s one_loss <"$work/cluster-1/result"
+echo "== 3 nodes (three processes on this machine)"
+train_on 3 "$((base + 10))"
+read -r three_s three_loss <"$work/cluster-3/result"
+
+python3 - "$single_s" "$one_s" "$three_s" "$single_loss" "$three_loss" <<'PY'
+import sys
+single, one, three = (float(x) for x in sys.argv[1:4])
+print(f"3 nodes / single process = {three / single:.2f} (target <= 1.3), "
+      f"3 nodes / 1 node = {three / one:.2f}")
+print(f"RESULT single_s_per_iter={single:.4f} one_node_s_per_iter={one:.4f} "
+      f"three_node_s_per_iter={three:.4f} three_vs_single={three / single:.3f} "
+      f"three_vs_one={three / one:.3f} loss_single={sys.argv[4]} loss_three={sys.argv[5]}")
+PY
