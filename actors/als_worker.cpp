@@ -318,6 +318,24 @@ struct server_state {
 
 using server_actor = caf::stateful_actor<server_state>;
 
+// Loads the table similar.current points to if it changed (the switch: one
+// pointer). An error message if it cannot be read; st.similar stays null while
+// there is no table.
+std::optional<std::string> load_similar(server_state& st) {
+  auto name = current_similar(st.dir);
+  if (!name) {
+    st.similar.reset();
+    st.similar_name.clear();
+    return std::nullopt;
+  }
+  if (*name == st.similar_name) return std::nullopt;
+  auto t = read_similar_table(st.dir, *name);
+  if (!t) return t.err().message;
+  st.similar = std::move(*t);
+  st.similar_name = *name;
+  return std::nullopt;
+}
+
 // Failures are answers too: {"error": "..."} (the CLI prints the message).
 std::string error_json(const std::string& why) {
   std::string j = "{\"error\":";
@@ -331,15 +349,14 @@ caf::behavior model_server(server_actor* self, std::string node, std::string dir
   return {
       [=](simq_atom, const std::string& item) -> std::string {
         auto& st = self->state;
-        auto name = current_similar(st.dir);
-        if (!name) return encode_item_list(nullptr, item, st.node);
-        if (*name != st.similar_name) {
-          auto t = read_similar_table(st.dir, *name);
-          if (!t) return encode_item_error(item, "node " + st.node + ": " + t.err().message);
-          st.similar = std::move(*t); // the switch: one pointer
-          st.similar_name = *name;
-        }
+        if (auto why = load_similar(st))
+          return encode_item_error(item, "node " + st.node + ": " + *why);
         return encode_item_list(st.similar.get(), item, st.node);
+      },
+      [=](mnode_atom) -> std::string {
+        auto& st = self->state;
+        if (newest_artifact(st.dir) || load_similar(st) || !st.similar) return {};
+        return st.similar->trained_by;
       },
       [=](recq_atom, const std::string& args) -> caf::result<std::string> {
         auto& st = self->state;

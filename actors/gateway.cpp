@@ -107,6 +107,13 @@ struct pending_similar {
   std::uint32_t waiting = 0;
 };
 
+// A "recommend" forwarded to the node that holds the newest model.
+struct remote_recommend {
+  std::string rid, corr; // the client
+  clock_type::time_point deadline;
+  std::string node;
+};
+
 struct remote_similar {
   std::uint64_t query = 0;
   std::size_t index = 0;
@@ -132,6 +139,7 @@ struct gateway_state {
   std::unordered_map<std::uint64_t, remote_query> remote_queries; // count and trend
   std::unordered_map<std::uint64_t, pending_similar> similars;
   std::unordered_map<std::uint64_t, remote_similar> remote_similars;
+  std::unordered_map<std::uint64_t, remote_recommend> remote_recommends;
   std::unordered_map<std::string, clock_type::time_point> last_seen;
   clock_type::time_point next_heartbeat;
   // Local parts waiting for the next flush, by shard: batches that arrive together
@@ -667,11 +675,50 @@ void start_training(gateway_actor* self, std::string rid, std::string corr,
   self->monitor(st.als_coord); // the client's credit is released by the coordinator
 }
 
-void start_recommend(gateway_actor* self, std::string rid, std::string corr, std::string args) {
+void recommend_here(gateway_actor* self, std::string rid, std::string corr, std::string args) {
   self->request(self->state.env->model_server, local_timeout, recq_atom::value, std::move(args))
     .then([=](std::string& json) { reply_json(self, rid, corr, std::move(json)); },
           [=](caf::error& err) {
             reply_json(self, rid, corr, als_error_json("the model server failed: " + to_string(err)));
+          });
+}
+
+// The model lives on the node that trained it: a node without one forwards to
+// that node (known from its similar-items table), so any node answers.
+void start_recommend(gateway_actor* self, std::string rid, std::string corr, std::string args) {
+  self->request(self->state.env->model_server, local_timeout, mnode_atom::value)
+    .then(
+      [=](std::string& node) mutable {
+        auto& st = self->state;
+        auto& env = *st.env;
+        if (node.empty() || node == env.me || !env.dealer_of.count(node)) {
+          recommend_here(self, std::move(rid), std::move(corr), std::move(args));
+        } else if (!alive(self, node)) {
+          reply_json(self, rid, corr,
+                     als_error_json("the newest model is on node " + node +
+                                    ", which is not reachable; ask again when it is up "
+                                    "(scripts/cluster.sh status)"));
+        } else {
+          auto rc = st.next_id++;
+          st.remote_recommends[rc] = {rid, corr, clock_type::now() + peer_timeout(env), node};
+          env.io->send(env.dealer_of.at(node), {"rec", corr_bytes(rc), std::move(args)});
+        }
+      },
+      [=](caf::error&) mutable { recommend_here(self, std::move(rid), std::move(corr), std::move(args)); });
+}
+
+// A peer forwards a client's "recommend" to this node's model.
+void on_recommend_request(gateway_actor* self, std::string peer, std::string corr,
+                          std::string args) {
+  auto answer = [=](std::string json) {
+    auto& e = *self->state.env;
+    e.io->send(e.peer_socket, {peer, "recr", corr, std::move(json)});
+  };
+  self->request(self->state.env->model_server, local_timeout, recq_atom::value, std::move(args))
+    .then([=](std::string& json) { answer(std::move(json)); },
+          [=](caf::error& err) {
+            answer(als_error_json("the model server of node " + self->state.env->me +
+                                  " failed: " + to_string(err)));
           });
 }
 
@@ -689,6 +736,32 @@ void on_als_request(gateway_actor* self, std::string peer, std::string corr, std
                                    als::encode_error(0, "node " + e.me + ": ALS worker: " +
                                                           to_string(err))});
       });
+}
+
+// "metrics": this node's gateway and transport gauges as one JSON object, for the
+// HTTP API's /metrics (cluster/http_api.cpp adds the cluster totals of "count" and
+// the trending state of "tstats").
+void answer_metrics(gateway_actor* self, std::string rid, std::string corr) {
+  auto& st = self->state;
+  auto& env = *st.env;
+  auto t = env.io->stats();
+  std::uint32_t local_shards = 0;
+  for (auto& s : env.shards)
+    local_shards += s ? 1 : 0;
+  std::string j = "{\"node\":";
+  append_json_string(j, env.me);
+  j += ",\"pending_batches\":" + std::to_string(st.batches.size()) +
+       ",\"remote_parts\":" + std::to_string(st.remote_parts.size()) +
+       ",\"pending_queries\":" + std::to_string(st.queries.size() + st.trends.size()) +
+       ",\"remote_queries\":" + std::to_string(st.remote_queries.size()) +
+       ",\"ingest_credit_limit\":" + std::to_string(env.cfg.limits.window_batches) +
+       ",\"local_shards\":" + std::to_string(local_shards) + ",\"dead_letters\":" +
+       std::to_string(env.dead_letters ? env.dead_letters->written() : 0) +
+       ",\"training\":" + (st.als_coord ? "true" : "false") +
+       ",\"transport\":{\"received\":" + std::to_string(t.received) +
+       ",\"sent\":" + std::to_string(t.sent) + ",\"unroutable\":" + std::to_string(t.unroutable) +
+       ",\"gated\":" + std::to_string(t.gated) + "}}";
+  reply_json(self, rid, corr, std::move(j));
 }
 
 // --- "You May Also Like" (actors/similar_table.hpp) ------------------------------
@@ -778,6 +851,8 @@ void on_client(gateway_actor* self, cluster::frames& m) {
     start_query(self, false, std::move(m[0]), std::move(m[1]), std::move(m[3]));
   } else if (m.size() == 4 && m[2] == "train") {
     start_training(self, std::move(m[0]), std::move(m[1]), m[3]);
+  } else if (m.size() == 4 && m[2] == "metrics") {
+    answer_metrics(self, std::move(m[0]), std::move(m[1]));
   } else if (m.size() == 4 && m[2] == "similar") {
     start_similar(self, std::move(m[0]), std::move(m[1]), m[3]);
   } else if (m.size() == 4 && m[2] == "recommend") {
@@ -848,6 +923,8 @@ void on_peer_request(gateway_actor* self, cluster::frames& m) {
     on_als_request(self, std::move(m[0]), std::move(m[2]), std::move(m[3]));
   if (kind == "sim" && m.size() == 4)
     on_similar_request(self, std::move(m[0]), std::move(m[2]), std::move(m[3]));
+  if (kind == "rec" && m.size() == 4)
+    on_recommend_request(self, std::move(m[0]), std::move(m[2]), std::move(m[3]));
   if (kind == "append")
     for (std::size_t i = 2; i + 1 < m.size(); i += 2)
       on_peer_part(self, m[0], std::move(m[i]), m[i + 1]);
@@ -880,6 +957,12 @@ void on_peer_reply(gateway_actor* self, socket_id sock, cluster::frames& m) {
     } else if (m[0] == "alsr") {
       if (st.als_coord)
         self->send(st.als_coord, alsreply_atom::value, node, std::move(m[1]), std::move(m[2]));
+    } else if (rc && m[0] == "recr") {
+      if (auto it = st.remote_recommends.find(*rc); it != st.remote_recommends.end()) {
+        auto r = std::move(it->second);
+        st.remote_recommends.erase(it);
+        reply_json(self, r.rid, r.corr, std::move(m[2]));
+      }
     } else if (rc && m[0] == "simr") {
       if (auto it = st.remote_similars.find(*rc); it != st.remote_similars.end()) {
         auto [qid, index, deadline, owner] = it->second;
@@ -941,6 +1024,16 @@ void on_timer(gateway_actor* self) {
   }
   for (auto qid : done)
     finish_query(self, qid);
+  for (auto it = st.remote_recommends.begin(); it != st.remote_recommends.end();) {
+    if (it->second.deadline <= now) {
+      reply_json(self, it->second.rid, it->second.corr,
+                 als_error_json("node " + it->second.node +
+                                " (which holds the newest model) did not answer in time"));
+      it = st.remote_recommends.erase(it);
+    } else {
+      ++it;
+    }
+  }
   std::vector<remote_similar> late_similars;
   for (auto it = st.remote_similars.begin(); it != st.remote_similars.end();) {
     if (it->second.deadline <= now) {

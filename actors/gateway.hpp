@@ -16,8 +16,11 @@
 //            a training run's coordinator talking to this node's ALS worker.
 //   similar  ["sim", corr, item] -> ["simr", corr, item list] (actors/similar_table.hpp):
 //            one item's "You May Also Like" list from its owner's model server.
+//   recommend ["rec", corr, args] -> ["recr", corr, JSON]: a client's "recommend"
+//            forwarded to the node holding the newest model (a node has none of its
+//            own unless it coordinated the training run).
 // Client commands "train" (starts an ALS coordinator here, one run at a time),
-// "recommend" (this node's newest model) and "similar" (each query item's list
+// "recommend" (the newest model: this node's, or forwarded to the node that trained it) and "similar" (each query item's list
 // from its owner, combined here) answer one JSON object.
 // Local parts are coalesced the same way: one message per shard actor per turn.
 

@@ -31,6 +31,7 @@ using als_atom = caf::atom_constant<caf::atom("e_als")>;      // ALS worker requ
 using alsreply_atom = caf::atom_constant<caf::atom("e_alsr")>; // a peer's ALS reply
 using recq_atom = caf::atom_constant<caf::atom("e_recq")>;    // model server query
 using simq_atom = caf::atom_constant<caf::atom("e_simq")>;    // one item's similar list
+using mnode_atom = caf::atom_constant<caf::atom("e_mnode")>;  // where the newest model is
 using alsdown_atom = caf::atom_constant<caf::atom("e_alsdown")>; // a peer stopped answering
 
 /// One ZeroMQ message handed from the I/O thread to the gateway.
