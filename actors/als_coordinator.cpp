@@ -453,9 +453,9 @@ void build_and_assign(coord_actor* self) {
                               s.als.init_scale);
   st.y = models::init_factors(st.items.size(), s.als.factors, s.als.seed, 1,
                               s.als.init_scale);
-  const Eigen::MatrixXd y = st.y.cast<double>();
   st.gram_y = s.gram == "coordinator" ? models::gram(st.y, s.als.reg, s.als.threads)
-                                       : with_reg(y.transpose() * y, s.als.reg);
+                                       : with_reg(models::gram_double(st.y, s.als.threads),
+                                                  s.als.reg);
   st.load_seconds =
       std::chrono::duration<double>(clock_type::now() - st.t_start).count();
   self->state.conf = std::move(conf);

@@ -9,7 +9,24 @@ namespace eddy::actors::als {
 
 namespace {
 
-using packer = msgpack::packer<msgpack::sbuffer>;
+// Messages are built straight into the std::string that travels, reserved to
+// the size of their arrays (no regrowth, no final copy).
+struct string_sink {
+  std::string s;
+  explicit string_sink(std::size_t bytes) { s.reserve(bytes + 256); }
+  void write(const char* p, std::size_t n) { s.append(p, n); }
+};
+using packer = msgpack::packer<string_sink>;
+
+// Decoding references bin and str bodies in the received bytes instead of
+// copying them into the object's zone; every decoder copies what it keeps.
+bool reference_bodies(msgpack::type::object_type t, std::size_t, void*) {
+  return t == msgpack::type::BIN || t == msgpack::type::STR;
+}
+
+msgpack::object_handle unpack(std::string_view bytes) {
+  return msgpack::unpack(bytes.data(), bytes.size(), reference_bodies);
+}
 
 template <class T>
 void pack_bin(packer& pk, const T* data, std::size_t n) {
@@ -47,8 +64,13 @@ void pack_head(packer& pk, const char* op, std::uint64_t run,
   pk.pack_uint64(run);
 }
 
-std::string done(const msgpack::sbuffer& buf) {
-  return std::string{buf.data(), buf.size()};
+std::string done(string_sink& buf) { return std::move(buf.s); }
+
+std::size_t bytes_of(const std::vector<std::string>& v) {
+  std::size_t n = 0;
+  for (const auto& x : v)
+    n += x.size() + 5;
+  return n;
 }
 
 struct malformed : std::runtime_error {
@@ -63,7 +85,7 @@ struct reader {
   std::uint64_t run = 0;
 
   reader(std::string_view bytes, const char* op, std::uint32_t fields) {
-    oh = msgpack::unpack(bytes.data(), bytes.size());
+    oh = unpack(bytes);
     const auto& o = oh.get();
     if (o.type != msgpack::type::ARRAY || o.via.array.size != 2 + fields)
       throw malformed{std::string{"not an ALS '"} + op + "' message"};
@@ -191,7 +213,7 @@ std::vector<std::int32_t> needed_columns(const models::csr_matrix& m) {
 
 std::string op_of(std::string_view bytes) {
   try {
-    auto oh = msgpack::unpack(bytes.data(), bytes.size());
+    auto oh = unpack(bytes);
     const auto& o = oh.get();
     if (o.type == msgpack::type::ARRAY && o.via.array.size >= 2 &&
         o.via.array.ptr[0].type == msgpack::type::STR)
@@ -202,16 +224,17 @@ std::string op_of(std::string_view bytes) {
 }
 
 std::string encode(const load_request& m) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(256 * sizeof(float));
+  packer pk(buf);
   pack_head(pk, "load", m.run, 1);
   pack_bin(pk, m.weights.data(), m.weights.size());
   return done(buf);
 }
 
 std::string encode(const load_reply& m) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(bytes_of(m.users) + bytes_of(m.items) + 4 * m.pair_user.size() +
+                  4 * m.pair_item.size() + 4 * m.r.size() + 8 * m.item_last_ts.size());
+  packer pk(buf);
   pack_head(pk, "loaded", m.run, 10);
   pk.pack(m.users);
   pk.pack(m.items);
@@ -227,8 +250,9 @@ std::string encode(const load_reply& m) {
 }
 
 std::string encode(const assign_request& m) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(8 * m.block.indptr.size() + 8 * m.block.indices.size() +
+                  4 * static_cast<std::size_t>(m.rows.size()));
+  packer pk(buf);
   pack_head(pk, "assign", m.run, 6);
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pk.pack_int32(m.factors);
@@ -240,15 +264,15 @@ std::string encode(const assign_request& m) {
 }
 
 std::string encode_assigned(std::uint64_t run) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(0);
+  packer pk(buf);
   pack_head(pk, "assigned", run, 0);
   return done(buf);
 }
 
 std::string encode(const solve_request& m) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(4 * static_cast<std::size_t>(m.gram.size() + m.other.size()));
+  packer pk(buf);
   pack_head(pk, "solve", m.run, 5);
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pk.pack(m.want_loss);
@@ -259,8 +283,9 @@ std::string encode(const solve_request& m) {
 }
 
 std::string encode(const solve_reply& m) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(4 * static_cast<std::size_t>(m.rows.size()) +
+                  8 * static_cast<std::size_t>(m.partial_gram.size()));
+  packer pk(buf);
   pack_head(pk, "solved", m.run, 7);
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pack_factors(pk, m.rows);
@@ -274,8 +299,9 @@ std::string encode(const solve_reply& m) {
 }
 
 std::string encode(const join_request& m) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(4 * (m.items.size() + static_cast<std::size_t>(m.vectors.size()) +
+                       m.buckets.members.size() + m.buckets.offsets.size()));
+  packer pk(buf);
   pack_head(pk, "join", m.run, 6);
   pk.pack_int32(m.n);
   pk.pack_int32(m.threads);
@@ -287,8 +313,8 @@ std::string encode(const join_request& m) {
 }
 
 std::string encode(const join_reply& m) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(4 * (m.table.query.size() + m.table.ids.size() + m.table.scores.size()));
+  packer pk(buf);
   pack_head(pk, "joined", m.run, 5);
   pk.pack_int32(m.table.n);
   pack_vec(pk, m.table.query);
@@ -299,8 +325,8 @@ std::string encode(const join_reply& m) {
 }
 
 std::string encode(const store_request& m) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(m.table.size());
+  packer pk(buf);
   pack_head(pk, "store", m.run, 1);
   pk.pack_bin(static_cast<std::uint32_t>(m.table.size()));
   pk.pack_bin_body(m.table.data(), static_cast<std::uint32_t>(m.table.size()));
@@ -308,16 +334,16 @@ std::string encode(const store_request& m) {
 }
 
 std::string encode_stored(std::uint64_t run, const std::string& path) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(0);
+  packer pk(buf);
   pack_head(pk, "stored", run, 1);
   pk.pack(path);
   return done(buf);
 }
 
 std::string encode_error(std::uint64_t run, const std::string& message) {
-  msgpack::sbuffer buf;
-  packer pk(&buf);
+  string_sink buf(0);
+  packer pk(buf);
   pack_head(pk, "error", run, 1);
   pk.pack(message);
   return done(buf);

@@ -154,8 +154,7 @@ std::string solve(worker_actor* self, const als::solve_request& req) {
   out.run = req.run;
   out.which = req.which;
   models::solve_rows(b.c, req.other, req.gram, st.cg_steps, b.rows, st.threads);
-  const Eigen::MatrixXd rows = b.rows.cast<double>();
-  out.partial_gram = rows.transpose() * rows;
+  out.partial_gram = models::gram_double(b.rows, st.threads);
   if (req.want_loss)
     out.loss = models::loss_rows(b.c, b.rows, req.other, req.gram, st.threads);
   out.rows = b.rows;

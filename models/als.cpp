@@ -410,13 +410,15 @@ template <int W>
 }
 
 /// out (k x k column-major) = sum over rows [first, last) of y_i y_i^T, in row
-/// order, element by element.
+/// order, element by element, in T (float, or double: a product of two floats
+/// is exact in double, so only the sums round).
+template <class T>
 [[gnu::always_inline]] inline void gram_rows_impl(const float* y, int k,
                                                   std::int64_t first,
                                                   std::int64_t last,
-                                                  float* out) {
+                                                  T* out) {
   const auto kk = static_cast<std::size_t>(k);
-  std::memset(out, 0, sizeof(float) * kk * kk);
+  std::memset(out, 0, sizeof(T) * kk * kk);
   std::int64_t i = first;
   // Four rows at a time (a column is loaded and stored once for all four);
   // the sum per element is still in row order.
@@ -426,19 +428,20 @@ template <int W>
     const float* c = b + k;
     const float* d = c + k;
     for (std::size_t j = 0; j < kk; ++j) {
-      float* col = out + j * kk;
-      const float aj = a[j], bj = b[j], cj = c[j], dj = d[j];
+      T* col = out + j * kk;
+      const T aj = a[j], bj = b[j], cj = c[j], dj = d[j];
       for (std::size_t e = 0; e < kk; ++e)
-        col[e] = (((col[e] + a[e] * aj) + b[e] * bj) + c[e] * cj) + d[e] * dj;
+        col[e] = (((col[e] + T(a[e]) * aj) + T(b[e]) * bj) + T(c[e]) * cj) +
+                 T(d[e]) * dj;
     }
   }
   for (; i < last; ++i) {
     const float* a = y + i * k;
     for (std::size_t j = 0; j < kk; ++j) {
-      float* col = out + j * kk;
-      const float aj = a[j];
+      T* col = out + j * kk;
+      const T aj = a[j];
       for (std::size_t e = 0; e < kk; ++e)
-        col[e] += a[e] * aj;
+        col[e] += T(a[e]) * aj;
     }
   }
 }
@@ -471,6 +474,21 @@ void cg_rows_sse2(const cg_problem& pr, std::int32_t first, std::int32_t last,
 }
 void gram_rows_sse2(const float* y, int k, std::int64_t first,
                     std::int64_t last, float* out) {
+  gram_rows_impl(y, k, first, last, out);
+}
+[[gnu::target("avx512f")]] void gram_rows_avx512(const float* y, int k,
+                                                 std::int64_t first,
+                                                 std::int64_t last,
+                                                 double* out) {
+  gram_rows_impl(y, k, first, last, out);
+}
+[[gnu::target("avx2")]] void gram_rows_avx2(const float* y, int k,
+                                            std::int64_t first,
+                                            std::int64_t last, double* out) {
+  gram_rows_impl(y, k, first, last, out);
+}
+void gram_rows_sse2(const float* y, int k, std::int64_t first,
+                    std::int64_t last, double* out) {
   gram_rows_impl(y, k, first, last, out);
 }
 
@@ -511,8 +529,9 @@ void cg_rows(const cg_problem& pr, std::int32_t first, std::int32_t last,
   }
 }
 
+template <class T>
 void gram_rows(const float* y, int k, std::int64_t first, std::int64_t last,
-               float* out) {
+               T* out) {
   switch (vector_width()) {
   case 16:
     gram_rows_avx512(y, k, first, last, out);
@@ -580,6 +599,26 @@ Eigen::MatrixXf gram(const factor_matrix& y, float reg, int threads) {
   for (std::size_t b = 1; b < partial.size(); ++b)
     g += partial[b];
   g.diagonal().array() += reg;
+  return g;
+}
+
+Eigen::MatrixXd gram_double(const factor_matrix& y, int threads) {
+  EDDY_ASSERT(threads >= 1);
+  const auto k = y.cols();
+  constexpr std::int64_t block = 2048;
+  const std::int64_t n = y.rows();
+  const std::int64_t blocks =
+      std::max<std::int64_t>(1, (n + block - 1) / block);
+  std::vector<Eigen::MatrixXd> partial(static_cast<std::size_t>(blocks),
+                                       Eigen::MatrixXd(k, k));
+  parallel_chunks(blocks, 1, threads, [&](std::int64_t b, std::int64_t) {
+    gram_rows(y.data(), static_cast<int>(k), b * block,
+              std::min(n, (b + 1) * block),
+              partial[static_cast<std::size_t>(b)].data());
+  });
+  Eigen::MatrixXd g = partial[0];
+  for (std::size_t b = 1; b < partial.size(); ++b)
+    g += partial[b];
   return g;
 }
 

@@ -70,6 +70,11 @@ csr_matrix confidences(const csr_matrix& r, float alpha);
 /// rows, so the result is the same bits for any `threads`.
 Eigen::MatrixXf gram(const factor_matrix& y, float reg, int threads = 1);
 
+/// Y^T Y in double (no reg): products of floats are exact in double, sums
+/// round in double. Fixed blocks of rows, the same bits for any `threads`.
+/// The distributed coordinator sums the workers' partial Grams in this form.
+Eigen::MatrixXd gram_double(const factor_matrix& y, int threads = 1);
+
 /// One half-step for rows [first, last) of X (C.rows == X.rows(),
 /// C.cols == Y.rows(), yty = gram(Y, reg)).
 ///  - cg_steps == 0: the exact solution via Cholesky (LDLT) of the full

@@ -48,12 +48,53 @@ TEST(als_protocol, messages_round_trip) {
   ly.zero_weight = 2;
   ly.min_ts = -4;
   ly.max_ts = 1700000000000;
+  ly.item_last_ts = {1700000000000};
   auto ly2 = als::decode_load_reply(als::encode(ly));
   ASSERT_TRUE(ly2) << ly2.err().message;
   EXPECT_EQ(ly2->users, ly.users);
   EXPECT_EQ(ly2->r, ly.r);
   EXPECT_EQ(ly2->max_ts, ly.max_ts);
+  EXPECT_EQ(ly2->item_last_ts, ly.item_last_ts);
   EXPECT_EQ(ly2->zero_weight, 2u);
+  ly.item_last_ts.clear(); // one per item is required
+  EXPECT_FALSE(als::decode_load_reply(als::encode(ly)));
+
+  // The similar-items join: buckets over local rows, lists in global ids.
+  als::join_request jr;
+  jr.run = 8;
+  jr.n = 10;
+  jr.threads = 2;
+  jr.items = {3, 7, 9};
+  jr.vectors = models::factor_matrix::Identity(3, 4);
+  jr.buckets.add(std::vector<std::int32_t>{0, 2});
+  jr.buckets.add(std::vector<std::int32_t>{1, 2});
+  auto jr2 = als::decode_join_request(als::encode(jr));
+  ASSERT_TRUE(jr2) << jr2.err().message;
+  EXPECT_EQ(jr2->items, jr.items);
+  EXPECT_EQ(jr2->buckets.members, jr.buckets.members);
+  EXPECT_EQ(jr2->buckets.offsets, jr.buckets.offsets);
+  EXPECT_TRUE(jr2->vectors.isApprox(jr.vectors));
+  auto bad = jr;
+  bad.buckets.members[1] = 3; // only rows 0..2 exist
+  EXPECT_FALSE(als::decode_join_request(als::encode(bad)));
+  bad = jr;
+  bad.n = 0;
+  EXPECT_FALSE(als::decode_join_request(als::encode(bad)));
+  als::join_reply jy;
+  jy.run = 8;
+  jy.table.n = 2;
+  jy.table.rows = 1;
+  jy.table.query = {3};
+  jy.table.ids = {9, -1};
+  jy.table.scores = {0.5F, -1.0F};
+  jy.comparisons = 12;
+  auto jy2 = als::decode_join_reply(als::encode(jy));
+  ASSERT_TRUE(jy2) << jy2.err().message;
+  EXPECT_EQ(jy2->table.ids, jy.table.ids);
+  EXPECT_EQ(jy2->table.rows, 1);
+  EXPECT_EQ(jy2->comparisons, 12u);
+  jy.table.ids.pop_back();
+  EXPECT_FALSE(als::decode_join_reply(als::encode(jy)));
 
   als::assign_request a;
   a.run = 1;
