@@ -136,6 +136,34 @@ void store_cell(std::byte* ring, unsigned width, std::size_t slot, std::uint32_t
   }
 }
 
+// Calls f(j, c) for every non-zero cell c of the ring slots first_slot,
+// first_slot + 1, ... (k of them, wrapping at the ring's end), in order; j is
+// the cell's index in that sequence. Most cells a slide scans are zero (a
+// sparse series has a few events per horizon), so zero 8-byte words are
+// skipped whole.
+template <class F>
+void for_each_nonzero(const std::byte* ring, unsigned width, std::size_t first_slot,
+                      std::size_t k, std::size_t horizon, F&& f) {
+  const std::size_t head = std::min(k, horizon - first_slot);
+  std::size_t j = 0;
+  auto segment = [&](std::size_t slot, std::size_t len) {
+    const std::size_t per_word = 8 / width;
+    std::size_t i = 0;
+    for (; i + per_word <= len; i += per_word) {
+      std::uint64_t word;
+      std::memcpy(&word, ring + (slot + i) * width, 8);
+      if (word == 0) continue;
+      for (std::size_t t = 0; t < per_word; ++t)
+        if (const std::uint32_t c = load_cell(ring, width, slot + i + t); c != 0) f(j + i + t, c);
+    }
+    for (; i < len; ++i)
+      if (const std::uint32_t c = load_cell(ring, width, slot + i); c != 0) f(j + i, c);
+    j += len;
+  };
+  segment(first_slot, head);
+  segment(0, k - head);
+}
+
 } // namespace
 
 std::string validate(const trending_params& p) {
@@ -368,91 +396,223 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
         pos = i;
         break;
       }
-  std::vector<int> from(n);
-  for (std::size_t i = 0; i < n; ++i)
-    from[i] = insert_type >= 0 && i == pos ? -1
-                                           : static_cast<int>(i < pos || insert_type < 0 ? i : i - 1);
-  std::vector<hdr> next(n);
-  std::size_t off = n * sizeof(hdr) + (1 + n) * slots * sizeof(float);
+  auto from = [&](std::size_t i) -> int {
+    if (insert_type < 0 || i < pos) return static_cast<int>(i);
+    return i == pos ? -1 : static_cast<int>(i - 1);
+  };
+  // Sizes first, then the block, written in place (no temporaries: a new
+  // series is the first event of an (item, type), a few percent of adds).
+  const std::size_t rings_at = n * sizeof(hdr) + (1 + n) * slots * sizeof(float);
+  std::size_t off = rings_at;
   for (std::size_t i = 0; i < n; ++i) {
-    if (from[i] < 0) {
-      next[i].type = static_cast<std::uint8_t>(insert_type);
-      next[i].width = 1;
-    } else {
-      next[i] = old[from[i]];
-      if (from[i] == widen) next[i].width = static_cast<std::uint8_t>(next[i].width * 2);
-    }
-    next[i].ring_off = static_cast<std::uint32_t>(off);
-    off += h * next[i].width;
+    const int f = from(i);
+    off += h * (f < 0 ? 1u : old[f].width * (f == widen ? 2u : 1u));
   }
   auto block = std::make_unique<std::byte[]>(off); // zeroed
-  std::memcpy(block.get(), next.data(), n * sizeof(hdr));
+  std::size_t ring_off = rings_at;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int f = from(i);
+    hdr x;
+    if (f < 0) {
+      x.type = static_cast<std::uint8_t>(insert_type);
+      x.width = 1;
+    } else {
+      x = old[f];
+      if (f == widen) x.width = static_cast<std::uint8_t>(x.width * 2);
+    }
+    x.ring_off = static_cast<std::uint32_t>(ring_off);
+    ring_off += h * x.width;
+    std::memcpy(block.get() + i * sizeof(hdr), &x, sizeof(hdr));
+    if (f < 0) continue;
+    const hdr& o = old[f];
+    if (x.width == o.width) {
+      std::memcpy(block.get() + x.ring_off, ring(o), h * x.width);
+    } else {
+      for (std::size_t s = 0; s < h; ++s)
+        store_cell(block.get() + x.ring_off, x.width, s, load_cell(ring(o), o.width, s));
+    }
+  }
   if (slots != 0) {
     auto* seas = reinterpret_cast<float*>(block.get() + n * sizeof(hdr));
     if (data_) std::memcpy(seas, season_of(m, -1), slots * sizeof(float));
     for (std::size_t i = 0; i < n; ++i)
-      if (from[i] >= 0)
-        std::memcpy(seas + (1 + i) * slots, season_of(m, from[i]), slots * sizeof(float));
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    if (from[i] < 0) continue;
-    const hdr& o = old[from[i]];
-    for (std::size_t s = 0; s < h; ++s)
-      store_cell(block.get() + next[i].ring_off, next[i].width, s,
-                 load_cell(ring(o), o.width, s));
+      if (from(i) >= 0)
+        std::memcpy(seas + (1 + i) * slots, season_of(m, from(i)), slots * sizeof(float));
   }
   data_ = std::move(block);
   bytes_ = static_cast<std::uint32_t>(off);
   n_ = static_cast<std::uint16_t>(n);
 }
 
+// Empty runs: z empty buckets first, first + 1, ... to fold into a series'
+// forecaster, exactly like z w.step(.., 0) calls. Empty steps are most of the
+// folding work: a sparse series (most carts and purchases) sees one event and
+// then empty buckets until its next, or a whole horizon of them.
+//
+// Without a season two shortcuts are exact:
+// - the step that brings idle to horizon_buckets resets level, trend, variance
+//   and idle, so a run that reaches the reset ends in the fresh state whatever
+//   it passed through, and is not stepped;
+// - an unclipped empty step (y = 0, seas = 0) has e = -f and the learned
+//   observation yc = f + e = +0 exactly (f is finite: floats of counts), so
+//   alpha * (yc - seas) = +0 and next = (1 - alpha) * (level + trend) + 0.0 (the
+//   + 0.0 turns -0 into +0, as in the full formula). That takes three
+//   dependent operations off the critical path of every empty step. A clipped
+//   step takes the full holt_step.
+// An empty step is still a chain of dependent floating-point operations that
+// leaves most of the core idle, so the runs of different series (independent
+// forecasters) are stepped in lock-step and their chains overlap.
+struct item_trend::empty_run {
+  work* w = nullptr;
+  std::int64_t first = 0;
+  std::int64_t z = 0;
+};
+
+void item_trend::fold_empty(const trending_params& p, empty_run* runs, std::size_t n) {
+  std::int64_t longest = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    empty_run& r = runs[i];
+    work& w = *r.w;
+    if (r.z <= 0 || !w.ready()) { // without history empty buckets are no-ops
+      r.z = 0;
+    } else if (p.season) {
+      for (std::int64_t b = r.first; b < r.first + r.z && w.ready(); ++b)
+        w.step(p, b, 0.0);
+      r.z = 0;
+    } else if (static_cast<std::int64_t>(w.h.idle) + r.z >= p.horizon_buckets) {
+      w.h = holt_packed{};
+      r.z = 0;
+    }
+    longest = std::max(longest, r.z); // the rest: no reset inside the run
+  }
+  const double clip2 = p.robust_clip * p.robust_clip;
+  for (std::int64_t t = 0; t < longest; ++t)
+    for (std::size_t i = 0; i < n; ++i) {
+      if (t >= runs[i].z) continue;
+      holt_packed& h = runs[i].w->h;
+      const double level = h.level, trend = h.trend, variance = h.variance;
+      const double lt = level + trend;
+      const double f = lt + 0.0; // level + trend + seas, seas = 0
+      const double e = 0.0 - f;
+      if (p.robust_clip > 0.0 && e * e > clip2 * std::max(variance, std::max(f, p.poisson_floor))) {
+        runs[i].w->step(p, runs[i].first + t, 0.0);
+        continue;
+      }
+      const double next = (1.0 - p.alpha) * lt + 0.0;
+      h.variance = static_cast<float>((1.0 - p.variance_alpha) * variance +
+                                      p.variance_alpha * (e * e));
+      h.trend = static_cast<float>(p.beta * (next - level) + (1.0 - p.beta) * trend);
+      h.level = static_cast<float>(next);
+      ++h.idle;
+    }
+}
+
+void item_trend::fold_empty(const trending_params& p, work& w, std::int64_t first,
+                            std::int64_t z) {
+  empty_run r{&w, first, z};
+  fold_empty(p, &r, 1);
+}
+
 // Moves the ring to end at bucket `to` (> newest_): folds the buckets that fall
-// out of it into the lagging forecasters and decayed totals.
+// out of it into the lagging forecasters and decayed totals. Only non-zero
+// cells are visited; the empty buckets between them go to fold_empty as runs,
+// and the series' last runs (up to the new base, usually the longest) are
+// folded together, up to `lanes` series at a time. An overall bucket whose
+// non-zero cells all have weight 0 has y = 0, an empty step like any other,
+// and skipping zero cells in y's sum changes nothing (y + 0 == y); the sum
+// still runs in type order.
 void item_trend::slide(const trend_model& m, std::int64_t to) {
+  constexpr std::size_t lanes = 4;
   const auto& p = m.params();
   const std::int64_t hz = p.horizon_buckets;
   const std::int64_t d = to - newest_;
   const std::int64_t lo = newest_ - hz + 1; // current base
+  const std::int64_t end = to - hz + 1;     // new base: fold [lo, end)
   const std::int64_t k = std::min(d, hz);   // buckets leaving the ring
+  const std::size_t h = p.horizon_buckets;
   hdr* hs = hdrs();
-  // Overall series: weighted counts of the leaving buckets, then the empty ones.
+  // Forecasters being folded, and their last runs (lane 0: overall).
+  work ws[lanes];
+  empty_run last[lanes];
+  std::uint16_t series_of_lane[lanes] = {};
+  std::size_t used = 0;
+  auto flush = [&] {
+    fold_empty(p, last, used);
+    for (std::size_t l = 0; l < used; ++l) {
+      if (series_of_lane[l] == 0xFFFF)
+        overall_ = ws[l].h;
+      else
+        hs[series_of_lane[l]].holt = ws[l].h;
+    }
+    used = 0;
+  };
+  // Overall series, 64 leaving buckets at a time: their weighted counts, then
+  // the fold (before the type series below clear the cells).
   {
-    work w{overall_, season_of(m, -1)};
-    for (std::int64_t j = 0; j < k; ++j) {
-      const std::size_t s = m.slot(lo + j);
-      double y = 0.0;
-      for (std::uint16_t i = 0; i < n_; ++i)
-        y += p.type_weights[hs[i].type] * load_cell(ring(hs[i]), hs[i].width, s);
-      w.step(p, lo + j, y);
-    }
-    for (std::int64_t b = lo + k; b < lo + d && w.ready(); ++b)
-      w.step(p, b, 0.0);
-    overall_ = w.h;
-  }
-  for (std::uint16_t i = 0; i < n_; ++i) {
-    hdr& h = hs[i];
-    std::byte* r = ring(h);
-    work w{h.holt, season_of(m, i)};
-    double dec = h.decayed * m.bucket_decay(d);
-    for (std::int64_t j = 0; j < k; ++j) {
-      const std::size_t s = m.slot(lo + j);
-      const std::uint32_t c = load_cell(r, h.width, s);
-      if (c != 0) {
-        dec += static_cast<double>(c) * m.bucket_decay(d - j);
-        store_cell(r, h.width, s, 0);
+    work& w = ws[used] = work{overall_, season_of(m, -1)};
+    std::int64_t next = lo; // first bucket not folded yet
+    for (std::int64_t c0 = 0; c0 < k; c0 += 64) {
+      const std::int64_t len = std::min<std::int64_t>(64, k - c0);
+      double ys[64];
+      std::uint64_t nz = 0; // bit j: bucket lo + c0 + j has a non-zero y
+      for (std::uint16_t i = 0; i < n_; ++i) {
+        const double wt = p.type_weights[hs[i].type];
+        if (wt == 0.0) continue;
+        for_each_nonzero(ring(hs[i]), hs[i].width, m.slot(lo + c0), static_cast<std::size_t>(len),
+                         h, [&](std::size_t j, std::uint32_t c) {
+                           if ((nz >> j & 1) == 0) {
+                             nz |= std::uint64_t{1} << j;
+                             ys[j] = 0.0;
+                           }
+                           ys[j] += wt * c;
+                         });
       }
-      w.step(p, lo + j, static_cast<double>(c));
+      for (; nz != 0; nz &= nz - 1) {
+        const int j = std::countr_zero(nz);
+        const std::int64_t bucket = lo + c0 + j;
+        fold_empty(p, w, next, bucket - next);
+        w.step(p, bucket, ys[j]);
+        next = bucket + 1;
+      }
     }
-    for (std::int64_t b = lo + k; b < lo + d && w.ready(); ++b)
-      w.step(p, b, 0.0);
-    h.decayed = dec;
-    h.holt = w.h;
+    last[used] = {&w, next, end - next};
+    series_of_lane[used++] = 0xFFFF;
   }
+  const std::size_t first_slot = m.slot(lo);
+  for (std::uint16_t i = 0; i < n_; ++i) {
+    hdr& hd = hs[i];
+    std::byte* r = ring(hd);
+    work& w = ws[used] = work{hd.holt, season_of(m, i)};
+    double dec = hd.decayed * m.bucket_decay(d);
+    std::int64_t next = lo;
+    for_each_nonzero(r, hd.width, first_slot, static_cast<std::size_t>(k), h,
+                     [&](std::size_t j, std::uint32_t c) {
+                       const std::int64_t bucket = lo + static_cast<std::int64_t>(j);
+                       dec += static_cast<double>(c) * m.bucket_decay(d - static_cast<std::int64_t>(j));
+                       fold_empty(p, w, next, bucket - next);
+                       w.step(p, bucket, static_cast<double>(c));
+                       next = bucket + 1;
+                     });
+    hd.decayed = dec;
+    last[used] = {&w, next, end - next};
+    series_of_lane[used++] = i;
+    if (used == lanes) flush();
+    // Zero the leaving slots: first_slot, ... wrapping at the ring's end.
+    const std::size_t head = std::min(static_cast<std::size_t>(k), h - first_slot);
+    std::memset(r + first_slot * hd.width, 0, head * hd.width);
+    std::memset(r, 0, (static_cast<std::size_t>(k) - head) * hd.width);
+  }
+  flush();
   newest_ = to;
 }
 
 bool item_trend::add(const trend_model& m, std::uint8_t type, std::int64_t ts) {
   const auto& p = m.params();
+  // Ask for every line of the block at once: the series headers and rings
+  // would otherwise be fetched one dependent cache miss after another (type
+  // lookup, then the ring cell; a slide then every ring). Blocks are a few
+  // lines (100 to 400 bytes with the defaults).
+  prefetch();
   std::int64_t b;
   if (newest_ != none && static_cast<std::uint64_t>(ts) -
                                  static_cast<std::uint64_t>(newest_ * p.bucket_ms) <

@@ -382,6 +382,75 @@ TEST(item_trend, counts_widen_without_saturating) {
   EXPECT_EQ(t.size(), 1u);
 }
 
+// The slide's shortcuts (only non-zero cells visited, empty runs that end in
+// a reset not stepped, unclipped empty steps without their zero terms) leave
+// the lagging forecasters bit for bit where stepping every folded bucket does:
+// gaps around one and two horizons, cells that widen, a type of weight 0,
+// horizons above 64 (scanned 64 buckets at a time), with and without season
+// and clipping.
+TEST(item_trend, lagging_state_equals_stepping_every_folded_bucket) {
+  std::vector<trending_params> cases(4);
+  cases[1].season = true;
+  cases[2].horizon_buckets = 150;
+  cases[2].robust_clip = 0.0;
+  cases[2].type_weights = {0.0, 1.0, 0.0, 2.5};
+  cases[3].horizon_buckets = 20;
+  cases[3].popularity_window_buckets = 10;
+  cases[3].alpha = 0.5;
+  cases[3].beta = 0.3;
+  for (std::size_t ci = 0; ci < cases.size(); ++ci) {
+    const auto& p = cases[ci];
+    ASSERT_EQ(validate(p), "");
+    trending_table t{p};
+    const auto& m = t.model();
+    reference ref{p, {}};
+    rng r{99, ci};
+    const std::int64_t h = p.horizon_buckets;
+    std::int64_t b = 10'000;
+    int checked = 0;
+    for (int i = 0; i < 4'000; ++i) {
+      const auto u = r.below(100);
+      if (u < 4)
+        b += h - 2 + static_cast<std::int64_t>(r.below(5)); // about one horizon
+      else if (u < 8)
+        b += 2 * h - 2 + static_cast<std::int64_t>(r.below(5)); // about two
+      else if (u < 20)
+        b += static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(h)));
+      else if (u < 60)
+        b += 1;
+      const auto type = static_cast<std::uint8_t>(1 + r.below(3));
+      const int reps = r.below(50) == 0 ? 300 : 1 + static_cast<int>(r.below(12));
+      for (int k = 0; k < reps; ++k) {
+        const std::int64_t ts =
+            b * p.bucket_ms + static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(p.bucket_ms)));
+        ASSERT_EQ(t.add("x", type, ts), add_status::accepted);
+      }
+      ref.counts[b][type] += static_cast<std::uint32_t>(reps);
+      if (i % 37 != 0) continue;
+      const item_trend& x = *t.find("x");
+      const std::int64_t base = x.base(m);
+      for (int s = item_trend::overall_series; s < static_cast<int>(x.types()); ++s) {
+        const std::uint8_t ty = s < 0 ? 0 : x.type_of(static_cast<std::size_t>(s));
+        holt_packed want;
+        std::vector<float> seas(p.season ? p.season_slots : 0);
+        for (std::int64_t q = ref.counts.begin()->first; q < base; ++q)
+          holt_step(want, seas.data(), p, q, s < 0 ? ref.y(q, std::nullopt) : ref.y(q, ty));
+        const holt_state got = x.holt_at(m, s, base);
+        ASSERT_EQ(got.ready, want.ready != 0) << "case " << ci << " event " << i << " series " << s;
+        ASSERT_EQ(bits(got.level), bits(static_cast<double>(want.level))) << ci << " " << i;
+        ASSERT_EQ(bits(got.trend), bits(static_cast<double>(want.trend))) << ci << " " << i;
+        ASSERT_EQ(bits(got.variance), bits(static_cast<double>(want.variance))) << ci << " " << i;
+        ASSERT_EQ(got.idle, want.idle) << ci << " " << i;
+        ASSERT_EQ(got.season.size(), seas.size());
+        for (std::size_t j = 0; j < seas.size(); ++j)
+          ASSERT_EQ(bits(got.season[j]), bits(static_cast<double>(seas[j]))) << ci << " " << i;
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, 300) << ci;
+  }
+}
+
 // --- late data
 // ----------------------------------------------------------------------
 
