@@ -955,6 +955,12 @@ struct http_api::impl {
             query(r, "trending", args);
           }));
     s.Get("/v1/popular", wrap("/v1/popular", [this](auto& q, auto& r) {
+            if (q.has_param("window")) {
+              send_error(r, 400, "window: the popularity window is the cluster's "
+                                 "trending.popularity_window_buckets (configs/CLUSTER.md); "
+                                 "choose the ranking with by=window or by=decayed");
+              return;
+            }
             if (!only_params(q, r, {"k", "type", "by", "as_of"}, "/v1/popular"))
               return;
             auto k = param_k(q, r);

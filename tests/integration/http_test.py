@@ -142,14 +142,14 @@ class HttpThreeNodes(unittest.TestCase):
     def test_2_models_equal_the_cli(self):
         c = self.c
         user = "1000"  # the generator's first user id
-        want = cli(c, "recommend", user, "-k", "5")
-        got = get(c, "/v1/recommend/{user}", f"/v1/recommend/{user}?k=5")
+        for node in (0, 1):  # n1 trained; n2 asks it
+            want = cli(c, "recommend", user, "-k", "5", node=node)
+            got = get(c, "/v1/recommend/{user}", f"/v1/recommend/{user}?k=5", node)
+            self.assertEqual(got, want)
+            self.assertEqual(len(got["items"]), 5)
+        want = cli(c, "recommend", user, "--include-seen", node=2)
+        got = get(c, "/v1/recommend/{user}", f"/v1/recommend/{user}?include_seen=true", node=2)
         self.assertEqual(got, want)
-        self.assertEqual(len(got["items"]), 5)
-        # The model lives on the node that trained (n1): another node has none.
-        status, hdrs, body = http(c, f"/v1/recommend/{user}", node=1)
-        self.assertEqual(status, 404, body)
-        check("/v1/recommend/{user}", status, hdrs, body)
         # Similar items: from any node, for one item and for a basket.
         top = cli(c, "popular", "-k", "2")["items"]
         a, b = top[0]["item"], top[1]["item"]
@@ -244,6 +244,7 @@ class HttpThreeNodes(unittest.TestCase):
         status, hdrs, body = http(c, "/p.gif?u=pixel-visitor&i=http-px&t=purchase", node=0,
                                   method="POST", body=b"")
         self.assertEqual(status, 200, body)
+        check("/p.gif", status, hdrs, body, "POST")
         for item, n in (("http-a", 2), ("http-b", 1), ("http-c", 1), ("http-px", 4)):
             self.assertEqual(c.count(item)["item_count"], n, item)
         self.assertEqual(c.total(), before + 8)
