@@ -203,9 +203,15 @@ void fail(coord_actor* self, const std::string& why) {
   auto& st = self->state;
   if (st.finished) return;
   st.finished = true;
+  // The model is written before its lists are stored: say where things stand.
+  const auto note = st.step == "store similar items"
+                        ? std::string{" (the model itself was written and serves "
+                                      "recommendations; nodes that stored their lists "
+                                      "switched to them: train again to align them)"}
+                        : std::string{};
   if (auto log = logger(self))
-    log->error("ALS training run {:x} failed: {}", st.run, why);
-  finish_reply(self, als_error_json("training failed: " + why));
+    log->error("ALS training run {:x} failed: {}{}", st.run, why, note);
+  finish_reply(self, als_error_json("training failed: " + why + note));
   self->quit();
 }
 
@@ -252,8 +258,9 @@ void send_to(coord_actor* self, const std::string& node, std::string bytes) {
              node + ", more than the node links carry (" +
              std::to_string(max_bytes >> 20) +
              " MB = 4 x limits.max_frame_bytes): raise limits.max_frame_bytes "
-             "in the "
-             "cluster config (configs/CLUSTER.md) or train with fewer factors");
+             "in the cluster config (configs/CLUSTER.md), or train with fewer factors "
+             "(for the similar-items steps: fewer --lsh-tables or --similar-n, or "
+             "--no-similar)");
     return;
   }
   *st.network_sink += bytes.size();
@@ -492,12 +499,12 @@ void start_join(coord_actor* self) {
   st.t_similar = clock_type::now();
   st.bytes_sink = &st.similar_bytes;
   st.network_sink = &st.similar_network_bytes;
-  begin_step(self, "similar-items join");
   st.normalized = models::normalize_rows(st.y);
   std::vector<std::uint64_t> keys;
   models::lsh_index index(st.normalized, s.lsh);
   st.lsh_build = index.build_stats();
   const auto buckets = index.buckets(&keys);
+  begin_step(self, "similar-items join"); // the deadline starts with the sends
   const auto w_count = st.workers.size();
   std::vector<std::vector<std::size_t>> mine(w_count);
   for (std::size_t b = 0; b < buckets.size(); ++b)
@@ -521,6 +528,17 @@ void start_join(coord_actor* self) {
             std::lower_bound(r.items.begin(), r.items.end(), id) - r.items.begin()));
       r.buckets.add(local);
     }
+    // The reply (a list per row) must fit the node links as well as the request.
+    const auto reply_bytes = r.items.size() * (4 + 8 * static_cast<std::size_t>(r.n)) + 64;
+    const auto max_bytes = 4 * st.a.env->cfg.limits.max_frame_bytes;
+    if (st.workers[w].node != st.a.env->me && reply_bytes > max_bytes) {
+      fail(self, "the similar-items lists of node " + st.workers[w].node + " need a " +
+                     std::to_string(reply_bytes >> 20) + " MB message, more than the node "
+                     "links carry (" + std::to_string(max_bytes >> 20) +
+                     " MB = 4 x limits.max_frame_bytes): raise limits.max_frame_bytes, "
+                     "keep fewer neighbours (--similar-n) or skip the table (--no-similar)");
+      return;
+    }
     out.emplace_back(st.workers[w].node, als::encode(r));
   }
   for (auto& [node, bytes] : out)
@@ -535,21 +553,26 @@ void join_done(coord_actor* self) {
     auto r = als::decode_join_reply(st.replies.at(w.node));
     if (!r || r->table.n != s.similar_n) {
       fail(self, "node " + w.node + " answered step '" + st.step + "' with " +
-                     (r ? std::string{"lists of the wrong length"} : r.err().message));
+                     (r ? "lists of " + std::to_string(r->table.n) + " neighbours (asked for " +
+                              std::to_string(s.similar_n) + ")"
+                        : r.err().message));
       return;
     }
-    for (auto q : r->table.query)
-      if (q < 0 || q >= st.items.size()) {
+    const auto n = static_cast<std::size_t>(r->table.n);
+    for (std::size_t row = 0; row < r->table.query.size(); ++row) {
+      const auto q = r->table.query[row];
+      bool ok = q >= 0 && q < st.items.size();
+      for (std::size_t k = 0; ok && k < n; ++k) {
+        const auto id = r->table.ids[row * n + k];
+        ok = id < st.items.size() && id != q; // never an item with itself
+      }
+      if (!ok) {
         fail(self, "node " + w.node + " answered step '" + st.step +
-                       "' with an item out of range");
+                       "' with an item or neighbour out of range, or an item as its own "
+                       "neighbour");
         return;
       }
-    for (auto id : r->table.ids)
-      if (id >= st.items.size()) {
-        fail(self, "node " + w.node + " answered step '" + st.step +
-                       "' with a neighbour out of range");
-        return;
-      }
+    }
     st.similar_comparisons += r->comparisons;
     parts.push_back(std::move(r->table));
   }

@@ -3,6 +3,7 @@
 #include <msgpack.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace eddy::actors::als {
@@ -361,6 +362,10 @@ expected<load_request> decode_load_request(std::string_view bytes) {
 
 expected<load_reply> decode_load_reply(std::string_view bytes) {
   return guarded("loaded", [&] {
+    if (auto oh = unpack(bytes); oh.get().type == msgpack::type::ARRAY &&
+                                 oh.get().via.array.size == 2 + 9)
+      throw malformed{"the node runs an older eddy (its load reply has no per-item "
+                      "times): run the same eddy build on every node"};
     reader r{bytes, "loaded", 10};
     load_reply m;
     m.run = r.run;
@@ -467,6 +472,13 @@ expected<join_request> decode_join_request(std::string_view bytes) {
     for (auto id : m.buckets.members)
       if (id < 0 || static_cast<std::size_t>(id) >= m.items.size())
         throw malformed{"bucket member out of range"};
+    std::vector<std::int32_t> members; // an item twice in a bucket would pair with itself
+    for (std::size_t b = 0; b < m.buckets.size(); ++b) {
+      members.assign(m.buckets[b].begin(), m.buckets[b].end());
+      std::sort(members.begin(), members.end());
+      if (std::adjacent_find(members.begin(), members.end()) != members.end())
+        throw malformed{"a bucket holds an item twice"};
+    }
     return m;
   });
 }
@@ -485,6 +497,9 @@ expected<join_reply> decode_join_reply(std::string_view bytes) {
     const auto cells = m.table.query.size() * static_cast<std::size_t>(std::max(m.table.n, 0));
     if (m.table.n < 1 || m.table.ids.size() != cells || m.table.scores.size() != cells)
       throw malformed{"neighbour lists of the wrong size"};
+    for (std::size_t i = 0; i < cells; ++i)
+      if (m.table.ids[i] >= 0 && !std::isfinite(m.table.scores[i]))
+        throw malformed{"a neighbour score is not a finite number"};
     return m;
   });
 }

@@ -353,8 +353,11 @@ caf::behavior model_server(server_actor* self, std::string node, std::string dir
         return encode_item_list(st.similar.get(), item, st.node);
       },
       [=](mnode_atom) -> std::string {
+        // Every run with similar items stores lists on every node: the model
+        // of this node's current lists is the newest (if a table cannot be
+        // read, the node answers from its own model, or says it has none).
         auto& st = self->state;
-        if (newest_artifact(st.dir) || load_similar(st) || !st.similar) return {};
+        if (load_similar(st) || !st.similar) return {};
         return st.similar->trained_by;
       },
       [=](recq_atom, const std::string& args) -> caf::result<std::string> {

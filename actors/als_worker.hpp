@@ -14,9 +14,9 @@
 // error whose message says what to fix); (simq_atom, std::string item) -> the
 // item's similar list (actors/similar_table.hpp encode_item_list) from the
 // table similar.current points to, reloaded when the link changes;
-// (mnode_atom) -> "" if this node has an ALS model of its own, else the node
-// that trained the model of its current similar-items table ("" if none): the
-// gateway forwards "recommend" there. args: user=ID&k=10&seen=1 (%XX escapes
+// (mnode_atom) -> the node that trained the model of its current
+// similar-items table ("" if none): the newest model, since every run stores
+// lists on every node; the gateway forwards "recommend" there. args: user=ID&k=10&seen=1 (%XX escapes
 // as in actors/trend_query.hpp). It answers from the newest artifact under
 // DATA_DIR/NODE/models (actors/als_artifact.hpp), reloading when a newer
 // version appears: the switch is one shared_ptr swap, so a query sees one whole

@@ -683,8 +683,9 @@ void recommend_here(gateway_actor* self, std::string rid, std::string corr, std:
           });
 }
 
-// The model lives on the node that trained it: a node without one forwards to
-// that node (known from its similar-items table), so any node answers.
+// The model lives on the node that trained it: every node forwards to the node
+// that trained the model of its similar-items lists (the newest), so any node
+// answers from the newest model.
 void start_recommend(gateway_actor* self, std::string rid, std::string corr, std::string args) {
   self->request(self->state.env->model_server, local_timeout, mnode_atom::value)
     .then(
@@ -700,7 +701,10 @@ void start_recommend(gateway_actor* self, std::string rid, std::string corr, std
                                     "(scripts/cluster.sh status)"));
         } else {
           auto rc = st.next_id++;
-          st.remote_recommends[rc] = {rid, corr, clock_type::now() + peer_timeout(env), node};
+          // That node may first load its model from disk (local_timeout there).
+          st.remote_recommends[rc] = {rid, corr,
+                                      clock_type::now() + local_timeout + peer_timeout(env),
+                                      node};
           env.io->send(env.dealer_of.at(node), {"rec", corr_bytes(rc), std::move(args)});
         }
       },

@@ -69,7 +69,7 @@ std::string dir_name(const similar_table& t) {
     s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')
              ? c
              : '_';
-  return s + "-" + std::to_string(t.version);
+  return s + "-" + std::to_string(t.version) + "-" + std::to_string(t.created_ms);
 }
 
 std::string json_number(double v) {
@@ -78,24 +78,30 @@ std::string json_number(double v) {
   return b;
 }
 
-// Splits a comma-separated list; entries were %XX-unescaped by parse_args
-// only as a whole, so commas inside ids arrive as %2C and are decoded here.
+// One %XX-decoded value (the escapes of every client query).
+expected<std::string> decode_value(std::string_view raw) {
+  auto d = als::parse_args("x=" + std::string{raw});
+  if (!d) return d.err();
+  return d->at("x");
+}
+
+// A comma-separated list: split on the raw commas, then each entry decoded
+// once (a comma inside an id travels as %2C).
 expected<std::vector<std::string>> split_list(const std::string& key,
-                                              const std::string& v) {
+                                              std::string_view raw) {
   std::vector<std::string> out;
   std::size_t pos = 0;
-  while (pos <= v.size()) {
-    auto comma = v.find(',', pos);
-    auto part = v.substr(pos, comma == std::string::npos ? std::string::npos
-                                                          : comma - pos);
-    pos = comma == std::string::npos ? v.size() + 1 : comma + 1;
-    auto decoded = als::parse_args("x=" + part);
-    if (!decoded) return error{key + ": " + decoded.err().message};
-    auto item = decoded->at("x");
-    if (item.empty())
-      return error{key + " has an empty entry ('" + v +
+  while (pos <= raw.size()) {
+    auto comma = raw.find(',', pos);
+    auto part = raw.substr(pos, comma == std::string_view::npos ? std::string_view::npos
+                                                                : comma - pos);
+    pos = comma == std::string_view::npos ? raw.size() + 1 : comma + 1;
+    auto item = decode_value(part);
+    if (!item) return error{key + ": " + item.err().message};
+    if (item->empty())
+      return error{key + " has an empty entry ('" + std::string{raw} +
                    "'): separate ids with single commas"};
-    out.push_back(std::move(item));
+    out.push_back(std::move(*item));
   }
   return out;
 }
@@ -131,6 +137,8 @@ item_list decode_item_list(const std::string& bytes) {
     l.last_ts = bin_vec<std::int64_t>(f[8]);
     if (l.scores.size() != l.names.size() || l.last_ts.size() != l.names.size())
       throw std::runtime_error{"arrays of different lengths"};
+    for (auto v : l.scores)
+      if (!std::isfinite(v)) throw std::runtime_error{"a score is not a finite number"};
   } catch (const std::exception& e) {
     l = {};
     l.error = std::string{"malformed similar-items answer: "} + e.what();
@@ -195,9 +203,12 @@ expected<similar_table> decode_similar_table(std::string_view bytes) {
         !std::is_sorted(t.items.begin(), t.items.end()) ||
         std::adjacent_find(t.items.begin(), t.items.end()) != t.items.end())
       return error{"inconsistent similar-items table"};
-    for (auto id : t.ids)
-      if (id < -1 || id >= static_cast<std::int64_t>(t.names.size()))
+    for (std::size_t i = 0; i < t.ids.size(); ++i) {
+      if (t.ids[i] < -1 || t.ids[i] >= static_cast<std::int64_t>(t.names.size()))
         return error{"similar-items table: neighbour id out of range"};
+      if (t.ids[i] >= 0 && !std::isfinite(t.scores[i]))
+        return error{"similar-items table: a score is not a finite number"};
+    }
     return t;
   } catch (const std::exception& e) {
     return error{std::string{"malformed similar-items table: "} + e.what()};
@@ -221,11 +232,14 @@ expected<std::string> store_similar_table(const std::string& models_dir,
   if (auto st = write_synced(tmp / "SIMILAR.json", header_json(t)); !st)
     return error{st.message()};
   if (auto st = sync_dir(tmp); !st) return error{st.message()};
-  fs::remove_all(final_dir, ec); // a re-sent store of the same model
-  fs::rename(tmp, final_dir, ec);
-  if (ec)
-    return error{"cannot rename " + tmp.string() + " to " + final_dir.string() +
-                 ": " + ec.message()};
+  if (fs::exists(final_dir)) { // the same store again (a resent message): keep it
+    fs::remove_all(tmp, ec);
+  } else {
+    fs::rename(tmp, final_dir, ec);
+    if (ec)
+      return error{"cannot rename " + tmp.string() + " to " + final_dir.string() +
+                   ": " + ec.message()};
+  }
   // The switch: a new symlink renamed over the old one.
   const auto link_tmp = dir / (std::string{current_link} + ".tmp");
   fs::remove(link_tmp, ec);
@@ -260,21 +274,34 @@ read_similar_table(const std::string& models_dir, const std::string& name) {
 }
 
 expected<similar_query> parse_similar_query(std::string_view args) {
-  auto a = als::parse_args(args);
-  if (!a) return a.err();
   similar_query q;
-  for (auto& [key, v] : *a) {
+  std::size_t pos = 0;
+  while (pos < args.size()) {
+    auto amp = args.find('&', pos);
+    auto part = args.substr(pos, amp == std::string_view::npos ? std::string_view::npos
+                                                               : amp - pos);
+    pos = amp == std::string_view::npos ? args.size() : amp + 1;
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos)
+      return error{"'" + std::string{part} + "' is not key=value"};
+    auto key_or = decode_value(part.substr(0, eq));
+    if (!key_or) return key_or.err();
+    const auto& key = *key_or;
+    const auto raw = part.substr(eq + 1);
+    if (key == "items" || key == "exclude") {
+      auto l = split_list(key, raw);
+      if (!l) return l.err();
+      auto& into = key == "items" ? q.items : q.exclude;
+      into.insert(into.end(), l->begin(), l->end());
+      continue;
+    }
+    auto value = decode_value(raw);
+    if (!value) return value.err();
+    const auto& v = *value;
     if (key == "item") {
       if (v.empty()) return error{"item is empty: give item=ID"};
       q.items.push_back(v);
-    } else if (key == "items") {
-      auto l = split_list(key, v);
-      if (!l) return l.err();
-      q.items.insert(q.items.end(), l->begin(), l->end());
-    } else if (key == "exclude") {
-      auto l = split_list(key, v);
-      if (!l) return l.err();
-      q.exclude = std::move(*l);
     } else if (key == "k") {
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), q.k);
       if (ec != std::errc{} || p != v.data() + v.size() || q.k < 1 || q.k > 1000)
@@ -363,8 +390,10 @@ std::string similar_json(const similar_query& q,
                          const std::vector<std::string>& lists) {
   std::vector<item_list> answers;
   answers.reserve(lists.size());
-  for (const auto& bytes : lists)
-    answers.push_back(decode_item_list(bytes));
+  for (std::size_t i = 0; i < lists.size(); ++i) {
+    answers.push_back(decode_item_list(lists[i]));
+    if (i < q.items.size()) answers.back().item = q.items[i]; // even if malformed
+  }
   const item_list* first = nullptr;
   std::vector<const item_list*> failed;
   for (const auto& a : answers) {
@@ -389,8 +418,10 @@ std::string similar_json(const similar_query& q,
   for (const auto& a : answers) {
     if (!a.error.empty()) continue;
     models.insert(a.model);
-    const std::int64_t since =
-        q.days ? a.data_max_ts - *q.days * 86'400'000 : INT64_MIN;
+    const std::int64_t window = q.days ? *q.days * 86'400'000 : 0; // days <= 100000
+    const std::int64_t since = q.days && a.data_max_ts > INT64_MIN + window
+                                   ? a.data_max_ts - window
+                                   : INT64_MIN;
     for (std::size_t i = 0; i < a.names.size(); ++i) {
       if (skip.count(a.names[i]) || a.last_ts[i] < since) continue;
       score[a.names[i]] += static_cast<double>(a.scores[i]);

@@ -5,9 +5,11 @@
 // on every node's ALS worker (actors/als_protocol.hpp "join"), merges the
 // lists and sends each node the lists of the items of its shards ("store").
 // Each node keeps them under DATA_DIR/NODE/models/:
-//   similar-<trained_by>-<version>/table.msgpack   the encoding below
-//   similar-<trained_by>-<version>/SIMILAR.json     the same header, readable
-//   similar.current -> similar-<trained_by>-<version>  (a symlink)
+//   similar-<trained_by>-<version>-<created_ms>/table.msgpack  the encoding below
+//   similar-<trained_by>-<version>-<created_ms>/SIMILAR.json   its header, readable
+//   similar.current -> similar-<trained_by>-<version>-<created_ms>  (a symlink)
+// (created_ms makes every table's name new: a reader that loaded a name never
+// sees other contents under it.)
 // The directory is written under a temporary name, fsynced and renamed; then
 // a new symlink replaces similar.current with one rename: serving sees the
 // old table or the new one, never a mix. Older tables stay on disk.
@@ -76,8 +78,8 @@ expected<std::shared_ptr<const similar_table>>
 read_similar_table(const std::string& models_dir, const std::string& name);
 
 /// A parsed "similar" query: item=ID or items=A,B,..; k (default 10);
-/// exclude=A,B; days=N. Lists are comma-separated, each entry %XX-escaped
-/// (a comma inside an id is %2C).
+/// exclude=A,B; days=N. Lists are split on their commas first, then each
+/// entry is %XX-decoded once (a comma inside an id travels as %2C).
 struct similar_query {
   std::vector<std::string> items;
   std::size_t k = 10;

@@ -27,6 +27,12 @@ if [ ! -f "$data" ]; then
   exit 2
 fi
 mkdir -p "$work"
+stop_all() { # whatever is still running when the script ends (Ctrl-C, a failure)
+  for d in "$work"/cluster-*; do
+    [ -d "$d" ] && EDDY_RUN_DIR=$d scripts/cluster.sh stop >/dev/null 2>&1 || true
+  done
+}
+trap stop_all EXIT
 events=$work/events.tsv
 if [ ! -s "$events" ]; then
   echo "== expanding $data into view events ($events)"
@@ -44,7 +50,7 @@ echo "== single process: bench_als (fit(), same settings)"
   | tee "$work/single.txt"
 single=$(grep '^RESULT' "$work/single.txt")
 single_s=$(sed -E 's/^RESULT seconds_per_iteration=([0-9.]+).*/\1/' <<<"$single")
-single_loss=$(sed -E 's/.*normalized_loss=([0-9.]+).*/\1/' <<<"$single")
+single_loss=$(sed -E 's/.*normalized_loss=([0-9.eE+-]+).*/\1/' <<<"$single")
 
 train_on() { # nodes port: writes "median_seconds final_loss" to cluster-N/result
   local n=$1 port=$2 dir=$work/cluster-$1

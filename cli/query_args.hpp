@@ -6,13 +6,14 @@
 
 namespace eddy::cli {
 
-/// A value made safe for a query string: %, &, = and control or non-ASCII bytes
+/// A value made safe for a query string: %, &, =, the list separator , and
+/// control or non-ASCII bytes
 /// become %XX (the node decodes them).
 inline std::string escape_arg(const std::string& s) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
-    if (c == '%' || c == '&' || c == '=' || c < 0x20 || c >= 0x7f) {
+    if (c == '%' || c == '&' || c == '=' || c == ',' || c < 0x20 || c >= 0x7f) {
       out += '%';
       out += hex[c >> 4];
       out += hex[c & 15];

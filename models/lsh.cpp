@@ -442,14 +442,16 @@ neighbor_table join_buckets(const factor_matrix& normalized,
   EDDY_ASSERT(n > 0 && n < 256 && threads >= 1);
   const auto items = static_cast<std::size_t>(normalized.rows());
   const auto d = static_cast<std::size_t>(normalized.cols());
-  const auto workers = static_cast<std::size_t>(threads);
+  const std::size_t tasks = (buckets.size() + kJoinChunk - 1) / kJoinChunk;
+  // One set of lists per thread that has work (each is items x n).
+  const auto workers = std::max<std::size_t>(
+      1, std::min(static_cast<std::size_t>(threads), tasks));
+  threads = static_cast<int>(workers);
   std::vector<top_lists> lists;
   lists.reserve(workers);
   for (std::size_t w = 0; w < workers; ++w)
     lists.emplace_back(items, n);
   std::vector<std::uint64_t> pairs_of(workers, 0);
-  const std::size_t tasks =
-      (buckets.size() + kJoinChunk - 1) / kJoinChunk;
   detail::parallel_tasks(tasks, threads, [&](std::size_t task, int worker) {
     auto& top = lists[static_cast<std::size_t>(worker)];
     factor_matrix block;

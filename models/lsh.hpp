@@ -30,9 +30,11 @@
 // (one dot kernel, dot(a, b) == dot(b, a)), and a list skips a key it
 // already holds, so each list ends as the top-n of the item's DISTINCT
 // candidates: exactly query()'s answer, whatever the order of the offers.
-// Threads take whole tables, each into its own lists, merged at the end
-// (union, duplicates dropped, best n): the same table for any thread count.
-// With probes > 0, table() runs query() for every item.
+// Threads take chunks of buckets (join_buckets), each into its own lists,
+// merged at the end (union, duplicates dropped, best n): the same table for
+// any thread count, and for any split of the buckets over processes
+// (merge_neighbor_lists). With probes > 0, or n >= 256, table() runs query()
+// for every item instead.
 //
 // Keys: key(x) = XOR_j mix(salt_tj + h_j), a 64-bit mixer over a per-(table,
 // coordinate) random salt, so a neighbouring bucket's key is one XOR away.
@@ -40,6 +42,7 @@
 // is exact), never lose any.
 
 #include "models/als.hpp"
+#include "models/assert.hpp"
 #include "models/similar.hpp"
 
 #include <cstddef>
@@ -63,6 +66,7 @@ struct bucket_list {
     return {members.data() + offsets[b], offsets[b + 1] - offsets[b]};
   }
   void add(std::span<const std::int32_t> bucket) {
+    EDDY_ASSERT(members.size() + bucket.size() <= UINT32_MAX);
     members.insert(members.end(), bucket.begin(), bucket.end());
     offsets.push_back(static_cast<std::uint32_t>(members.size()));
   }

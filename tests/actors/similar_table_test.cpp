@@ -76,15 +76,26 @@ TEST(similar_table, store_switches_the_current_table_atomically) {
   EXPECT_FALSE(current_similar(dir.string()));
   auto p1 = store_similar_table(dir.string(), small_table(1));
   ASSERT_TRUE(p1) << p1.err().message;
-  EXPECT_EQ(current_similar(dir.string()), "similar-n1-1");
-  EXPECT_TRUE(fs::exists(dir / "similar-n1-1" / "SIMILAR.json"));
+  EXPECT_EQ(current_similar(dir.string()), "similar-n1-1-5");
+  EXPECT_TRUE(fs::exists(dir / "similar-n1-1-5" / "SIMILAR.json"));
   auto p2 = store_similar_table(dir.string(), small_table(2));
   ASSERT_TRUE(p2);
-  EXPECT_EQ(current_similar(dir.string()), "similar-n1-2");
-  EXPECT_TRUE(fs::exists(dir / "similar-n1-1")); // the older table stays
+  EXPECT_EQ(current_similar(dir.string()), "similar-n1-2-5");
+  EXPECT_TRUE(fs::exists(dir / "similar-n1-1-5")); // the older table stays
+  // A new table under an old version number (its node's models were wiped)
+  // gets a new name: a server that cached the old name reloads.
+  auto again = small_table(1);
+  again.created_ms = 6;
+  again.names[1] = "B";
+  ASSERT_TRUE(store_similar_table(dir.string(), again));
+  EXPECT_EQ(current_similar(dir.string()), "similar-n1-1-6");
+  auto old = read_similar_table(dir.string(), "similar-n1-1-5");
+  ASSERT_TRUE(old);
+  EXPECT_EQ((*old)->names[1], "b");
   auto t = read_similar_table(dir.string(), *current_similar(dir.string()));
   ASSERT_TRUE(t) << t.err().message;
-  EXPECT_EQ((*t)->version, 2U);
+  EXPECT_EQ((*t)->created_ms, 6);
+  EXPECT_EQ((*t)->names[1], "B");
   for (const auto& e : fs::directory_iterator(dir)) // no temporaries left behind
     EXPECT_NE(e.path().filename().string().rfind(".tmp", 0), 0U) << e.path();
   EXPECT_FALSE(read_similar_table(dir.string(), "similar-n9-9"));
@@ -92,7 +103,7 @@ TEST(similar_table, store_switches_the_current_table_atomically) {
 }
 
 TEST(similar_table, query_arguments_are_checked_with_the_key_named) {
-  auto q = parse_similar_query("items=b,a,b&k=3&exclude=x%252Cy,z&days=7");
+  auto q = parse_similar_query("items=b,a,b&k=3&exclude=x%2Cy,z&days=7");
   ASSERT_TRUE(q) << q.err().message;
   EXPECT_EQ(q->items, (std::vector<std::string>{"a", "b"})); // sorted, unique
   EXPECT_EQ(q->exclude, (std::vector<std::string>{"x,y", "z"}));
@@ -107,6 +118,10 @@ TEST(similar_table, query_arguments_are_checked_with_the_key_named) {
   EXPECT_NE(err("item=a&days=-1").find("days"), std::string::npos);
   EXPECT_NE(err("item=a&colour=red").find("unknown argument 'colour'"), std::string::npos);
   EXPECT_NE(err("items=a,,b").find("empty entry"), std::string::npos);
+  // Each entry is decoded once: '%', '&' and ',' inside ids survive.
+  q = parse_similar_query("items=50%25off,a%26b,c%2Cd");
+  ASSERT_TRUE(q) << q.err().message;
+  EXPECT_EQ(q->items, (std::vector<std::string>{"50%off", "a&b", "c,d"}));
 }
 
 TEST(similar_table, one_item_gives_its_list_filtered) {
@@ -139,9 +154,20 @@ TEST(similar_table, several_items_sum_cosines_and_leave_themselves_out) {
   EXPECT_EQ(j.rfind("{\"error\":\"item 'zz' is not in", 0), 0U) << j;
   j = json_of("item=a", nullptr);
   EXPECT_NE(j.find("no similar-items table on node n1"), std::string::npos) << j;
-  // A malformed owner answer is an error, not a crash.
+  // A malformed owner answer is an error naming the item, not a crash.
   auto q = parse_similar_query("item=a");
-  EXPECT_NE(similar_json(*q, {"garbage"}).find("malformed"), std::string::npos);
+  j = similar_json(*q, {"garbage"});
+  EXPECT_NE(j.find("malformed"), std::string::npos) << j;
+  q = parse_similar_query("items=a,b");
+  j = similar_json(*q, {encode_item_list(&t, "a", "n1"), "garbage"});
+  EXPECT_NE(j.find("{\"item\":\"b\",\"why\":\"malformed"), std::string::npos) << j;
+  // Non-finite scores from a peer are refused, never printed as JSON.
+  auto nan_table = t;
+  nan_table.scores[0] = NAN;
+  q = parse_similar_query("item=a");
+  j = similar_json(*q, {encode_item_list(&nan_table, "a", "n1")});
+  EXPECT_NE(j.find("not a finite number"), std::string::npos) << j;
+  EXPECT_FALSE(decode_similar_table(encode_similar_table(nan_table)));
 }
 
 } // namespace
