@@ -903,6 +903,33 @@ struct http_api::impl {
       out += "eddy_trending_events_total{outcome=\"late\"} " + u("late") + "\n";
       out += "eddy_trending_events_total{outcome=\"unknown_type\"} " + u("rejected") + "\n";
     }
+    // The current similar-items table's model and recall: ask for the neighbours of
+    // the cluster's most popular items (decayed, so any history counts) until one is
+    // in the table (items newer than the model are not).
+    auto top = pool.query("popular", "k=10&by=decayed", timeout);
+    simdjson::dom::parser parser4, parser5;
+    simdjson::dom::array items;
+    if (top.what == node_reply::kind::answer &&
+        parser4.parse(top.body).get(doc) == simdjson::SUCCESS &&
+        doc["items"].get(items) == simdjson::SUCCESS)
+      for (auto e : items) {
+        std::string_view item;
+        if (e["item"].get(item) != simdjson::SUCCESS)
+          continue;
+        auto sim = pool.query("similar", "item=" + escape_arg(item) + "&k=1", timeout);
+        simdjson::dom::element answer;
+        std::int64_t version = 0;
+        double recall = 0;
+        if (sim.what != node_reply::kind::answer ||
+            parser5.parse(sim.body).get(answer) != simdjson::SUCCESS ||
+            answer["model_version"].get(version) != simdjson::SUCCESS)
+          continue;
+        std::lock_guard lock{metrics.mutex};
+        metrics.model_version = static_cast<double>(version);
+        if (answer["recall_at_10"].get(recall) == simdjson::SUCCESS)
+          metrics.recall_at_10 = recall;
+        break;
+      }
     std::lock_guard lock{metrics.mutex};
     gauge("eddy_http_requests_total", "HTTP requests answered by this node, by route and status",
           "counter");
@@ -925,7 +952,9 @@ struct http_api::impl {
     out += "eddy_http_rate_limited_total " + std::to_string(metrics.rate_limited) + "\n";
     if (metrics.model_version) {
       gauge("eddy_model_version",
-            "Version of the newest model seen in a similar/recommend answer", "gauge");
+            "Version of the model of the similar-items table (or of the newest similar / "
+            "recommend answer this node served)",
+            "gauge");
       out += "eddy_model_version " + num(*metrics.model_version) + "\n";
     }
     if (metrics.recall_at_10) {

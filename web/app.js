@@ -120,8 +120,15 @@
     });
   }
 
+  var modelShown = false;
   function refreshPopular() {
-    return getJSON("/v1/popular?k=" + k).then(function (p) { fillRanking($("popular-table"), p.items, "count"); });
+    return getJSON("/v1/popular?k=" + k).then(function (p) {
+      fillRanking($("popular-table"), p.items, "count");
+      // The model panel before any lookup: the model behind the top item's neighbours.
+      if (!modelShown && p.items.length)
+        return getJSON("/v1/similar/" + encodeURIComponent(p.items[0].item) + "?k=1")
+          .then(showModel).catch(function () { /* no table yet */ });
+    });
   }
 
   function kv(table, rows) {
@@ -161,6 +168,7 @@
   }
 
   function showModel(s) {
+    modelShown = true;
     var rows = [["model", s.model || "–"], ["version", fmt(s.model_version, 0)],
                 ["recall@10 (LSH vs exact)", s.recall_at_10 === undefined ? "–" : fmt(s.recall_at_10, 3)]];
     var ev = s.evaluation || s.eval;

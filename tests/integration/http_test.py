@@ -253,6 +253,10 @@ class HttpThreeNodes(unittest.TestCase):
         self.assertIn("eddy_http_events_stored_total 4\n", text)
         self.assertIn('eddy_http_events_rejected_total{reason="unknown_type"} 1\n', text)
         self.assertIn('eddy_http_events_rejected_total{reason="id_too_long"} 1\n', text)
+        # The model behind the similar-items table (n1 served similar answers in test 2).
+        text = http(c, "/metrics", node=0)[2].decode()
+        self.assertIn("eddy_model_version 1\n", text)
+        self.assertIn("eddy_model_recall_at_10 ", text)
         for name in ("eddy_events_stored_total", "eddy_http_ingest_ack_seconds_bucket",
                      "eddy_ingest_pending_batches", "eddy_trending_state_bytes",
                      "eddy_http_request_duration_seconds_count", "eddy_node_up{node=\"n3\"} 1"):
