@@ -19,8 +19,8 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -32,8 +32,8 @@ using clock_type = std::chrono::steady_clock;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string corr_bytes(std::uint64_t v) {
@@ -76,20 +76,22 @@ void send_json(httplib::Response& res, std::string body) {
   res.set_content(std::move(body), "application/json");
 }
 
-// --- the node's answers, over ZeroMQ ------------------------------------------------
+// --- the node's answers, over ZeroMQ
+// ------------------------------------------------
 
 struct node_reply {
   enum class kind { answer, refused, unreachable } what = kind::unreachable;
-  std::string body; ///< the reply frame (answer), or why not (refused, unreachable)
+  std::string
+      body; ///< the reply frame (answer), or why not (refused, unreachable)
 };
 
 // DEALERs to the node's ingest endpoint, one per request in progress; a request
-// borrows one and gives it back. A late reply to a request that timed out carries
-// an old correlation id and is skipped by the next user of the socket.
+// borrows one and gives it back. A late reply to a request that timed out
+// carries an old correlation id and is skipped by the next user of the socket.
 class channel_pool {
-public:
+ public:
   channel_pool(std::string endpoint, std::uint64_t max_frame)
-    : endpoint_(std::move(endpoint)), max_frame_(max_frame) {}
+      : endpoint_(std::move(endpoint)), max_frame_(max_frame) {}
 
   ~channel_pool() {
     std::lock_guard lock{mutex_};
@@ -113,25 +115,25 @@ public:
       if (!ch) {
         ch = std::make_unique<channel>(ctx_);
         ch->sock.set(zmq::sockopt::linger, 0);
-        ch->sock.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(4 * max_frame_ + 4096));
+        ch->sock.set(zmq::sockopt::maxmsgsize,
+                     static_cast<std::int64_t>(4 * max_frame_ + 4096));
         ch->sock.connect(endpoint_);
       }
       auto corr = corr_bytes(ch->next++);
       ch->sock.send(zmq::buffer(corr), zmq::send_flags::sndmore);
       for (std::size_t i = 0; i < frames.size(); ++i)
         ch->sock.send(zmq::buffer(frames[i].data(), frames[i].size()),
-                      i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+                      i + 1 < frames.size() ? zmq::send_flags::sndmore
+                                            : zmq::send_flags::none);
       auto deadline = clock_type::now() + timeout;
       r.body = "no answer from node at " + endpoint_ + " within " +
                std::to_string(timeout.count()) + " ms";
       for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                         clock_type::now());
-        if (left.count() < 0)
-          break;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - clock_type::now());
+        if (left.count() < 0) break;
         zmq::pollitem_t item{ch->sock.handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&item, 1, left) == 0)
-          break;
+        if (zmq::poll(&item, 1, left) == 0) break;
         std::vector<std::string> parts;
         zmq::message_t m;
         do {
@@ -156,11 +158,13 @@ public:
     return r;
   }
 
-  /// A query [command, args]: JSON, or a refusal (an ack frame) with its message.
+  /// A query [command, args]: JSON, or a refusal (an ack frame) with its
+  /// message.
   node_reply query(std::string_view command, std::string_view args,
                    std::chrono::milliseconds timeout) {
     auto r = ask({command, args}, timeout);
-    if (r.what == node_reply::kind::answer && !r.body.empty() && r.body[0] != '{') {
+    if (r.what == node_reply::kind::answer && !r.body.empty() &&
+        r.body[0] != '{') {
       auto a = wire::decode_ack(r.body, wire::limits{});
       r.what = node_reply::kind::refused;
       r.body = a ? a->message : "the node refused the query";
@@ -168,9 +172,10 @@ public:
     return r;
   }
 
-private:
+ private:
   struct channel {
-    explicit channel(zmq::context_t& ctx) : sock(ctx, zmq::socket_type::dealer) {}
+    explicit channel(zmq::context_t& ctx)
+        : sock(ctx, zmq::socket_type::dealer) {}
     zmq::socket_t sock;
     std::uint64_t next = 1;
   };
@@ -181,14 +186,16 @@ private:
   std::vector<std::unique_ptr<channel>> free_;
 };
 
-// --- metrics kept by the HTTP server itself ---------------------------------------
+// --- metrics kept by the HTTP server itself
+// ---------------------------------------
 
-constexpr std::array<double, 14> latency_buckets = {0.0005, 0.001, 0.002, 0.005, 0.01,
-                                                    0.025,  0.05,  0.1,   0.25,  0.5,
-                                                    1,      2.5,   5,     10};
+constexpr std::array<double, 14> latency_buckets = {
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
+    0.1,    0.25,  0.5,   1,     2.5,  5,     10};
 
 struct histogram {
-  std::array<std::uint64_t, latency_buckets.size()> le{}; // cumulative at render
+  std::array<std::uint64_t, latency_buckets.size()>
+      le{}; // cumulative at render
   std::uint64_t count = 0;
   double sum = 0;
   void add(double seconds) {
@@ -200,17 +207,19 @@ struct histogram {
     ++count;
     sum += seconds;
   }
-  void render(std::string& out, const std::string& name, const std::string& labels) const {
+  void render(std::string& out, const std::string& name,
+              const std::string& labels) const {
     std::uint64_t cum = 0;
     char buf[64];
     auto sep = labels.empty() ? "" : ",";
     for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
       cum += le[i];
       std::snprintf(buf, sizeof buf, "%g", latency_buckets[i]);
-      out += name + "_bucket{" + labels + sep + "le=\"" + buf + "\"} " + std::to_string(cum) +
-             "\n";
+      out += name + "_bucket{" + labels + sep + "le=\"" + buf + "\"} " +
+             std::to_string(cum) + "\n";
     }
-    out += name + "_bucket{" + labels + sep + "le=\"+Inf\"} " + std::to_string(count) + "\n";
+    out += name + "_bucket{" + labels + sep + "le=\"+Inf\"} " +
+           std::to_string(count) + "\n";
     std::snprintf(buf, sizeof buf, "%.6f", sum);
     auto l = labels.empty() ? std::string{} : "{" + labels + "}";
     out += name + "_sum" + l + " " + buf + "\n";
@@ -220,9 +229,10 @@ struct histogram {
 
 struct http_metrics {
   std::mutex mutex;
-  std::map<std::pair<std::string, int>, std::uint64_t> requests; // (route, status)
-  std::map<std::string, histogram> latency;                      // by route
-  histogram ack_latency;                                         // HTTP batches
+  std::map<std::pair<std::string, int>, std::uint64_t>
+      requests;                             // (route, status)
+  std::map<std::string, histogram> latency; // by route
+  histogram ack_latency;                    // HTTP batches
   std::uint64_t events_stored = 0;
   std::map<std::string, std::uint64_t> rejects; // by reason
   std::uint64_t rate_limited = 0;
@@ -232,7 +242,7 @@ struct http_metrics {
 
 // Per client address: a token bucket of `burst` requests refilled at `rate`/s.
 class rate_limiter {
-public:
+ public:
   rate_limiter(double rate, double burst) : rate_(rate), burst_(burst) {}
   bool enabled() const { return rate_ > 0; }
   bool allow(const std::string& client) {
@@ -240,20 +250,22 @@ public:
     auto now = clock_type::now();
     if (buckets_.size() > 100000) // forget idle clients (bounded memory)
       for (auto it = buckets_.begin(); it != buckets_.end();)
-        it = now - it->second.at > std::chrono::seconds{60} ? buckets_.erase(it) : ++it;
+        it = now - it->second.at > std::chrono::seconds{60} ? buckets_.erase(it)
+                                                            : ++it;
     auto [it, fresh] = buckets_.try_emplace(client, bucket{burst_, now});
     auto& b = it->second;
     if (!fresh) {
-      b.tokens = std::min(burst_, b.tokens + rate_ * std::chrono::duration<double>(now - b.at).count());
+      b.tokens = std::min(
+          burst_,
+          b.tokens + rate_ * std::chrono::duration<double>(now - b.at).count());
       b.at = now;
     }
-    if (b.tokens < 1.0)
-      return false;
+    if (b.tokens < 1.0) return false;
     b.tokens -= 1.0;
     return true;
   }
 
-private:
+ private:
   struct bucket {
     double tokens;
     clock_type::time_point at;
@@ -278,19 +290,19 @@ struct reject_entry {
 };
 
 struct ingest_result {
-  int status = 200;          ///< HTTP status
-  std::string error;         ///< when status != 200
+  int status = 200;  ///< HTTP status
+  std::string error; ///< when status != 200
   std::uint64_t stored = 0;
   bool duplicate = false;
   std::vector<reject_entry> rejects; ///< the node's, by request index
 };
 
-// httplib 0.11 listens with a backlog of 5 (compiled into Debian's library): a burst
-// of connections (64 from a load balancer or wrk) overflows it and the dropped SYNs
-// come back a second later. Linux lets listen() be called again on a listening
-// socket to raise it.
+// httplib 0.11 listens with a backlog of 5 (compiled into Debian's library): a
+// burst of connections (64 from a load balancer or wrk) overflows it and the
+// dropped SYNs come back a second later. Linux lets listen() be called again on
+// a listening socket to raise it.
 class server : public httplib::Server {
-public:
+ public:
   void widen_backlog(int n) { ::listen(svr_sock_, n); }
 };
 
@@ -299,10 +311,10 @@ public:
 std::string pixel_gif() {
   // GIF89a, 1x1, one transparent pixel.
   static const unsigned char gif[] = {
-    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00,
-    0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c,
-    0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00,
-    0x3b};
+      0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04,
+      0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01,
+      0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
   return std::string{reinterpret_cast<const char*>(gif), sizeof gif};
 }
 
@@ -322,11 +334,12 @@ struct http_api::impl {
   std::deque<std::pair<clock_type::time_point, std::uint64_t>> totals;
 
   explicit impl(const http_api_options& o)
-    : opt(o), pool(o.node_endpoint, o.max_frame_bytes),
-      limiter(o.http.rate_limit_per_s,
-              o.http.rate_limit_burst ? double(o.http.rate_limit_burst)
-                                      : std::max(1.0, o.http.rate_limit_per_s)),
-      timeout(o.http.timeout_ms) {
+      : opt(o), pool(o.node_endpoint, o.max_frame_bytes),
+        limiter(o.http.rate_limit_per_s,
+                o.http.rate_limit_burst
+                    ? double(o.http.rate_limit_burst)
+                    : std::max(1.0, o.http.rate_limit_per_s)),
+        timeout(o.http.timeout_ms) {
     producer = "http-" + o.node_id + "-" + std::to_string(::getpid()) + "-" +
                std::to_string(now_ms());
   }
@@ -338,10 +351,11 @@ struct http_api::impl {
   }
 
   // Wraps a handler: route name for the metrics, errors as JSON, timing.
-  httplib::Server::Handler wrap(std::string route,
-                                std::function<void(const httplib::Request&, httplib::Response&)> f) {
-    return [this, route = std::move(route), f = std::move(f)](const httplib::Request& req,
-                                                              httplib::Response& res) {
+  httplib::Server::Handler
+  wrap(std::string route,
+       std::function<void(const httplib::Request&, httplib::Response&)> f) {
+    return [this, route = std::move(route), f = std::move(f)](
+               const httplib::Request& req, httplib::Response& res) {
       auto t0 = clock_type::now();
       f(req, res);
       count(route, res.status,
@@ -353,30 +367,32 @@ struct http_api::impl {
 
   // 400 naming the first parameter not in `allowed`.
   bool only_params(const httplib::Request& req, httplib::Response& res,
-                   std::initializer_list<std::string_view> allowed, std::string_view route) {
+                   std::initializer_list<std::string_view> allowed,
+                   std::string_view route) {
     for (auto& [key, value] : req.params) {
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end())
         continue;
       std::string list;
       for (auto a : allowed)
         list += (list.empty() ? "" : ", ") + std::string{a};
-      send_error(res, 400, "unknown parameter '" + key + "'; " + std::string{route} +
-                             (list.empty() ? " takes none" : " takes " + list));
+      send_error(res, 400,
+                 "unknown parameter '" + key + "'; " + std::string{route} +
+                     (list.empty() ? " takes none" : " takes " + list));
       return false;
     }
     return true;
   }
 
   // k in 1..10000 (default 10): the string to send, or a 400 naming k.
-  std::optional<std::string> param_k(const httplib::Request& req, httplib::Response& res) {
-    if (!req.has_param("k"))
-      return std::string{"10"};
+  std::optional<std::string> param_k(const httplib::Request& req,
+                                     httplib::Response& res) {
+    if (!req.has_param("k")) return std::string{"10"};
     auto v = req.get_param_value("k");
     std::uint64_t k = 0;
     bool ok = !v.empty() && v.size() <= 6 &&
-              std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (ok)
-      k = std::stoull(v);
+              std::all_of(v.begin(), v.end(),
+                          [](char c) { return c >= '0' && c <= '9'; });
+    if (ok) k = std::stoull(v);
     if (!ok || k < 1 || k > 10000) {
       send_error(res, 400, "k: '" + v + "' is not a count in 1..10000");
       return std::nullopt;
@@ -388,8 +404,7 @@ struct http_api::impl {
   void type_and_as_of(const httplib::Request& req, std::string& args) {
     if (req.has_param("type")) {
       auto t = req.get_param_value("type");
-      if (t != "all")
-        args += "&type=" + escape_arg(t);
+      if (t != "all") args += "&type=" + escape_arg(t);
     }
     if (req.has_param("as_of"))
       args += "&as_of=" + escape_arg(req.get_param_value("as_of"));
@@ -397,25 +412,27 @@ struct http_api::impl {
 
   // --- answers ---
 
-  // Sends the node's answer: JSON as it is; a refusal as 400 (the node names the
-  // bad argument); an {"error"} answer as 404 when it is about something unknown
-  // (an item, a user, a model), else 400; no answer as 503.
+  // Sends the node's answer: JSON as it is; a refusal as 400 (the node names
+  // the bad argument); an {"error"} answer as 404 when it is about something
+  // unknown (an item, a user, a model), else 400; no answer as 503.
   void relay(httplib::Response& res, const node_reply& r) {
     switch (r.what) {
-      case node_reply::kind::unreachable:
-        send_error(res, 503, "cluster unavailable: " + r.body +
-                               " (is node " + opt.node_id + " running? see `eddy status`)");
-        return;
-      case node_reply::kind::refused:
-        send_error(res, 400, r.body);
-        return;
-      case node_reply::kind::answer:
-        break;
+    case node_reply::kind::unreachable:
+      send_error(res, 503,
+                 "cluster unavailable: " + r.body + " (is node " + opt.node_id +
+                     " running? see `eddy status`)");
+      return;
+    case node_reply::kind::refused:
+      send_error(res, 400, r.body);
+      return;
+    case node_reply::kind::answer:
+      break;
     }
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     if (parser.parse(r.body).get(doc) != simdjson::SUCCESS) {
-      send_error(res, 502, "node " + opt.node_id + " sent something that is not JSON");
+      send_error(res, 502,
+                 "node " + opt.node_id + " sent something that is not JSON");
       return;
     }
     std::string_view why;
@@ -442,7 +459,8 @@ struct http_api::impl {
     send_json(res, r.body);
   }
 
-  void query(httplib::Response& res, std::string_view command, const std::string& args) {
+  void query(httplib::Response& res, std::string_view command,
+             const std::string& args) {
     relay(res, pool.query(command, args, timeout));
   }
 
@@ -452,8 +470,7 @@ struct http_api::impl {
   // the node drops copies) until acked or the timeout passes.
   ingest_result ingest(const std::vector<pending_event>& events) {
     ingest_result out;
-    if (events.empty())
-      return out;
+    if (events.empty()) return out;
     std::vector<event_view> views;
     views.reserve(events.size());
     for (auto& e : events)
@@ -464,10 +481,13 @@ struct http_api::impl {
     auto t0 = clock_type::now();
     auto deadline = t0 + timeout;
     std::uint32_t backoff_ms = 50;
-    std::string last = "no answer within " + std::to_string(timeout.count()) + " ms";
+    std::string last =
+        "no answer within " + std::to_string(timeout.count()) + " ms";
     while (clock_type::now() < deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      auto r = pool.ask({std::string_view{frame}}, std::max(left, std::chrono::milliseconds{1}));
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - clock_type::now());
+      auto r = pool.ask({std::string_view{frame}},
+                        std::max(left, std::chrono::milliseconds{1}));
       if (r.what != node_reply::kind::answer) {
         last = r.body;
         continue;
@@ -475,20 +495,22 @@ struct http_api::impl {
       auto a = wire::decode_ack(r.body, wire::limits{});
       if (!a) {
         out.status = 502;
-        out.error = "node " + opt.node_id + " sent a bad ack: " + a.err().message;
+        out.error =
+            "node " + opt.node_id + " sent a bad ack: " + a.err().message;
         return out;
       }
       if (a->status == wire::ack_status::unavailable) {
         last = a->message;
-        std::this_thread::sleep_for(std::chrono::milliseconds{backoff_ms}); // retry backoff
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds{backoff_ms}); // retry backoff
         backoff_ms = std::min<std::uint32_t>(backoff_ms * 2, 1000);
         continue;
       }
       if (a->status == wire::ack_status::refused) {
         out.status = a->message.find("limit") != std::string::npos ||
-                         a->message.find("too large") != std::string::npos
-                       ? 413
-                       : 400;
+                             a->message.find("too large") != std::string::npos
+                         ? 413
+                         : 400;
         out.error = "the node refused the events: " + a->message;
         return out;
       }
@@ -496,24 +518,27 @@ struct http_api::impl {
       out.duplicate = a->status == wire::ack_status::duplicate;
       for (auto& [index, reason] : a->rejects)
         out.rejects.push_back(
-          {index < events.size() ? events[index].index : index, reason, {}});
+            {index < events.size() ? events[index].index : index, reason, {}});
       std::lock_guard lock{metrics.mutex};
-      metrics.ack_latency.add(std::chrono::duration<double>(clock_type::now() - t0).count());
+      metrics.ack_latency.add(
+          std::chrono::duration<double>(clock_type::now() - t0).count());
       metrics.events_stored += out.stored;
       for (auto& x : out.rejects)
         ++metrics.rejects[x.reason];
       return out;
     }
     out.status = 503;
-    out.error = "cluster unavailable: the events were not acked within " +
-                std::to_string(timeout.count()) + " ms (" + last +
-                "); some may be stored: resending the same events can count them twice";
+    out.error =
+        "cluster unavailable: the events were not acked within " +
+        std::to_string(timeout.count()) + " ms (" + last +
+        "); some may be stored: resending the same events can count them twice";
     return out;
   }
 
-  // Reads one event (a JSON object or the pixel's parameters) into `e`; false with
-  // (reason, detail) when it cannot be sent.
-  bool resolve_type(std::string_view name, pending_event& e, reject_entry& rej) {
+  // Reads one event (a JSON object or the pixel's parameters) into `e`; false
+  // with (reason, detail) when it cannot be sent.
+  bool resolve_type(std::string_view name, pending_event& e,
+                    reject_entry& rej) {
     if (opt.registry == nullptr) {
       rej = {e.index, "unknown_type", "this node has no interaction registry"};
       return false;
@@ -526,12 +551,14 @@ struct http_api::impl {
     for (auto& t : opt.registry->types())
       names += (names.empty() ? "" : ", ") + t.name;
     rej = {e.index, "unknown_type",
-           "type '" + std::string{name} + "' is not in the interaction registry; use one of " +
-             names + " or an alias (configs/interactions.toml)"};
+           "type '" + std::string{name} +
+               "' is not in the interaction registry; use one of " + names +
+               " or an alias (configs/interactions.toml)"};
     return false;
   }
 
-  bool read_event(simdjson::dom::element el, pending_event& e, reject_entry& rej) {
+  bool read_event(simdjson::dom::element el, pending_event& e,
+                  reject_entry& rej) {
     simdjson::dom::object o;
     if (el.get(o) != simdjson::SUCCESS) {
       rej = {e.index, "wrong_field_type", "an event must be a JSON object"};
@@ -550,7 +577,8 @@ struct http_api::impl {
       } else if (f.get(n) == simdjson::SUCCESS) {
         out = std::to_string(n); // numeric ids, as in many shop exports
       } else {
-        rej = {e.index, "wrong_field_type", std::string{key} + " must be a string"};
+        rej = {e.index, "wrong_field_type",
+               std::string{key} + " must be a string"};
         return false;
       }
       if (out.empty()) {
@@ -559,27 +587,28 @@ struct http_api::impl {
       }
       return true;
     };
-    if (!str("user", e.user) || !str("item", e.item))
-      return false;
+    if (!str("user", e.user) || !str("item", e.item)) return false;
     auto t = o["type"];
     std::string_view tname;
     std::int64_t tid = 0;
     if (t.error() == simdjson::NO_SUCH_FIELD) {
-      rej = {e.index, "missing_field", "type is missing (view, cart, purchase, ...)"};
+      rej = {e.index, "missing_field",
+             "type is missing (view, cart, purchase, ...)"};
       return false;
     } else if (t.get(tname) == simdjson::SUCCESS) {
-      if (!resolve_type(tname, e, rej))
-        return false;
+      if (!resolve_type(tname, e, rej)) return false;
     } else if (t.get(tid) == simdjson::SUCCESS) {
       if (tid < 1 || tid > 255 || opt.registry == nullptr ||
           !opt.registry->contains(static_cast<type_id>(tid))) {
         rej = {e.index, "unknown_type",
-               "type id " + std::to_string(tid) + " is not in the interaction registry"};
+               "type id " + std::to_string(tid) +
+                   " is not in the interaction registry"};
         return false;
       }
       e.type = static_cast<type_id>(tid);
     } else {
-      rej = {e.index, "wrong_field_type", "type must be a name such as \"view\""};
+      rej = {e.index, "wrong_field_type",
+             "type must be a name such as \"view\""};
       return false;
     }
     auto ts = o["ts"];
@@ -587,7 +616,9 @@ struct http_api::impl {
       e.ts = now_ms();
     } else if (ts.get(e.ts) != simdjson::SUCCESS) {
       std::uint64_t u = 0;
-      rej = {e.index, ts.get(u) == simdjson::SUCCESS ? "bad_timestamp" : "wrong_field_type",
+      rej = {e.index,
+             ts.get(u) == simdjson::SUCCESS ? "bad_timestamp"
+                                            : "wrong_field_type",
              "ts must be an integer: ms since the Unix epoch, UTC"};
       return false;
     }
@@ -612,26 +643,33 @@ struct http_api::impl {
   }
 
   void post_events(const httplib::Request& req, httplib::Response& res) {
-    // No parameter check here: httplib reads a body sent as a form (curl -d) into
-    // the parameters too; the body is parsed as JSON whatever its content type.
+    // No parameter check here: httplib reads a body sent as a form (curl -d)
+    // into the parameters too; the body is parsed as JSON whatever its content
+    // type.
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     if (auto err = parser.parse(req.body).get(doc); err != simdjson::SUCCESS) {
-      send_error(res, 400, std::string{"the body is not JSON ("} + simdjson::error_message(err) +
-                             "); send {\"events\":[{\"user\":..,\"item\":..,\"type\":..,"
-                             "\"ts\":..}, ...]}");
+      send_error(
+          res, 400,
+          std::string{"the body is not JSON ("} + simdjson::error_message(err) +
+              "); send {\"events\":[{\"user\":..,\"item\":..,\"type\":..,"
+              "\"ts\":..}, ...]}");
       return;
     }
     simdjson::dom::array arr;
     if (doc["events"].get(arr) != simdjson::SUCCESS) {
-      send_error(res, 400, "events: missing or not an array; send {\"events\":[{\"user\":..,"
-                           "\"item\":..,\"type\":..,\"ts\":..}, ...]}");
+      send_error(
+          res, 400,
+          "events: missing or not an array; send {\"events\":[{\"user\":..,"
+          "\"item\":..,\"type\":..,\"ts\":..}, ...]}");
       return;
     }
     if (arr.size() > opt.http.max_events) {
-      send_error(res, 413, "events: " + std::to_string(arr.size()) +
-                             " events in one request; at most http.max_events = " +
-                             std::to_string(opt.http.max_events) + " (split the batch)");
+      send_error(res, 413,
+                 "events: " + std::to_string(arr.size()) +
+                     " events in one request; at most http.max_events = " +
+                     std::to_string(opt.http.max_events) +
+                     " (split the batch)");
       return;
     }
     std::vector<pending_event> good;
@@ -661,7 +699,8 @@ struct http_api::impl {
               [](auto& a, auto& b) { return a.index < b.index; });
     std::string j = "{\"received\":" + std::to_string(i) +
                     ",\"stored\":" + std::to_string(r.stored) +
-                    ",\"duplicate\":" + (r.duplicate ? "true" : "false") + ",\"rejects\":[";
+                    ",\"duplicate\":" + (r.duplicate ? "true" : "false") +
+                    ",\"rejects\":[";
     for (std::size_t k = 0; k < rejects.size(); ++k) {
       j += k ? ",{" : "{";
       j += "\"index\":" + std::to_string(rejects[k].index) + ",\"reason\":";
@@ -677,21 +716,23 @@ struct http_api::impl {
   }
 
   void pixel(const httplib::Request& req, httplib::Response& res) {
-    res.set_header("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0");
+    res.set_header("Cache-Control",
+                   "no-store, no-cache, must-revalidate, max-age=0");
     res.set_header("Pragma", "no-cache");
     res.set_header("Expires", "0");
-    if (!only_params(req, res, {"u", "i", "t", "ts", "v"}, "/p.gif"))
-      return;
+    if (!only_params(req, res, {"u", "i", "t", "ts", "v"}, "/p.gif")) return;
     pending_event e;
     e.user = req.get_param_value("u");
     e.item = req.get_param_value("i");
     if (e.user.empty() || e.item.empty()) {
-      send_error(res, 400, std::string{e.user.empty() ? "u" : "i"} +
-                             ": missing; /p.gif needs u (visitor id) and i (item id)");
+      send_error(res, 400,
+                 std::string{e.user.empty() ? "u" : "i"} +
+                     ": missing; /p.gif needs u (visitor id) and i (item id)");
       return;
     }
     reject_entry rej;
-    auto t = req.has_param("t") ? req.get_param_value("t") : std::string{"view"};
+    auto t =
+        req.has_param("t") ? req.get_param_value("t") : std::string{"view"};
     if (!resolve_type(t, e, rej)) {
       send_error(res, 400, "t: " + rej.detail);
       return;
@@ -703,7 +744,9 @@ struct http_api::impl {
       errno = 0;
       auto ts = std::strtoll(v.c_str(), &end, 10);
       if (v.empty() || *end != '\0' || errno != 0) {
-        send_error(res, 400, "ts: '" + v + "' is not an integer (ms since the Unix epoch)");
+        send_error(res, 400,
+                   "ts: '" + v +
+                       "' is not an integer (ms since the Unix epoch)");
         return;
       }
       e.ts = ts;
@@ -724,7 +767,8 @@ struct http_api::impl {
       return;
     }
     if (!r.rejects.empty()) {
-      send_error(res, 400, "the node rejected the event: " + r.rejects.front().reason);
+      send_error(res, 400,
+                 "the node rejected the event: " + r.rejects.front().reason);
       return;
     }
     res.status = 200;
@@ -734,8 +778,7 @@ struct http_api::impl {
   // --- cluster, health, metrics ---
 
   void cluster(const httplib::Request& req, httplib::Response& res) {
-    if (!only_params(req, res, {}, "/v1/cluster"))
-      return;
+    if (!only_params(req, res, {}, "/v1/cluster")) return;
     auto r = pool.query("count", "", timeout);
     if (r.what != node_reply::kind::answer) {
       relay(res, r);
@@ -745,46 +788,57 @@ struct http_api::impl {
     simdjson::dom::element doc;
     std::uint64_t total = 0;
     if (parser.parse(r.body).get(doc) != simdjson::SUCCESS ||
-        doc["total_events"].get(total) != simdjson::SUCCESS || r.body.back() != '}') {
-      send_error(res, 502, "node " + opt.node_id + " sent an unexpected count answer");
+        doc["total_events"].get(total) != simdjson::SUCCESS ||
+        r.body.back() != '}') {
+      send_error(res, 502,
+                 "node " + opt.node_id + " sent an unexpected count answer");
       return;
     }
-    // Ingest rate: events stored per second between the oldest answer of the last
-    // minute and this one (null until two answers are at least 0.5 s apart).
+    // Ingest rate: events stored per second between the oldest answer of the
+    // last minute and this one (null until two answers are at least 0.5 s
+    // apart).
     auto now = clock_type::now();
     std::optional<double> rate;
     double window = 0;
     {
       std::lock_guard lock{rate_mutex};
-      while (!totals.empty() && now - totals.front().first > std::chrono::seconds{60})
+      while (!totals.empty() &&
+             now - totals.front().first > std::chrono::seconds{60})
         totals.pop_front();
       if (!totals.empty()) {
-        window = std::chrono::duration<double>(now - totals.front().first).count();
+        window =
+            std::chrono::duration<double>(now - totals.front().first).count();
         if (window >= 0.5 && total >= totals.front().second)
           rate = static_cast<double>(total - totals.front().second) / window;
       }
-      if (totals.empty() || now - totals.back().first > std::chrono::milliseconds{250})
+      if (totals.empty() ||
+          now - totals.back().first > std::chrono::milliseconds{250})
         totals.emplace_back(now, total);
     }
     auto body = std::move(r.body);
     body.pop_back();
     char buf[96];
     if (rate)
-      std::snprintf(buf, sizeof buf, ",\"ingest_rate_per_s\":%.3f,\"rate_window_s\":%.3f}", *rate,
-                    window);
+      std::snprintf(buf, sizeof buf,
+                    ",\"ingest_rate_per_s\":%.3f,\"rate_window_s\":%.3f}",
+                    *rate, window);
     else
-      std::snprintf(buf, sizeof buf, ",\"ingest_rate_per_s\":null,\"rate_window_s\":%.3f}",
+      std::snprintf(buf, sizeof buf,
+                    ",\"ingest_rate_per_s\":null,\"rate_window_s\":%.3f}",
                     window);
     body += buf;
     send_json(res, std::move(body));
   }
 
-  // Healthy = the node's gateway answers ("metrics" is local: no peer is asked, so a
-  // dead peer does not make this node unhealthy; a refusal is an answer too).
+  // Healthy = the node's gateway answers ("metrics" is local: no peer is asked,
+  // so a dead peer does not make this node unhealthy; a refusal is an answer
+  // too).
   void healthz(const httplib::Request&, httplib::Response& res) {
-    auto r = pool.query("metrics", "", std::min(timeout, std::chrono::milliseconds{2000}));
+    auto r = pool.query("metrics", "",
+                        std::min(timeout, std::chrono::milliseconds{2000}));
     if (r.what == node_reply::kind::unreachable) {
-      send_error(res, 503, "node " + opt.node_id + " does not answer: " + r.body);
+      send_error(res, 503,
+                 "node " + opt.node_id + " does not answer: " + r.body);
       return;
     }
     std::string j = "{\"status\":\"ok\",\"node\":";
@@ -795,8 +849,10 @@ struct http_api::impl {
 
   void metrics_text(const httplib::Request&, httplib::Response& res) {
     std::string out;
-    auto gauge = [&](const std::string& name, const std::string& help, const char* type) {
-      out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    auto gauge = [&](const std::string& name, const std::string& help,
+                     const char* type) {
+      out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type +
+             "\n";
     };
     auto num = [](double v) {
       char b[48];
@@ -806,8 +862,7 @@ struct http_api::impl {
     auto lbl = [](std::string_view v) { // a Prometheus label value
       std::string s;
       for (char c : v) {
-        if (c == '\\' || c == '"')
-          s += '\\';
+        if (c == '\\' || c == '"') s += '\\';
         if (c == '\n') {
           s += "\\n";
           continue;
@@ -820,15 +875,16 @@ struct http_api::impl {
     simdjson::dom::parser parser;
     auto c = pool.query("count", "", timeout);
     simdjson::dom::element doc;
-    if (c.what == node_reply::kind::answer && parser.parse(c.body).get(doc) == simdjson::SUCCESS) {
+    if (c.what == node_reply::kind::answer &&
+        parser.parse(c.body).get(doc) == simdjson::SUCCESS) {
       up = true;
-      gauge("eddy_events_stored_total", "Events stored in the shard logs of the whole cluster",
-            "counter");
+      gauge("eddy_events_stored_total",
+            "Events stored in the shard logs of the whole cluster", "counter");
       std::uint64_t total = 0;
-      if (doc["total_events"].get(total) != simdjson::SUCCESS)
-        total = 0;
+      if (doc["total_events"].get(total) != simdjson::SUCCESS) total = 0;
       out += "eddy_events_stored_total " + std::to_string(total) + "\n";
-      gauge("eddy_node_up", "1 if the node answers its peers (liveness as seen by this node)",
+      gauge("eddy_node_up",
+            "1 if the node answers its peers (liveness as seen by this node)",
             "gauge");
       std::string events;
       simdjson::dom::array nodes;
@@ -839,73 +895,87 @@ struct http_api::impl {
           std::uint64_t ev = 0;
           if (n["id"].get(id) || n["alive"].get(alive) || n["events"].get(ev))
             continue; // not a node entry
-          out += "eddy_node_up{node=\"" + lbl(id) + "\"} " + (alive ? "1" : "0") + "\n";
-          events += "eddy_node_events_stored{node=\"" + lbl(id) + "\"} " + std::to_string(ev) +
-                    "\n";
+          out += "eddy_node_up{node=\"" + lbl(id) + "\"} " +
+                 (alive ? "1" : "0") + "\n";
+          events += "eddy_node_events_stored{node=\"" + lbl(id) + "\"} " +
+                    std::to_string(ev) + "\n";
         }
-      gauge("eddy_node_events_stored", "Events stored in the shards a node owns", "gauge");
+      gauge("eddy_node_events_stored",
+            "Events stored in the shards a node owns", "gauge");
       out += events;
     }
     gauge("eddy_up", "1 if this node answered the count query", "gauge");
     out += std::string{"eddy_up "} + (up ? "1" : "0") + "\n";
     auto g = pool.query("metrics", "", timeout);
     simdjson::dom::parser parser2;
-    if (g.what == node_reply::kind::answer && parser2.parse(g.body).get(doc) == simdjson::SUCCESS) {
+    if (g.what == node_reply::kind::answer &&
+        parser2.parse(g.body).get(doc) == simdjson::SUCCESS) {
       auto u = [&](simdjson::dom::element e, const char* key) {
         std::uint64_t v = 0;
         return std::to_string(e[key].get(v) == simdjson::SUCCESS ? v : 0);
       };
       gauge("eddy_ingest_pending_batches",
-            "Producer batches inside this node waiting for their owners' acks (queue depth)",
+            "Producer batches inside this node waiting for their owners' acks "
+            "(queue depth)",
             "gauge");
       out += "eddy_ingest_pending_batches " + u(doc, "pending_batches") + "\n";
-      gauge("eddy_ingest_remote_parts", "Batch parts sent to other owners, not yet acked",
-            "gauge");
+      gauge("eddy_ingest_remote_parts",
+            "Batch parts sent to other owners, not yet acked", "gauge");
       out += "eddy_ingest_remote_parts " + u(doc, "remote_parts") + "\n";
-      gauge("eddy_queries_in_progress", "Queries this node is gathering answers for", "gauge");
+      gauge("eddy_queries_in_progress",
+            "Queries this node is gathering answers for", "gauge");
       out += "eddy_queries_in_progress " + u(doc, "pending_queries") + "\n";
       gauge("eddy_ingest_credit_limit",
-            "Producer requests a node takes in at once (limits.window_batches)", "gauge");
+            "Producer requests a node takes in at once (limits.window_batches)",
+            "gauge");
       out += "eddy_ingest_credit_limit " + u(doc, "ingest_credit_limit") + "\n";
       gauge("eddy_local_shards", "Shards this node owns", "gauge");
       out += "eddy_local_shards " + u(doc, "local_shards") + "\n";
       gauge("eddy_events_rejected_total",
-            "Events this node's ingest rejected (dead letters written)", "counter");
+            "Events this node's ingest rejected (dead letters written)",
+            "counter");
       out += "eddy_events_rejected_total " + u(doc, "dead_letters") + "\n";
       simdjson::dom::element t;
       if (doc["transport"].get(t) == simdjson::SUCCESS) {
-        gauge("eddy_transport_messages_total", "ZeroMQ messages of this node's I/O thread",
-              "counter");
+        gauge("eddy_transport_messages_total",
+              "ZeroMQ messages of this node's I/O thread", "counter");
         for (auto k : {"received", "sent", "unroutable"})
-          out += std::string{"eddy_transport_messages_total{kind=\""} + k + "\"} " + u(t, k) +
-                 "\n";
+          out += std::string{"eddy_transport_messages_total{kind=\""} + k +
+                 "\"} " + u(t, k) + "\n";
         gauge("eddy_transport_credit_stalls_total",
-              "Times a socket stopped reading because its credits were used up", "counter");
+              "Times a socket stopped reading because its credits were used up",
+              "counter");
         out += "eddy_transport_credit_stalls_total " + u(t, "gated") + "\n";
       }
     }
     auto ts = pool.query("tstats", "", timeout);
     simdjson::dom::parser parser3;
-    if (ts.what == node_reply::kind::answer && parser3.parse(ts.body).get(doc) == simdjson::SUCCESS) {
+    if (ts.what == node_reply::kind::answer &&
+        parser3.parse(ts.body).get(doc) == simdjson::SUCCESS) {
       auto u = [&](const char* key) {
         std::uint64_t v = 0;
         return std::to_string(doc[key].get(v) == simdjson::SUCCESS ? v : 0);
       };
-      gauge("eddy_trending_state_bytes", "Bytes of trending state in the cluster", "gauge");
+      gauge("eddy_trending_state_bytes",
+            "Bytes of trending state in the cluster", "gauge");
       out += "eddy_trending_state_bytes " + u("bytes") + "\n";
-      gauge("eddy_trending_items", "Items with trending state in the cluster", "gauge");
+      gauge("eddy_trending_items", "Items with trending state in the cluster",
+            "gauge");
       out += "eddy_trending_items " + u("items") + "\n";
-      gauge("eddy_trending_series", "(item, type) series tracked in the cluster", "gauge");
+      gauge("eddy_trending_series",
+            "(item, type) series tracked in the cluster", "gauge");
       out += "eddy_trending_series " + u("tracked_series") + "\n";
-      gauge("eddy_trending_events_total", "Events seen by the trending actors, by outcome",
-            "counter");
-      out += "eddy_trending_events_total{outcome=\"accepted\"} " + u("accepted") + "\n";
+      gauge("eddy_trending_events_total",
+            "Events seen by the trending actors, by outcome", "counter");
+      out += "eddy_trending_events_total{outcome=\"accepted\"} " +
+             u("accepted") + "\n";
       out += "eddy_trending_events_total{outcome=\"late\"} " + u("late") + "\n";
-      out += "eddy_trending_events_total{outcome=\"unknown_type\"} " + u("rejected") + "\n";
+      out += "eddy_trending_events_total{outcome=\"unknown_type\"} " +
+             u("rejected") + "\n";
     }
-    // The current similar-items table's model and recall: ask for the neighbours of
-    // the cluster's most popular items (decayed, so any history counts) until one is
-    // in the table (items newer than the model are not).
+    // The current similar-items table's model and recall: ask for the
+    // neighbours of the cluster's most popular items (decayed, so any history
+    // counts) until one is in the table (items newer than the model are not).
     auto top = pool.query("popular", "k=10&by=decayed", timeout);
     simdjson::dom::parser parser4, parser5;
     simdjson::dom::array items;
@@ -914,9 +984,9 @@ struct http_api::impl {
         doc["items"].get(items) == simdjson::SUCCESS)
       for (auto e : items) {
         std::string_view item;
-        if (e["item"].get(item) != simdjson::SUCCESS)
-          continue;
-        auto sim = pool.query("similar", "item=" + escape_arg(item) + "&k=1", timeout);
+        if (e["item"].get(item) != simdjson::SUCCESS) continue;
+        auto sim =
+            pool.query("similar", "item=" + escape_arg(item) + "&k=1", timeout);
         simdjson::dom::element answer;
         std::int64_t version = 0;
         double recall = 0;
@@ -931,35 +1001,47 @@ struct http_api::impl {
         break;
       }
     std::lock_guard lock{metrics.mutex};
-    gauge("eddy_http_requests_total", "HTTP requests answered by this node, by route and status",
+    gauge("eddy_http_requests_total",
+          "HTTP requests answered by this node, by route and status",
           "counter");
     for (auto& [key, n] : metrics.requests)
-      out += "eddy_http_requests_total{route=\"" + lbl(key.first) + "\",code=\"" +
-             std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
-    gauge("eddy_http_request_duration_seconds", "HTTP request latency by route", "histogram");
-    for (auto& [route, h] : metrics.latency)
-      h.render(out, "eddy_http_request_duration_seconds", "route=\"" + lbl(route) + "\"");
-    gauge("eddy_http_ingest_ack_seconds",
-          "Time from sending an HTTP batch (POST /v1/events, /p.gif) to its ack", "histogram");
-    metrics.ack_latency.render(out, "eddy_http_ingest_ack_seconds", "");
-    gauge("eddy_http_events_stored_total", "Events from HTTP stored by the cluster", "counter");
-    out += "eddy_http_events_stored_total " + std::to_string(metrics.events_stored) + "\n";
-    gauge("eddy_http_events_rejected_total", "Events from HTTP rejected, by reason", "counter");
-    for (auto& [reason, n] : metrics.rejects)
-      out += "eddy_http_events_rejected_total{reason=\"" + lbl(reason) + "\"} " +
+      out += "eddy_http_requests_total{route=\"" + lbl(key.first) +
+             "\",code=\"" + std::to_string(key.second) + "\"} " +
              std::to_string(n) + "\n";
-    gauge("eddy_http_rate_limited_total", "Requests refused with 429", "counter");
-    out += "eddy_http_rate_limited_total " + std::to_string(metrics.rate_limited) + "\n";
+    gauge("eddy_http_request_duration_seconds", "HTTP request latency by route",
+          "histogram");
+    for (auto& [route, h] : metrics.latency)
+      h.render(out, "eddy_http_request_duration_seconds",
+               "route=\"" + lbl(route) + "\"");
+    gauge(
+        "eddy_http_ingest_ack_seconds",
+        "Time from sending an HTTP batch (POST /v1/events, /p.gif) to its ack",
+        "histogram");
+    metrics.ack_latency.render(out, "eddy_http_ingest_ack_seconds", "");
+    gauge("eddy_http_events_stored_total",
+          "Events from HTTP stored by the cluster", "counter");
+    out += "eddy_http_events_stored_total " +
+           std::to_string(metrics.events_stored) + "\n";
+    gauge("eddy_http_events_rejected_total",
+          "Events from HTTP rejected, by reason", "counter");
+    for (auto& [reason, n] : metrics.rejects)
+      out += "eddy_http_events_rejected_total{reason=\"" + lbl(reason) +
+             "\"} " + std::to_string(n) + "\n";
+    gauge("eddy_http_rate_limited_total", "Requests refused with 429",
+          "counter");
+    out += "eddy_http_rate_limited_total " +
+           std::to_string(metrics.rate_limited) + "\n";
     if (metrics.model_version) {
       gauge("eddy_model_version",
-            "Version of the model of the similar-items table (or of the newest similar / "
+            "Version of the model of the similar-items table (or of the newest "
+            "similar / "
             "recommend answer this node served)",
             "gauge");
       out += "eddy_model_version " + num(*metrics.model_version) + "\n";
     }
     if (metrics.recall_at_10) {
-      gauge("eddy_model_recall_at_10", "Recall@10 of the similar-items table vs exact search",
-            "gauge");
+      gauge("eddy_model_recall_at_10",
+            "Recall@10 of the similar-items table vs exact search", "gauge");
       out += "eddy_model_recall_at_10 " + num(*metrics.recall_at_10) + "\n";
     }
     res.status = 200;
@@ -968,96 +1050,113 @@ struct http_api::impl {
 
   void routes() {
     auto& s = svr;
-    s.Get("/healthz", wrap("/healthz", [this](auto& q, auto& r) { healthz(q, r); }));
-    s.Get("/metrics", wrap("/metrics", [this](auto& q, auto& r) { metrics_text(q, r); }));
-    s.Get("/v1/cluster", wrap("/v1/cluster", [this](auto& q, auto& r) { cluster(q, r); }));
+    s.Get("/healthz",
+          wrap("/healthz", [this](auto& q, auto& r) { healthz(q, r); }));
+    s.Get("/metrics",
+          wrap("/metrics", [this](auto& q, auto& r) { metrics_text(q, r); }));
+    s.Get("/v1/cluster",
+          wrap("/v1/cluster", [this](auto& q, auto& r) { cluster(q, r); }));
     s.Get("/v1/trending", wrap("/v1/trending", [this](auto& q, auto& r) {
-            if (!only_params(q, r, {"k", "type", "min_support", "as_of"}, "/v1/trending"))
+            if (!only_params(q, r, {"k", "type", "min_support", "as_of"},
+                             "/v1/trending"))
               return;
             auto k = param_k(q, r);
-            if (!k)
-              return;
+            if (!k) return;
             auto args = "k=" + *k;
             if (q.has_param("min_support"))
-              args += "&min_support=" + escape_arg(q.get_param_value("min_support"));
+              args += "&min_support=" +
+                      escape_arg(q.get_param_value("min_support"));
             type_and_as_of(q, args);
             query(r, "trending", args);
           }));
     s.Get("/v1/popular", wrap("/v1/popular", [this](auto& q, auto& r) {
             if (q.has_param("window")) {
-              send_error(r, 400, "window: the popularity window is the cluster's "
-                                 "trending.popularity_window_buckets (configs/CLUSTER.md); "
-                                 "choose the ranking with by=window or by=decayed");
+              send_error(
+                  r, 400,
+                  "window: the popularity window is the cluster's "
+                  "trending.popularity_window_buckets (configs/CLUSTER.md); "
+                  "choose the ranking with by=window or by=decayed");
               return;
             }
             if (!only_params(q, r, {"k", "type", "by", "as_of"}, "/v1/popular"))
               return;
             auto k = param_k(q, r);
-            if (!k)
-              return;
-            auto by = q.has_param("by") ? q.get_param_value("by") : std::string{"window"};
+            if (!k) return;
+            auto by = q.has_param("by") ? q.get_param_value("by")
+                                        : std::string{"window"};
             if (by != "window" && by != "decayed") {
-              send_error(r, 400, "by: '" + by + "' is not a ranking; use window (counts over "
-                                 "the popularity window, trending.popularity_window_buckets) "
-                                 "or decayed (exponentially decayed totals)");
+              send_error(r, 400,
+                         "by: '" + by +
+                             "' is not a ranking; use window (counts over "
+                             "the popularity window, "
+                             "trending.popularity_window_buckets) "
+                             "or decayed (exponentially decayed totals)");
               return;
             }
             auto args = "k=" + *k + "&by=" + by;
             type_and_as_of(q, args);
             query(r, "popular", args);
           }));
-    s.Get(R"(/v1/items/([^/]+)/series)",
-          wrap("/v1/items/{item}/series", [this](auto& q, auto& r) {
-            if (!only_params(q, r, {"type", "as_of"}, "/v1/items/{item}/series"))
-              return;
-            auto item = std::string{q.matches[1]};
-            auto args = "item=" + escape_arg(item);
-            type_and_as_of(q, args);
-            auto a = pool.query("series", args, timeout);
-            if (a.what == node_reply::kind::answer &&
-                a.body.find("\"known\":false") != std::string::npos) {
-              send_error(r, 404, "item '" + item + "' has no events" +
-                                   (q.has_param("type") ? " of type " + q.get_param_value("type")
-                                                        : std::string{}) +
-                                   " in the kept horizon (trending.horizon_buckets)");
-              return;
-            }
-            relay(r, a);
-          }));
-    s.Get(R"(/v1/recommend/([^/]+))", wrap("/v1/recommend/{user}", [this](auto& q, auto& r) {
-            if (!only_params(q, r, {"k", "include_seen"}, "/v1/recommend/{user}"))
-              return;
-            auto k = param_k(q, r);
-            if (!k)
-              return;
-            auto seen = q.get_param_value("include_seen");
-            if (q.has_param("include_seen") && seen != "true" && seen != "false") {
-              send_error(r, 400, "include_seen: '" + seen + "' is not true or false");
-              return;
-            }
-            query(r, "recommend", "user=" + escape_arg(std::string{q.matches[1]}) + "&k=" + *k +
-                                    (seen == "true" ? "&seen=1" : ""));
-          }));
-    auto similar = [this](const httplib::Request& q, httplib::Response& r, std::string item) {
+    s.Get(
+        R"(/v1/items/([^/]+)/series)",
+        wrap("/v1/items/{item}/series", [this](auto& q, auto& r) {
+          if (!only_params(q, r, {"type", "as_of"}, "/v1/items/{item}/series"))
+            return;
+          auto item = std::string{q.matches[1]};
+          auto args = "item=" + escape_arg(item);
+          type_and_as_of(q, args);
+          auto a = pool.query("series", args, timeout);
+          if (a.what == node_reply::kind::answer &&
+              a.body.find("\"known\":false") != std::string::npos) {
+            send_error(r, 404,
+                       "item '" + item + "' has no events" +
+                           (q.has_param("type")
+                                ? " of type " + q.get_param_value("type")
+                                : std::string{}) +
+                           " in the kept horizon (trending.horizon_buckets)");
+            return;
+          }
+          relay(r, a);
+        }));
+    s.Get(
+        R"(/v1/recommend/([^/]+))",
+        wrap("/v1/recommend/{user}", [this](auto& q, auto& r) {
+          if (!only_params(q, r, {"k", "include_seen"}, "/v1/recommend/{user}"))
+            return;
+          auto k = param_k(q, r);
+          if (!k) return;
+          auto seen = q.get_param_value("include_seen");
+          if (q.has_param("include_seen") && seen != "true" &&
+              seen != "false") {
+            send_error(r, 400,
+                       "include_seen: '" + seen + "' is not true or false");
+            return;
+          }
+          query(r, "recommend",
+                "user=" + escape_arg(std::string{q.matches[1]}) + "&k=" + *k +
+                    (seen == "true" ? "&seen=1" : ""));
+        }));
+    auto similar = [this](const httplib::Request& q, httplib::Response& r,
+                          std::string item) {
       if (!only_params(q, r, {"k", "items", "exclude", "days"}, "/v1/similar"))
         return;
       auto k = param_k(q, r);
-      if (!k)
-        return;
-      // A list of ids: each escaped, joined with commas (the node splits on ",").
+      if (!k) return;
+      // A list of ids: each escaped, joined with commas (the node splits on
+      // ",").
       auto list = [](const std::string& csv) {
         std::string out;
         std::size_t pos = 0;
         while (pos <= csv.size()) {
           auto comma = csv.find(',', pos);
-          auto id = csv.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+          auto id =
+              csv.substr(pos, comma == std::string::npos ? std::string::npos
+                                                         : comma - pos);
           if (!id.empty()) {
-            if (!out.empty())
-              out += ',';
+            if (!out.empty()) out += ',';
             out += escape_arg(id);
           }
-          if (comma == std::string::npos)
-            break;
+          if (comma == std::string::npos) break;
           pos = comma + 1;
         }
         return out;
@@ -1065,11 +1164,13 @@ struct http_api::impl {
       std::string args;
       if (!item.empty())
         args = "item=" + escape_arg(item);
-      else if (q.has_param("items") && !list(q.get_param_value("items")).empty())
+      else if (q.has_param("items") &&
+               !list(q.get_param_value("items")).empty())
         args = "items=" + list(q.get_param_value("items"));
       else {
-        send_error(r, 400, "items: which items? use /v1/similar/{item} or "
-                           "/v1/similar?items=A,B,C");
+        send_error(r, 400,
+                   "items: which items? use /v1/similar/{item} or "
+                   "/v1/similar?items=A,B,C");
         return;
       }
       args += "&k=" + *k;
@@ -1078,7 +1179,8 @@ struct http_api::impl {
       if (q.has_param("days")) {
         auto d = q.get_param_value("days");
         if (d.empty() || d.size() > 6 ||
-            !std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            !std::all_of(d.begin(), d.end(),
+                         [](char c) { return c >= '0' && c <= '9'; })) {
           send_error(r, 400, "days: '" + d + "' is not a whole number of days");
           return;
         }
@@ -1087,19 +1189,22 @@ struct http_api::impl {
       auto a = pool.query("similar", args, timeout);
       if (a.what == node_reply::kind::refused &&
           a.body.find("unknown query") != std::string::npos) {
-        send_error(r, 501, "node " + opt.node_id + " does not answer similar-item queries yet: " +
-                             a.body);
+        send_error(r, 501,
+                   "node " + opt.node_id +
+                       " does not answer similar-item queries yet: " + a.body);
         return;
       }
       relay(r, a);
     };
-    s.Get(R"(/v1/similar/([^/]+))", wrap("/v1/similar/{item}", [similar](auto& q, auto& r) {
+    s.Get(R"(/v1/similar/([^/]+))",
+          wrap("/v1/similar/{item}", [similar](auto& q, auto& r) {
             similar(q, r, std::string{q.matches[1]});
           }));
     s.Get("/v1/similar", wrap("/v1/similar", [similar](auto& q, auto& r) {
             similar(q, r, {});
           }));
-    s.Post("/v1/events", wrap("/v1/events", [this](auto& q, auto& r) { post_events(q, r); }));
+    s.Post("/v1/events",
+           wrap("/v1/events", [this](auto& q, auto& r) { post_events(q, r); }));
     s.Get("/p.gif", wrap("/p.gif", [this](auto& q, auto& r) { pixel(q, r); }));
     s.Post("/p.gif", wrap("/p.gif", [this](auto& q, auto& r) { pixel(q, r); }));
     // The dashboard and the other files of web/.
@@ -1110,69 +1215,78 @@ struct http_api::impl {
         r.set_content(std::string{a.bytes}, std::string{a.content_type});
       };
       s.Get(std::string{a.path}, wrap("static", serve));
-      if (a.path == "/index.html")
-        s.Get("/", wrap("static", serve));
+      if (a.path == "/index.html") s.Get("/", wrap("static", serve));
     }
   }
 };
 
 http_api::http_api(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
-http_api::~http_api() { stop(); }
+http_api::~http_api() {
+  stop();
+}
 
 void http_api::stop() {
-  if (!impl_ || !impl_->thread.joinable())
-    return;
+  if (!impl_ || !impl_->thread.joinable()) return;
   impl_->svr.stop();
   impl_->thread.join();
 }
 
-std::string http_api::url() const { return impl_->url; }
+std::string http_api::url() const {
+  return impl_->url;
+}
 
-expected<std::unique_ptr<http_api>> http_api::start(const http_api_options& opt) {
+expected<std::unique_ptr<http_api>>
+http_api::start(const http_api_options& opt) {
   auto p = std::make_unique<impl>(opt);
   auto* raw = p.get();
   auto& s = p->svr;
-  auto threads = static_cast<std::size_t>(std::max<std::uint32_t>(1, opt.http.threads));
+  auto threads =
+      static_cast<std::size_t>(std::max<std::uint32_t>(1, opt.http.threads));
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_payload_max_length(opt.http.max_body_bytes);
   s.set_keep_alive_max_count(100000);
   s.set_keep_alive_timeout(2);
   s.set_tcp_nodelay(true);
   s.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
-  s.set_pre_routing_handler([raw](const httplib::Request& req, httplib::Response& res) {
+  s.set_pre_routing_handler([raw](const httplib::Request& req,
+                                  httplib::Response& res) {
     if (raw->limiter.enabled() && !raw->limiter.allow(req.remote_addr)) {
       {
         std::lock_guard lock{raw->metrics.mutex};
         ++raw->metrics.rate_limited;
       }
       res.set_header("Retry-After", "1");
-      send_error(res, 429, "rate limited: more than http.rate_limit_per_s requests per second "
-                           "from " + req.remote_addr + "; slow down and retry");
+      send_error(
+          res, 429,
+          "rate limited: more than http.rate_limit_per_s requests per second "
+          "from " +
+              req.remote_addr + "; slow down and retry");
       raw->count("rate_limited", 429, 0);
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  // Errors without a body (no route, body too large, bad request line) become JSON.
-  s.set_error_handler([raw](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty())
-      return;
+  // Errors without a body (no route, body too large, bad request line) become
+  // JSON.
+  s.set_error_handler([raw](const httplib::Request& req,
+                            httplib::Response& res) {
+    if (!res.body.empty()) return;
     std::string why;
     switch (res.status) {
-      case 404:
-        why = "no route " + req.method + " " + req.path +
-              "; see /openapi.yaml for the endpoints";
-        break;
-      case 405:
-        why = req.method + " is not allowed on " + req.path;
-        break;
-      case 413:
-        why = "request body larger than http.max_body_bytes = " +
-              std::to_string(raw->opt.http.max_body_bytes) + " bytes";
-        break;
-      default:
-        why = "HTTP " + std::to_string(res.status);
+    case 404:
+      why = "no route " + req.method + " " + req.path +
+            "; see /openapi.yaml for the endpoints";
+      break;
+    case 405:
+      why = req.method + " is not allowed on " + req.path;
+      break;
+    case 413:
+      why = "request body larger than http.max_body_bytes = " +
+            std::to_string(raw->opt.http.max_body_bytes) + " bytes";
+      break;
+    default:
+      why = "HTTP " + std::to_string(res.status);
     }
     res.set_content(error_json(why), "application/json");
     if (res.status == 404 || res.status == 413)
@@ -1187,8 +1301,7 @@ expected<std::unique_ptr<http_api>> http_api::start(const http_api_options& opt)
       what = e.what();
     } catch (...) {
     }
-    if (raw->opt.warn)
-      raw->opt.warn("http: " + what);
+    if (raw->opt.warn) raw->opt.warn("http: " + what);
     send_error(res, 500, "internal error: " + what);
   });
   p->routes();
@@ -1196,12 +1309,14 @@ expected<std::unique_ptr<http_api>> http_api::start(const http_api_options& opt)
   if (port == 0) {
     port = s.bind_to_any_port(opt.listen);
     if (port <= 0)
-      return error{"http: cannot bind " + opt.listen + " (any port); check http.listen"};
+      return error{"http: cannot bind " + opt.listen +
+                   " (any port); check http.listen"};
   } else if (!s.bind_to_port(opt.listen, port)) {
-    return error{"http: cannot bind " + opt.listen + ":" + std::to_string(port) + " (" +
-                 std::strerror(errno) +
-                 "); is another process using the port? change the node's http_port or "
-                 "http.listen (configs/CLUSTER.md)"};
+    return error{
+        "http: cannot bind " + opt.listen + ":" + std::to_string(port) + " (" +
+        std::strerror(errno) +
+        "); is another process using the port? change the node's http_port or "
+        "http.listen (configs/CLUSTER.md)"};
   }
   s.widen_backlog(1024);
   p->url = "http://" + opt.listen + ":" + std::to_string(port);

@@ -1,6 +1,6 @@
 #pragma once
-// The files of web/ (dashboard, pixel.js, openapi.yaml), compiled into the binary
-// by web/embed.cmake so every node serves them with no path at run time.
+// The files of web/ (dashboard, pixel.js, openapi.yaml), compiled into the
+// binary by web/embed.cmake so every node serves them with no path at run time.
 
 #include <span>
 #include <string_view>
