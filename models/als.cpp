@@ -389,6 +389,50 @@ cg_rows_impl(const cg_problem& pr, std::int32_t first, std::int32_t last,
   }
 }
 
+/// Loss terms of rows [first, last) (see loss_rows): x^T G x and every stored
+/// entry's (c - 1) s^2 - 2 c s + c, s = x.y_j; dot products in float with the
+/// 16-lane kernel, each row's terms summed in double. work holds k floats.
+template <int K, int W>
+[[gnu::always_inline]] inline void
+loss_rows_impl(const cg_problem& pr, std::int32_t first, std::int32_t last,
+               float* work, double& value, double& confidence_sum) {
+  const int k = K > 0 ? K : pr.k;
+  for (std::int32_t u = first; u < last; ++u) {
+    const float* xu = pr.x + static_cast<std::ptrdiff_t>(u) * k;
+    simd::gemv<K, W>(pr.g, xu, work, k);
+    double v = simd::dot<K, W>(xu, work, k);
+    for (auto j = pr.indptr[u]; j < pr.indptr[u + 1]; ++j) {
+      const double c = pr.values[j];
+      const double sc = simd::dot<K, W>(
+          xu, pr.y + static_cast<std::ptrdiff_t>(pr.indices[j]) * k, k);
+      // c (1 - s)^2 replaces the 1 * s^2 already counted in x^T G x.
+      v += (c - 1.0) * sc * sc - 2.0 * c * sc + c;
+      confidence_sum += c;
+    }
+    value += v;
+  }
+}
+
+template <int W>
+[[gnu::always_inline]] inline void
+loss_rows_k(const cg_problem& pr, std::int32_t first, std::int32_t last,
+            float* work, double& value, double& confidence_sum) {
+  switch (pr.k) {
+  case 32:
+    loss_rows_impl<32, W>(pr, first, last, work, value, confidence_sum);
+    break;
+  case 64:
+    loss_rows_impl<64, W>(pr, first, last, work, value, confidence_sum);
+    break;
+  case 128:
+    loss_rows_impl<128, W>(pr, first, last, work, value, confidence_sum);
+    break;
+  default:
+    loss_rows_impl<0, W>(pr, first, last, work, value, confidence_sum);
+    break;
+  }
+}
+
 template <int W>
 [[gnu::always_inline]] inline void cg_rows_k(const cg_problem& pr,
                                              std::int32_t first,
@@ -461,6 +505,20 @@ void cg_rows_sse2(const cg_problem& pr, std::int32_t first, std::int32_t last,
                   float* work) {
   cg_rows_k<4>(pr, first, last, work);
 }
+[[gnu::target("avx512f")]] void loss_rows_avx512(const cg_problem& pr, std::int32_t first,
+                                                 std::int32_t last, float* work,
+                                                 double& value, double& confidence_sum) {
+  loss_rows_k<16>(pr, first, last, work, value, confidence_sum);
+}
+[[gnu::target("avx2")]] void loss_rows_avx2(const cg_problem& pr, std::int32_t first,
+                                            std::int32_t last, float* work, double& value,
+                                            double& confidence_sum) {
+  loss_rows_k<8>(pr, first, last, work, value, confidence_sum);
+}
+void loss_rows_sse2(const cg_problem& pr, std::int32_t first, std::int32_t last,
+                    float* work, double& value, double& confidence_sum) {
+  loss_rows_k<4>(pr, first, last, work, value, confidence_sum);
+}
 [[gnu::target("avx512f")]] void gram_rows_avx512(const float* y, int k,
                                                  std::int64_t first,
                                                  std::int64_t last,
@@ -525,6 +583,21 @@ void cg_rows(const cg_problem& pr, std::int32_t first, std::int32_t last,
     break;
   default:
     cg_rows_sse2(pr, first, last, work);
+    break;
+  }
+}
+
+void loss_kernel(const cg_problem& pr, std::int32_t first, std::int32_t last,
+                 float* work, double& value, double& confidence_sum) {
+  switch (vector_width()) {
+  case 16:
+    loss_rows_avx512(pr, first, last, work, value, confidence_sum);
+    break;
+  case 8:
+    loss_rows_avx2(pr, first, last, work, value, confidence_sum);
+    break;
+  default:
+    loss_rows_sse2(pr, first, last, work, value, confidence_sum);
     break;
   }
 }
@@ -714,30 +787,19 @@ loss_terms loss_rows(const csr_matrix& c, const factor_matrix& x,
   check_shapes(c, y, yty, x);
   EDDY_ASSERT(0 <= first && first <= last && last <= c.rows);
   loss_terms out;
-  // Dot products in float with the 16-lane kernel (one row's terms depend only
-  // on that row: the same for any block or thread split), sums in double.
-  const int k = static_cast<int>(x.cols());
-  for (auto u = first; u < last; ++u) {
-    const float* xu = x.row(u).data();
-    // x^T (Y^T Y + reg I) x = sum over all items of s^2, plus reg |x|^2; yty
-    // is column-major and symmetric: sum_j x_j (column j . x).
-    double v = 0.0;
-    for (int j = 0; j < k; ++j)
-      v += static_cast<double>(xu[j]) *
-           static_cast<double>(simd::dot_any(yty.col(j).data(), xu, k));
-    for (auto j = c.indptr[static_cast<std::size_t>(u)];
-         j < c.indptr[static_cast<std::size_t>(u) + 1]; ++j) {
-      const double conf = c.values[static_cast<std::size_t>(j)];
-      const double s = simd::dot_any(
-          xu, y.row(c.indices[static_cast<std::size_t>(j)]).data(), k);
-      // c (1 - s)^2 replaces the 1 * s^2 already counted for this item.
-      v += (conf - 1.0) * s * s - 2.0 * conf * s + conf;
-      out.confidence_sum += conf;
-    }
-    out.value += v;
-    out.nnz += c.indptr[static_cast<std::size_t>(u) + 1] -
-               c.indptr[static_cast<std::size_t>(u)];
-  }
+  // Each row's terms depend only on that row (the 16-lane kernels): the same
+  // for any block or thread split.
+  cg_problem pr;
+  pr.indptr = c.indptr.data();
+  pr.indices = c.indices.data();
+  pr.values = c.values.data();
+  pr.y = y.data();
+  pr.g = yty.data();
+  pr.x = const_cast<float*>(x.data()); // read only here
+  pr.k = static_cast<int>(x.cols());
+  std::vector<float> work(static_cast<std::size_t>(pr.k));
+  loss_kernel(pr, first, last, work.data(), out.value, out.confidence_sum);
+  out.nnz = c.indptr[static_cast<std::size_t>(last)] - c.indptr[static_cast<std::size_t>(first)];
   return out;
 }
 
