@@ -54,7 +54,7 @@ struct trending_config {
 struct http_config {
   bool enabled = true;                     ///< false: no node serves HTTP
   std::string listen = "127.0.0.1";        ///< address the server binds (loopback)
-  std::uint32_t threads = 8;               ///< worker threads (= connections served at once)
+  std::uint32_t threads = 64;              ///< worker threads (= connections served at once)
   std::uint64_t max_body_bytes = 1u << 20; ///< larger request bodies get 413
   std::uint32_t max_events = 10000;        ///< events per POST /v1/events, else 413
   double rate_limit_per_s = 0;             ///< requests/s per client address; 0 = no limit

@@ -1245,8 +1245,11 @@ http_api::start(const http_api_options& opt) {
       static_cast<std::size_t>(std::max<std::uint32_t>(1, opt.http.threads));
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_payload_max_length(opt.http.max_body_bytes);
-  s.set_keep_alive_max_count(100000);
-  s.set_keep_alive_timeout(2);
+  // httplib gives each connection a thread for as long as it lives: close idle
+  // keep-alive connections after 1 s and busy ones after 1000 requests, so more
+  // clients than threads (browsers sending a pixel and idling) all get served.
+  s.set_keep_alive_max_count(1000);
+  s.set_keep_alive_timeout(1);
   s.set_tcp_nodelay(true);
   s.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
   s.set_pre_routing_handler([raw](const httplib::Request& req,
