@@ -8,9 +8,11 @@ Usage: http_test.py EDDY_BINARY SOURCE_DIR BASE_PORT [unittest args]
 Ports: ingest BASE.., peer BASE+100.., HTTP BASE+250.. (scripts/cluster.sh); a second
 one-node cluster for the rate limit at BASE+20.
 """
+from http.client import HTTPConnection
 import json
 import os
 import sys
+import time
 import unittest
 import urllib.error
 import urllib.parse
@@ -310,19 +312,35 @@ class HttpThreeNodes(unittest.TestCase):
         self.assertEqual(c.count(item)["item_count"], 0)
 
 
-class HttpRateLimit(unittest.TestCase):
-    def test_rate_limit_gives_429(self):
+class HttpLimits(unittest.TestCase):
+    """One node with 2 HTTP threads and a rate limit of 6 requests per client."""
+
+    def test_more_clients_than_threads_and_the_rate_limit(self):
         extra = os.path.join(harness.tempfile.mkdtemp(prefix="eddy-http-"), "extra.toml")
         with open(extra, "w") as f:
-            f.write("[http]\nrate_limit_per_s = 0.001\nrate_limit_burst = 3\n")
+            f.write("[http]\nthreads = 2\nrate_limit_per_s = 0.001\nrate_limit_burst = 6\n")
         os.environ["EDDY_EXTRA_CONFIG"] = extra
         try:
             c = Cluster(1, BASE_PORT + 20)
         finally:
             del os.environ["EDDY_EXTRA_CONFIG"]
         try:
+            # Three browsers that keep their connections open after one request each:
+            # with 2 threads the third waits until an idle one is closed (1 s).
+            port = c.base + HTTP_OFFSET
+            idle = [HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(3)]
+            t0 = time.monotonic()
+            for conn in idle:
+                conn.request("GET", "/healthz")
+                self.assertEqual(conn.getresponse().read(), b'{"status":"ok","node":"n1"}')
+            status, hdrs, body = http(c, "/healthz")  # a fourth client
+            self.assertEqual(status, 200, body)
+            self.assertLess(time.monotonic() - t0, 4.0)  # httplib default: 5 s
+            for conn in idle:
+                conn.close()
+            # 4 of the 6 requests of the burst are used; the rate refills 1 per 1000 s.
             codes = [http(c, "/healthz")[0] for _ in range(3)]
-            self.assertEqual(codes, [200, 200, 200])
+            self.assertEqual(codes, [200, 200, 429])
             status, hdrs, body = http(c, "/v1/trending")
             self.assertEqual(status, 429)
             self.assertEqual(hdrs.get("Retry-After"), "1")
