@@ -652,47 +652,40 @@ int kernel_vector_width(int force) {
   return vector_width();
 }
 
-Eigen::MatrixXf gram(const factor_matrix& y, float reg, int threads) {
+namespace {
+
+// Y^T Y in T: fixed blocks of rows, each summed by gram_rows, then the blocks
+// added in block order: the same bits for any number of threads.
+template <class T>
+Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> gram_blocks(const factor_matrix& y,
+                                                             int threads) {
+  using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
   EDDY_ASSERT(threads >= 1);
   const auto k = y.cols();
-  // Fixed blocks of rows, each summed by gram_rows, then the blocks added in
-  // block order: the same bits for any number of threads.
   constexpr std::int64_t block = 2048;
   const std::int64_t n = y.rows();
-  const std::int64_t blocks =
-      std::max<std::int64_t>(1, (n + block - 1) / block);
-  std::vector<Eigen::MatrixXf> partial(static_cast<std::size_t>(blocks),
-                                       Eigen::MatrixXf(k, k));
+  const std::int64_t blocks = std::max<std::int64_t>(1, (n + block - 1) / block);
+  std::vector<matrix> partial(static_cast<std::size_t>(blocks), matrix(k, k));
   parallel_chunks(blocks, 1, threads, [&](std::int64_t b, std::int64_t) {
-    gram_rows(y.data(), static_cast<int>(k), b * block,
-              std::min(n, (b + 1) * block),
+    gram_rows(y.data(), static_cast<int>(k), b * block, std::min(n, (b + 1) * block),
               partial[static_cast<std::size_t>(b)].data());
   });
-  Eigen::MatrixXf g = partial[0];
+  matrix g = partial[0];
   for (std::size_t b = 1; b < partial.size(); ++b)
     g += partial[b];
+  return g;
+}
+
+} // namespace
+
+Eigen::MatrixXf gram(const factor_matrix& y, float reg, int threads) {
+  Eigen::MatrixXf g = gram_blocks<float>(y, threads);
   g.diagonal().array() += reg;
   return g;
 }
 
 Eigen::MatrixXd gram_double(const factor_matrix& y, int threads) {
-  EDDY_ASSERT(threads >= 1);
-  const auto k = y.cols();
-  constexpr std::int64_t block = 2048;
-  const std::int64_t n = y.rows();
-  const std::int64_t blocks =
-      std::max<std::int64_t>(1, (n + block - 1) / block);
-  std::vector<Eigen::MatrixXd> partial(static_cast<std::size_t>(blocks),
-                                       Eigen::MatrixXd(k, k));
-  parallel_chunks(blocks, 1, threads, [&](std::int64_t b, std::int64_t) {
-    gram_rows(y.data(), static_cast<int>(k), b * block,
-              std::min(n, (b + 1) * block),
-              partial[static_cast<std::size_t>(b)].data());
-  });
-  Eigen::MatrixXd g = partial[0];
-  for (std::size_t b = 1; b < partial.size(); ++b)
-    g += partial[b];
-  return g;
+  return gram_blocks<double>(y, threads);
 }
 
 namespace {
