@@ -42,13 +42,14 @@ std::string corr_bytes(std::uint64_t v) {
   return s;
 }
 
-// The query-argument escape of the CLI (cli/query_args.hpp escape_arg): %, &, =
-// and control or non-ASCII bytes become %XX; the node decodes them.
+// The query-argument escape of the CLI (cli/query_args.hpp escape_arg): %, &, =,
+// the list separator , and control or non-ASCII bytes become %XX; the node
+// decodes them.
 std::string escape_arg(std::string_view s) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
-    if (c == '%' || c == '&' || c == '=' || c < 0x20 || c >= 0x7f) {
+    if (c == '%' || c == '&' || c == '=' || c == ',' || c < 0x20 || c >= 0x7f) {
       out += '%';
       out += hex[c >> 4];
       out += hex[c & 15];

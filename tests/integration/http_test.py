@@ -222,13 +222,14 @@ class HttpThreeNodes(unittest.TestCase):
             {"user": "h3", "item": "http-c", "type": 1, "ts": "soon"},      # bad ts
             {"user": "h3", "item": "x" * 300, "type": "view"},              # id too long
             "not an object",
+            {"user": "h4", "item": "http,a&b=c%d", "type": "view"},  # ts: now
         ]
         status, hdrs, body = http(c, "/v1/events", node=1, method="POST",
                                   body=json.dumps({"events": events}).encode())
         self.assertEqual(status, 200, body)
         r = check("/v1/events", status, hdrs, body, "POST")
         self.assertEqual(r["received"], len(events))
-        self.assertEqual(r["stored"], 4)
+        self.assertEqual(r["stored"], 5)
         self.assertFalse(r["duplicate"])
         self.assertEqual([(x["index"], x["reason"]) for x in r["rejects"]],
                          [(2, "unknown_type"), (4, "missing_field"), (6, "wrong_field_type"),
@@ -247,12 +248,18 @@ class HttpThreeNodes(unittest.TestCase):
                                   method="POST", body=b"")
         self.assertEqual(status, 200, body)
         check("/p.gif", status, hdrs, body, "POST")
-        for item, n in (("http-a", 2), ("http-b", 1), ("http-c", 1), ("http-px", 4)):
+        for item, n in (("http-a", 2), ("http-b", 1), ("http-c", 1), ("http-px", 4),
+                        ("http,a&b=c%d", 1)):
             self.assertEqual(c.count(item)["item_count"], n, item)
-        self.assertEqual(c.total(), before + 8)
+        self.assertEqual(c.total(), before + 9)
+        # An id with the list separator and query characters, in a path.
+        odd = "http,a&b=c%d"
+        got = get(c, "/v1/items/{item}/series", f"/v1/items/{urllib.parse.quote(odd, safe='')}/series")
+        self.assertEqual(strip(got), strip(cli(c, "series", odd)))
+        self.assertEqual(got["item"], odd)
         # /metrics of node 2 counted the 4 stored events it took and its 5 rejects.
         text = http(c, "/metrics", node=1)[2].decode()
-        self.assertIn("eddy_http_events_stored_total 4\n", text)
+        self.assertIn("eddy_http_events_stored_total 5\n", text)
         self.assertIn('eddy_http_events_rejected_total{reason="unknown_type"} 1\n', text)
         self.assertIn('eddy_http_events_rejected_total{reason="id_too_long"} 1\n', text)
         # The model behind the similar-items table (n1 served similar answers in test 2).
