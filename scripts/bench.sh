@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (Release) and runs the benchmarks; each prints its figures and ends with a
 # `RESULT name=value ...` line, with ratios against a baseline measured in the same run.
-#   scripts/bench.sh [normalize|ingest|trending|als|als-cluster|lsh] [-- extra args for the benchmark]
+#   scripts/bench.sh [normalize|ingest|trending|als|als-cluster|lsh|http] [-- extra args for the benchmark]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -32,4 +32,8 @@ fi
 if [ "$which" = all ] || [ "$which" = lsh ]; then
   echo "== bench_lsh (similar-items table: LSH vs exact vs HNSW, 2 threads)"
   "${EDDY_BUILD_DIR:-build}/bin/bench_lsh" "$@"
+fi
+if [ "$which" = all ] || [ "$which" = http ]; then
+  echo "== bench/http_bench.sh (wrk on /v1/similar and /v1/trending of a 3-node cluster)"
+  EDDY_BIN="${EDDY_BUILD_DIR:-build}/bin/eddy" bench/http_bench.sh "$@"
 fi

@@ -13,8 +13,12 @@ packages=(
   zlib1g-dev libxxhash-dev libabsl-dev tzdata
   # benchmarks only (bench/lsh_bench.cpp compares LSH with HNSW)
   libhnswlib-dev
-  # scripts and tests
-  python3 python3-zmq python3-msgpack gzip
+  # HTTP API (cluster/http_api.cpp)
+  libcpp-httplib-dev
+  # scripts and tests (http_test.py: jsonschema + yaml; browser_test.py: chromium,
+  # chromium-driver + selenium); bench/http_bench.sh: wrk
+  python3 python3-zmq python3-msgpack gzip python3-jsonschema python3-yaml
+  chromium chromium-driver python3-selenium wrk
 )
 
 missing=()
