@@ -84,6 +84,9 @@ struct io_thread::impl {
     return static_cast<socket_id>(socks.size() - 1);
   }
 
+  // Frames from this size on are handed to ZeroMQ without a copy.
+  static constexpr std::size_t zero_copy_bytes = 256 * 1024;
+
   // Sends queued messages of one socket until ZeroMQ says "later".
   void flush(socket_id id) {
     auto& s = *socks[id];
@@ -95,7 +98,19 @@ struct io_thread::impl {
           auto flags = zmq::send_flags::dontwait;
           if (i + 1 < msg.size())
             flags = flags | zmq::send_flags::sndmore;
-          auto r = s.s.send(zmq::buffer(msg[i]), flags);
+          zmq::send_result_t r;
+          if (i > 0 && msg[i].size() >= zero_copy_bytes) {
+            // A large later frame (ALS factor blocks, similar-items lists):
+            // ZeroMQ takes the string's bytes instead of copying them. Later
+            // frames never wait (see below), so the message is not needed again.
+            auto* owned = new std::string(std::move(msg[i]));
+            zmq::message_t part(
+                owned->data(), owned->size(),
+                [](void*, void* hint) { delete static_cast<std::string*>(hint); }, owned);
+            r = s.s.send(part, flags);
+          } else {
+            r = s.s.send(zmq::buffer(msg[i]), flags);
+          }
           if (!r) {
             // EAGAIN on the first frame: high-water mark; retry on POLLOUT. Later
             // frames of a multipart message do not block once the first is taken.
