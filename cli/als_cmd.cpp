@@ -357,8 +357,10 @@ void add_similar(CLI::App& app, int& exit_code) {
   cmd->callback([o, &exit_code] {
     auto list = [](const std::vector<std::string>& v) {
       std::string s;
-      for (const auto& x : v) // escaped one by one: a comma in an id stays data
-        s += (s.empty() ? "" : ",") + escape_arg(x);
+      for (const auto& x : v) { // escaped one by one: a comma in an id stays data
+        if (!s.empty()) s += ',';
+        s += escape_arg(x);
+      }
       return s;
     };
     std::string args = "items=" + list(o->items) + "&k=" + std::to_string(o->k);

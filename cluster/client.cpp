@@ -182,6 +182,21 @@ status producer_client::drain() {
 const producer_stats& producer_client::stats() const { return impl_->stats; }
 std::uint64_t producer_client::next_seq() const { return impl_->seq; }
 
+std::string escape_arg(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '%' || c == '&' || c == '=' || c == ',' || c < 0x20 || c >= 0x7f) {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 expected<std::string> query_node(const std::string& endpoint, const std::string& command,
                                  const std::string& argument,
                                  std::chrono::milliseconds timeout) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace eddy::cluster {
@@ -56,6 +57,11 @@ private:
   explicit producer_client(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
+
+/// A value made safe for a command's key=value&... argument: %, &, =, the list
+/// separator , and control or non-ASCII bytes become %XX (the node decodes them).
+/// Used by every client that builds arguments (the CLI, the HTTP API).
+std::string escape_arg(std::string_view s);
 
 /// Sends [correlation, command, argument] to a node and returns its reply text (the
 /// JSON of `count`), or an error after `timeout`.

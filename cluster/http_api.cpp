@@ -1,5 +1,6 @@
 #include "cluster/http_api.hpp"
 
+#include "cluster/client.hpp"
 #include "schema/interactions.hpp"
 #include "schema/wire.hpp"
 #include "schema/writers.hpp"
@@ -40,24 +41,6 @@ std::string corr_bytes(std::uint64_t v) {
   std::string s(8, '\0');
   std::memcpy(s.data(), &v, 8);
   return s;
-}
-
-// The query-argument escape of the CLI (cli/query_args.hpp escape_arg): %, &, =,
-// the list separator , and control or non-ASCII bytes become %XX; the node
-// decodes them.
-std::string escape_arg(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '%' || c == '&' || c == '=' || c == ',' || c < 0x20 || c >= 0x7f) {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
 }
 
 std::string error_json(std::string_view message) {
