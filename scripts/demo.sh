@@ -141,6 +141,10 @@ fi
 
 echo "== does the trending list find surges? (eddy score-trending on a fresh 3-node cluster)"
 score_dir=${EDDY_RUN_DIR}-score
+# Fresh: events left from an earlier demo would put the watermark at the end of
+# the scenario, and the stream would arrive late.
+EDDY_RUN_DIR=$score_dir scripts/cluster.sh stop >/dev/null 2>&1 || true
+rm -rf "$score_dir"
 EDDY_RUN_DIR=$score_dir EDDY_BASE_PORT=$((base + 10)) scripts/cluster.sh start 3 >/dev/null
 "$eddy" score-trending --connect "tcp://127.0.0.1:$((base + 10))" | sed 's/^/  /' ||
   echo "  score-trending failed (logs in $score_dir/logs)"
