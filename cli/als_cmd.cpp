@@ -45,6 +45,18 @@ bool ask(const char* name, const std::string& connect, const std::string& args,
   return true;
 }
 
+// A ranked answer's {"item", "score"} objects as a table, best first.
+void print_ranked(simdjson::dom::array items) {
+  std::printf("%-5s %-24s %10s\n", "rank", "item", "score");
+  int rank = 0;
+  for (auto e : items) {
+    std::string_view item;
+    item = json_get(e, "item", item);
+    std::printf("%-5d %-24.*s %10.4f\n", ++rank, static_cast<int>(item.size()), item.data(),
+                json_number(e, "score"));
+  }
+}
+
 struct train_options {
   std::string connect = "tcp://127.0.0.1:5551";
   std::string preset;
@@ -310,15 +322,7 @@ void add_recommend(CLI::App& app, int& exit_code) {
       std::printf("(no items)\n");
       return;
     }
-    std::printf("%-5s %-24s %10s\n", "rank", "item", "score");
-    for (auto e : items) {
-      std::string_view item;
-      item = json_get(e, "item", item);
-      std::printf("%-5lld %-24.*s %10.4f\n",
-                  static_cast<long long>(json_number(e, "rank")),
-                  static_cast<int>(item.size()), item.data(),
-                  json_number(e, "score"));
-    }
+    print_ranked(items);
   });
 }
 
@@ -394,14 +398,7 @@ void add_similar(CLI::App& app, int& exit_code) {
       std::printf("(no items)\n");
       return;
     }
-    std::printf("%-5s %-24s %10s\n", "rank", "item", "score");
-    int rank = 0;
-    for (auto e : items) {
-      std::string_view item;
-      item = json_get(e, "item", item);
-      std::printf("%-5d %-24.*s %10.4f\n", ++rank, static_cast<int>(item.size()),
-                  item.data(), json_number(e, "score"));
-    }
+    print_ranked(items);
   });
 }
 
