@@ -1,5 +1,7 @@
 #include "actors/als_protocol.hpp"
 
+#include "actors/msgpack_bin.hpp"
+
 #include <msgpack.hpp>
 
 #include <algorithm>
@@ -29,33 +31,20 @@ msgpack::object_handle unpack(std::string_view bytes) {
   return msgpack::unpack(bytes.data(), bytes.size(), reference_bodies);
 }
 
-template <class T>
-void pack_bin(packer& pk, const T* data, std::size_t n) {
-  const auto bytes = n * sizeof(T);
-  pk.pack_bin(static_cast<std::uint32_t>(bytes));
-  pk.pack_bin_body(reinterpret_cast<const char*>(data),
-                   static_cast<std::uint32_t>(bytes));
-}
-
-template <class T>
-void pack_vec(packer& pk, const std::vector<T>& v) {
-  pack_bin(pk, v.data(), v.size());
-}
-
 void pack_csr(packer& pk, const models::csr_matrix& m) {
   pk.pack_array(5);
   pk.pack_int32(m.rows);
   pk.pack_int32(m.cols);
-  pack_vec(pk, m.indptr);
-  pack_vec(pk, m.indices);
-  pack_vec(pk, m.values);
+  bin::pack(pk, m.indptr);
+  bin::pack(pk, m.indices);
+  bin::pack(pk, m.values);
 }
 
 void pack_factors(packer& pk, const models::factor_matrix& m) {
   pk.pack_array(3);
   pk.pack_int64(m.rows());
   pk.pack_int64(m.cols());
-  pack_bin(pk, m.data(), static_cast<std::size_t>(m.size()));
+  bin::pack(pk, m.data(), static_cast<std::size_t>(m.size()));
 }
 
 void pack_head(packer& pk, const char* op, std::uint64_t run,
@@ -101,21 +90,6 @@ struct reader {
   const msgpack::object& at(std::uint32_t i) const { return f[i]; }
 };
 
-template <class T>
-void bin_into(const msgpack::object& o, T* out, std::size_t n) {
-  if (o.type != msgpack::type::BIN || o.via.bin.size != n * sizeof(T))
-    throw malformed{"numeric array of the wrong size"};
-  if (n > 0) std::memcpy(out, o.via.bin.ptr, n * sizeof(T));
-}
-
-template <class T>
-std::vector<T> bin_vec(const msgpack::object& o) {
-  if (o.type != msgpack::type::BIN || o.via.bin.size % sizeof(T) != 0)
-    throw malformed{"not a numeric array"};
-  std::vector<T> v(o.via.bin.size / sizeof(T));
-  bin_into(o, v.data(), v.size());
-  return v;
-}
 
 models::csr_matrix csr_of(const msgpack::object& o) {
   if (o.type != msgpack::type::ARRAY || o.via.array.size != 5)
@@ -124,9 +98,9 @@ models::csr_matrix csr_of(const msgpack::object& o) {
   models::csr_matrix m;
   m.rows = a[0].as<std::int32_t>();
   m.cols = a[1].as<std::int32_t>();
-  m.indptr = bin_vec<std::int64_t>(a[2]);
-  m.indices = bin_vec<std::int32_t>(a[3]);
-  m.values = bin_vec<float>(a[4]);
+  m.indptr = bin::read<std::int64_t>(a[2]);
+  m.indices = bin::read<std::int32_t>(a[3]);
+  m.values = bin::read<float>(a[4]);
   // Enough checking that solve_rows cannot read out of bounds.
   if (m.rows < 0 || m.cols < 0 ||
       m.indptr.size() != static_cast<std::size_t>(m.rows) + 1 ||
@@ -147,7 +121,7 @@ models::factor_matrix factors_of(const msgpack::object& o) {
   if (rows < 0 || cols < 0 || cols > 4096)
     throw malformed{"bad factor matrix shape"};
   models::factor_matrix m(rows, cols);
-  bin_into(a[2], m.data(), static_cast<std::size_t>(rows * cols));
+  bin::read_into(a[2], m.data(), static_cast<std::size_t>(rows * cols));
   return m;
 }
 
@@ -228,7 +202,7 @@ std::string encode(const load_request& m) {
   string_sink buf(256 * sizeof(float));
   packer pk(buf);
   pack_head(pk, "load", m.run, 1);
-  pack_bin(pk, m.weights.data(), m.weights.size());
+  bin::pack(pk, m.weights.data(), m.weights.size());
   return done(buf);
 }
 
@@ -239,14 +213,14 @@ std::string encode(const load_reply& m) {
   pack_head(pk, "loaded", m.run, 10);
   pk.pack(m.users);
   pk.pack(m.items);
-  pack_vec(pk, m.pair_user);
-  pack_vec(pk, m.pair_item);
-  pack_vec(pk, m.r);
+  bin::pack(pk, m.pair_user);
+  bin::pack(pk, m.pair_item);
+  bin::pack(pk, m.r);
   pk.pack_uint64(m.events);
   pk.pack_uint64(m.zero_weight);
   pk.pack_int64(m.min_ts);
   pk.pack_int64(m.max_ts);
-  pack_vec(pk, m.item_last_ts);
+  bin::pack(pk, m.item_last_ts);
   return done(buf);
 }
 
@@ -278,7 +252,7 @@ std::string encode(const solve_request& m) {
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pk.pack(m.want_loss);
   pk.pack_int64(m.gram.rows());
-  pack_bin(pk, m.gram.data(), static_cast<std::size_t>(m.gram.size()));
+  bin::pack(pk, m.gram.data(), static_cast<std::size_t>(m.gram.size()));
   pack_factors(pk, m.other);
   return done(buf);
 }
@@ -291,7 +265,7 @@ std::string encode(const solve_reply& m) {
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pack_factors(pk, m.rows);
   pk.pack_int64(m.partial_gram.rows());
-  pack_bin(pk, m.partial_gram.data(),
+  bin::pack(pk, m.partial_gram.data(),
            static_cast<std::size_t>(m.partial_gram.size()));
   pk.pack_double(m.loss.value);
   pk.pack_double(m.loss.confidence_sum);
@@ -306,10 +280,10 @@ std::string encode(const join_request& m) {
   pack_head(pk, "join", m.run, 6);
   pk.pack_int32(m.n);
   pk.pack_int32(m.threads);
-  pack_vec(pk, m.items);
+  bin::pack(pk, m.items);
   pack_factors(pk, m.vectors);
-  pack_vec(pk, m.buckets.members);
-  pack_vec(pk, m.buckets.offsets);
+  bin::pack(pk, m.buckets.members);
+  bin::pack(pk, m.buckets.offsets);
   return done(buf);
 }
 
@@ -318,9 +292,9 @@ std::string encode(const join_reply& m) {
   packer pk(buf);
   pack_head(pk, "joined", m.run, 5);
   pk.pack_int32(m.table.n);
-  pack_vec(pk, m.table.query);
-  pack_vec(pk, m.table.ids);
-  pack_vec(pk, m.table.scores);
+  bin::pack(pk, m.table.query);
+  bin::pack(pk, m.table.ids);
+  bin::pack(pk, m.table.scores);
   pk.pack_uint64(m.comparisons);
   return done(buf);
 }
@@ -329,8 +303,7 @@ std::string encode(const store_request& m) {
   string_sink buf(m.table.size());
   packer pk(buf);
   pack_head(pk, "store", m.run, 1);
-  pk.pack_bin(static_cast<std::uint32_t>(m.table.size()));
-  pk.pack_bin_body(m.table.data(), static_cast<std::uint32_t>(m.table.size()));
+  bin::pack(pk, m.table.data(), m.table.size());
   return done(buf);
 }
 
@@ -355,7 +328,7 @@ expected<load_request> decode_load_request(std::string_view bytes) {
     reader r{bytes, "load", 1};
     load_request m;
     m.run = r.run;
-    bin_into(r.at(0), m.weights.data(), m.weights.size());
+    bin::read_into(r.at(0), m.weights.data(), m.weights.size());
     return m;
   });
 }
@@ -371,14 +344,14 @@ expected<load_reply> decode_load_reply(std::string_view bytes) {
     m.run = r.run;
     m.users = r.at(0).as<std::vector<std::string>>();
     m.items = r.at(1).as<std::vector<std::string>>();
-    m.pair_user = bin_vec<std::int32_t>(r.at(2));
-    m.pair_item = bin_vec<std::int32_t>(r.at(3));
-    m.r = bin_vec<float>(r.at(4));
+    m.pair_user = bin::read<std::int32_t>(r.at(2));
+    m.pair_item = bin::read<std::int32_t>(r.at(3));
+    m.r = bin::read<float>(r.at(4));
     m.events = r.at(5).as<std::uint64_t>();
     m.zero_weight = r.at(6).as<std::uint64_t>();
     m.min_ts = r.at(7).as<std::int64_t>();
     m.max_ts = r.at(8).as<std::int64_t>();
-    m.item_last_ts = bin_vec<std::int64_t>(r.at(9));
+    m.item_last_ts = bin::read<std::int64_t>(r.at(9));
     if (m.item_last_ts.size() != m.items.size())
       throw malformed{"one last event time per item expected"};
     if (m.pair_user.size() != m.r.size() || m.pair_item.size() != m.r.size())
@@ -425,7 +398,7 @@ expected<solve_request> decode_solve_request(std::string_view bytes) {
     auto k = r.at(2).as<std::int64_t>();
     if (k < 1 || k > 4096) throw malformed{"bad gram size"};
     m.gram.resize(k, k);
-    bin_into(r.at(3), m.gram.data(), static_cast<std::size_t>(k * k));
+    bin::read_into(r.at(3), m.gram.data(), static_cast<std::size_t>(k * k));
     m.other = factors_of(r.at(4));
     return m;
   });
@@ -441,7 +414,7 @@ expected<solve_reply> decode_solve_reply(std::string_view bytes) {
     auto k = r.at(2).as<std::int64_t>();
     if (k < 0 || k > 4096) throw malformed{"bad gram size"};
     m.partial_gram.resize(k, k);
-    bin_into(r.at(3), m.partial_gram.data(), static_cast<std::size_t>(k * k));
+    bin::read_into(r.at(3), m.partial_gram.data(), static_cast<std::size_t>(k * k));
     m.loss.value = r.at(4).as<double>();
     m.loss.confidence_sum = r.at(5).as<double>();
     m.loss.nnz = r.at(6).as<std::int64_t>();
@@ -456,10 +429,10 @@ expected<join_request> decode_join_request(std::string_view bytes) {
     m.run = r.run;
     m.n = r.at(0).as<int>();
     m.threads = r.at(1).as<int>();
-    m.items = bin_vec<std::int32_t>(r.at(2));
+    m.items = bin::read<std::int32_t>(r.at(2));
     m.vectors = factors_of(r.at(3));
-    m.buckets.members = bin_vec<std::int32_t>(r.at(4));
-    m.buckets.offsets = bin_vec<std::uint32_t>(r.at(5));
+    m.buckets.members = bin::read<std::int32_t>(r.at(4));
+    m.buckets.offsets = bin::read<std::uint32_t>(r.at(5));
     // Enough checking that join_buckets cannot read out of bounds.
     if (m.n < 1 || m.n > 255 || m.threads < 1 || m.threads > 256 ||
         m.vectors.rows() != static_cast<Eigen::Index>(m.items.size()))
@@ -489,9 +462,9 @@ expected<join_reply> decode_join_reply(std::string_view bytes) {
     join_reply m;
     m.run = r.run;
     m.table.n = r.at(0).as<std::int32_t>();
-    m.table.query = bin_vec<std::int32_t>(r.at(1));
-    m.table.ids = bin_vec<std::int32_t>(r.at(2));
-    m.table.scores = bin_vec<float>(r.at(3));
+    m.table.query = bin::read<std::int32_t>(r.at(1));
+    m.table.ids = bin::read<std::int32_t>(r.at(2));
+    m.table.scores = bin::read<float>(r.at(3));
     m.table.rows = static_cast<std::int32_t>(m.table.query.size());
     m.comparisons = r.at(4).as<std::uint64_t>();
     const auto cells = m.table.query.size() * static_cast<std::size_t>(std::max(m.table.n, 0));

@@ -2,6 +2,7 @@
 
 #include "actors/als_artifact.hpp"
 #include "actors/als_protocol.hpp"
+#include "actors/msgpack_bin.hpp"
 #include "schema/writers.hpp"
 
 #include <msgpack.hpp>
@@ -28,23 +29,6 @@ constexpr std::uint32_t table_fields = 14;
 constexpr std::uint32_t list_fields = 10;
 
 using packer = msgpack::packer<msgpack::sbuffer>;
-
-template <class T>
-void pack_vec(packer& pk, const std::vector<T>& v) {
-  const auto bytes = v.size() * sizeof(T);
-  pk.pack_bin(static_cast<std::uint32_t>(bytes));
-  pk.pack_bin_body(reinterpret_cast<const char*>(v.data()),
-                   static_cast<std::uint32_t>(bytes));
-}
-
-template <class T>
-std::vector<T> bin_vec(const msgpack::object& o) {
-  if (o.type != msgpack::type::BIN || o.via.bin.size % sizeof(T) != 0)
-    throw std::runtime_error{"not a numeric array"};
-  std::vector<T> v(o.via.bin.size / sizeof(T));
-  if (!v.empty()) std::memcpy(v.data(), o.via.bin.ptr, o.via.bin.size);
-  return v;
-}
 
 std::string header_json(const similar_table& t) {
   std::string j = "{\"format\":1,\"kind\":\"similar\",\"model\":";
@@ -133,8 +117,8 @@ item_list decode_item_list(const std::string& bytes) {
     l.recall = f[4].as<double>();
     l.data_max_ts = f[5].as<std::int64_t>();
     l.names = f[6].as<std::vector<std::string>>();
-    l.scores = bin_vec<float>(f[7]);
-    l.last_ts = bin_vec<std::int64_t>(f[8]);
+    l.scores = bin::read<float>(f[7]);
+    l.last_ts = bin::read<std::int64_t>(f[8]);
     if (l.scores.size() != l.names.size() || l.last_ts.size() != l.names.size())
       throw std::runtime_error{"arrays of different lengths"};
     for (auto v : l.scores)
@@ -169,9 +153,9 @@ std::string encode_similar_table(const similar_table& t) {
   pk.pack_int32(t.n);
   pk.pack(t.items);
   pk.pack(t.names);
-  pack_vec(pk, t.last_ts);
-  pack_vec(pk, t.ids);
-  pack_vec(pk, t.scores);
+  bin::pack(pk, t.last_ts);
+  bin::pack(pk, t.ids);
+  bin::pack(pk, t.scores);
   return {buf.data(), buf.size()};
 }
 
@@ -194,9 +178,9 @@ expected<similar_table> decode_similar_table(std::string_view bytes) {
     t.n = f[8].as<std::int32_t>();
     t.items = f[9].as<std::vector<std::string>>();
     t.names = f[10].as<std::vector<std::string>>();
-    t.last_ts = bin_vec<std::int64_t>(f[11]);
-    t.ids = bin_vec<std::int32_t>(f[12]);
-    t.scores = bin_vec<float>(f[13]);
+    t.last_ts = bin::read<std::int64_t>(f[11]);
+    t.ids = bin::read<std::int32_t>(f[12]);
+    t.scores = bin::read<float>(f[13]);
     const auto cells = t.items.size() * static_cast<std::size_t>(std::max(t.n, 0));
     if (t.n < 1 || t.ids.size() != cells || t.scores.size() != cells ||
         t.last_ts.size() != t.names.size() ||
@@ -341,8 +325,8 @@ std::string pack_list(const item_list& l) {
   pk.pack_double(l.recall);
   pk.pack_int64(l.data_max_ts);
   pk.pack(l.names);
-  pack_vec(pk, l.scores);
-  pack_vec(pk, l.last_ts);
+  bin::pack(pk, l.scores);
+  bin::pack(pk, l.last_ts);
   pk.pack_nil(); // reserved
   return {buf.data(), buf.size()};
 }
