@@ -151,7 +151,9 @@ struct gateway_state {
   std::map<std::string, cluster::frames> remote_pending;
   bool flush_scheduled = false;
   wire::limits producer_limits, peer_limits;
-  std::vector<event_view> views;
+  // on_batch's split by shard, reused: events per shard, and the shards that have any.
+  std::vector<std::vector<event_view>> split;
+  std::vector<std::uint32_t> split_shards;
   caf::actor als_coord; // the training run this node coordinates, if any
   std::string als_rid, als_corr; // its client (answered here if it crashes)
   static inline const char* name = "eddy.gateway";
@@ -294,11 +296,12 @@ void refuse(gateway_actor* self, const std::string& rid, const std::string& corr
   env.io->release(env.ingest_socket);
 }
 
-void on_batch(gateway_actor* self, std::string rid, std::string corr,
-              const std::string& frame) {
+void on_batch(gateway_actor* self, std::string rid, std::string corr, std::string bytes) {
   auto& st = self->state;
   auto& env = *st.env;
-  auto b = wire::decode_batch(frame, st.producer_limits, env.registry);
+  // The parts' events point into the frame: it lives until the last part is done.
+  auto frame = std::make_shared<const std::string>(std::move(bytes));
+  auto b = wire::decode_batch_view(*frame, st.producer_limits, env.registry);
   if (!b) {
     refuse(self, rid, corr, b.err().message);
     return;
@@ -314,16 +317,26 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr,
     p.reject_details.push_back(r.detail);
   }
   // Split by shard: items are disjoint across shards, so each owner gets its part.
-  std::map<std::uint32_t, std::vector<event>> parts;
-  for (auto& e : b->events)
-    parts[cluster::shard_of(e.item, env.cfg.shards)].push_back(std::move(e));
-  p.waiting = static_cast<std::uint32_t>(parts.size());
-  if (parts.empty()) {
+  auto& split = st.split;
+  split.resize(env.cfg.shards);
+  st.split_shards.clear();
+  for (auto& e : b->events) {
+    auto shard = cluster::shard_of(e.item, env.cfg.shards);
+    if (split[shard].empty())
+      st.split_shards.push_back(shard);
+    split[shard].push_back(e);
+  }
+  // Shards in ascending order, as before (the order parts reach owners in).
+  std::sort(st.split_shards.begin(), st.split_shards.end());
+  p.waiting = static_cast<std::uint32_t>(st.split_shards.size());
+  if (st.split_shards.empty()) {
     finish_batch(self, id);
     return;
   }
-  for (auto& [shard, events] : parts) {
-    auto part = std::make_shared<batch_part>(batch_part{b->producer, b->seq, std::move(events)});
+  for (auto shard : st.split_shards) {
+    auto part = std::make_shared<batch_part>(
+      batch_part{frame, b->producer, b->seq, {split[shard].begin(), split[shard].end()}});
+    split[shard].clear();
     const auto& owner = env.owner[shard];
     if (owner == env.me) {
       queue_local(self, shard, local_part{id, {}, {}, std::move(part)});
@@ -331,9 +344,8 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr,
       part_done(self, id, 0, false, true, "node " + owner + " (owner of shard " +
                                             std::to_string(shard) + ") is down");
     } else {
-      st.views.assign(part->events.begin(), part->events.end());
       std::string out;
-      wire::encode_batch(part->producer, part->seq, st.views, out);
+      wire::encode_batch(part->producer, part->seq, part->events, out);
       auto rc = st.next_id++;
       st.remote_parts[rc] = {id, clock_type::now() + peer_timeout(env), owner};
       auto& msg = st.remote_pending[owner];
@@ -850,7 +862,7 @@ void on_client(gateway_actor* self, cluster::frames& m) {
   auto& env = *self->state.env;
   // [routing id, correlation, batch frame] or [routing id, correlation, command, arg]
   if (m.size() == 3) {
-    on_batch(self, std::move(m[0]), std::move(m[1]), m[2]);
+    on_batch(self, std::move(m[0]), std::move(m[1]), std::move(m[2]));
   } else if (m.size() == 4 && m[2] == "count") {
     start_query(self, false, std::move(m[0]), std::move(m[1]), std::move(m[3]));
   } else if (m.size() == 4 && m[2] == "train") {
@@ -877,10 +889,11 @@ void on_client(gateway_actor* self, cluster::frames& m) {
 
 // One part forwarded by a peer that routed a producer batch to this node.
 void on_peer_part(gateway_actor* self, const std::string& from, std::string corr,
-                  const std::string& frame) {
+                  std::string bytes) {
   auto& st = self->state;
   auto& env = *st.env;
-  auto b = wire::decode_batch(frame, st.peer_limits, nullptr);
+  auto frame = std::make_shared<const std::string>(std::move(bytes));
+  auto b = wire::decode_batch_view(*frame, st.peer_limits, nullptr);
   if (!b || b->events.empty() || !b->rejects.empty()) {
     wire::ack a;
     a.status = wire::ack_status::refused;
@@ -897,7 +910,7 @@ void on_peer_part(gateway_actor* self, const std::string& from, std::string corr
     return;
   }
   auto part = std::make_shared<batch_part>(
-    batch_part{b->producer, b->seq, std::move(b->events)});
+    batch_part{std::move(frame), b->producer, b->seq, std::move(b->events)});
   queue_local(self, shard, local_part{0, from, std::move(corr), std::move(part)});
 }
 
@@ -931,7 +944,7 @@ void on_peer_request(gateway_actor* self, cluster::frames& m) {
     on_recommend_request(self, std::move(m[0]), std::move(m[2]), std::move(m[3]));
   if (kind == "append")
     for (std::size_t i = 2; i + 1 < m.size(); i += 2)
-      on_peer_part(self, m[0], std::move(m[i]), m[i + 1]);
+      on_peer_part(self, m[0], std::move(m[i]), std::move(m[i + 1]));
   // The parts are queued (replies go out one by one as they are stored); the
   // message itself is done.
   env.io->release(env.peer_socket);

@@ -41,11 +41,15 @@ struct inbound {
 };
 using inbound_ptr = std::shared_ptr<inbound>;
 
-/// A shard's part of a producer batch.
+/// A shard's part of a producer batch. The events (and the producer name) point
+/// into `frame`, the received bytes they were decoded from, which every part of
+/// that batch shares: no event is copied on its way to the log and the trending
+/// actor.
 struct batch_part {
-  std::string producer;
+  std::shared_ptr<const std::string> frame;
+  std::string_view producer;
   std::uint64_t seq = 0;
-  std::vector<event> events;
+  std::vector<event_view> events;
 };
 using part_ptr = std::shared_ptr<const batch_part>;
 /// Several parts for one shard, from batches that arrived together: one message

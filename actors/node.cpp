@@ -102,6 +102,7 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
   // Replay every owned shard's log before serving.
   std::vector<std::shared_ptr<shard_data>> owned;
   std::uint64_t replayed = 0;
+  std::vector<event_view> views; // reused by replay
   for (auto s : map.shards_of(me->id)) {
     auto data = std::make_shared<shard_data>();
     data->shard = s;
@@ -116,9 +117,10 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
     auto log = cluster::shard_log::open(
       lo,
       [&](const wire::batch& b) {
-        data->count(b.events);
+        views.assign(b.events.begin(), b.events.end());
+        data->count(views);
         if (data->trend)
-          feed_trending(*data->trend, b.events);
+          feed_trending(*data->trend, views);
       },
       &rs);
     if (!log)

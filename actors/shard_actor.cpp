@@ -5,9 +5,13 @@
 
 namespace eddy::actors {
 
-void shard_data::count(const std::vector<event>& events_of_batch) {
-  for (auto& e : events_of_batch)
-    ++item_counts[e.item];
+void shard_data::count(std::span<const event_view> events_of_batch) {
+  for (auto& e : events_of_batch) {
+    if (auto it = item_counts.find(e.item); it != item_counts.end())
+      ++it->second;
+    else
+      item_counts.emplace(e.item, 1);
+  }
   events += events_of_batch.size();
 }
 
@@ -15,7 +19,6 @@ namespace {
 
 struct shard_state {
   std::shared_ptr<shard_data> data;
-  std::vector<event_view> views; // reused for appends
   bool sync_armed = false;       // a group-commit timer is pending
   static inline const char* name = "eddy.shard";
 };
@@ -25,8 +28,7 @@ struct shard_state {
 expected<std::int64_t> append(caf::stateful_actor<shard_state>* self, const batch_part& part,
                               std::chrono::milliseconds period, bool group) {
   auto& st = self->state;
-  st.views.assign(part.events.begin(), part.events.end());
-  auto r = st.data->log->append(part.producer, part.seq, st.views);
+  auto r = st.data->log->append(part.producer, part.seq, part.events);
   if (!r)
     return error{"shard " + std::to_string(st.data->shard) + ": " + r.err().message};
   if (*r == cluster::shard_log::append_result::duplicate)

@@ -14,14 +14,15 @@ namespace eddy::actors {
 struct shard_data {
   std::uint32_t shard = 0;
   std::unique_ptr<cluster::shard_log> log;
-  std::unordered_map<std::string, std::uint64_t> item_counts;
+  /// Events per item; looked up by string_view (no key is built for a known item).
+  std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>> item_counts;
   std::uint64_t events = 0;
   /// The shard's trending state while it is rebuilt by replay (null when trending
   /// is off); the trending actor owns it once the node serves.
   std::shared_ptr<models::trending_table> trend;
 
   /// Applies one stored batch to the counts (replay and append share this).
-  void count(const std::vector<event>& events_of_batch);
+  void count(std::span<const event_view> events_of_batch);
 };
 
 /// Spawns the shard actor; every part it stores (not duplicates) goes on to

@@ -4,7 +4,7 @@
 
 namespace eddy::actors {
 
-void feed_trending(models::trending_table& table, const std::vector<event>& events) {
+void feed_trending(models::trending_table& table, std::span<const event_view> events) {
   for (auto& e : events)
     (void)table.add(e.item, e.type, e.ts); // late / unknown types are counted in stats
 }

@@ -9,10 +9,12 @@
 
 #include <caf/fwd.hpp>
 
+#include <span>
+
 namespace eddy::actors {
 
 /// Adds a stored batch's events to a shard's table (live feed and replay share it).
-void feed_trending(models::trending_table& table, const std::vector<event>& events);
+void feed_trending(models::trending_table& table, std::span<const event_view> events);
 
 /// Spawns the actor owning `table`. Messages:
 ///  (trend_atom, parts_ptr)          -> no reply: add the parts' events

@@ -4,7 +4,7 @@
 // sends flat out for --rss-seconds and the node's peak RSS is read from /proc.
 //
 //   bench_ingest [--events N] [--batch B] [--window W] [--rss-seconds S]
-//                [--base-port P] [--eddy PATH]
+//                [--base-port P] [--eddy PATH] [--target tcp://127.0.0.1:PORT]
 // Ends with one RESULT line.
 #include "cluster/client.hpp"
 #include "schema/wire.hpp"
@@ -37,6 +37,7 @@ struct args {
   int rss_seconds = 30;
   int base_port = 21551;
   std::string eddy;
+  std::string target; // --target ENDPOINT: only acked ingest into a running node (profiling)
 };
 
 // Events of ~60 bytes on the wire (WIRE.md encoding): 20-byte user, 16-byte item,
@@ -237,9 +238,10 @@ int main(int argc, char** argv) {
     else if (k == "--rss-seconds") a.rss_seconds = std::stoi(v);
     else if (k == "--base-port") a.base_port = std::stoi(v);
     else if (k == "--eddy") a.eddy = v;
+    else if (k == "--target") a.target = v;
     else {
       std::fprintf(stderr, "usage: bench_ingest [--events N] [--batch B] [--window W] "
-                           "[--rss-seconds S] [--base-port P] [--eddy PATH]\n");
+                           "[--rss-seconds S] [--base-port P] [--eddy PATH] [--target ENDPOINT]\n");
       return 2;
     }
   }
@@ -256,6 +258,14 @@ int main(int argc, char** argv) {
   std::printf("events: %.1f bytes each on the wire, %zu per batch, window %u\n", bytes_per_event,
               a.batch, a.window);
 
+  if (!a.target.empty()) {
+    // Only acked ingest into a node that is already running (to profile it).
+    auto port = std::stoi(a.target.substr(a.target.rfind(':') + 1));
+    auto r = acked_ingest(a, port, pool, a.events, 0, "bench-target");
+    std::printf("RESULT target_events_per_s=%.0f ack_p50_ms=%.1f ack_p99_ms=%.1f\n",
+                r.events_per_s, r.p50, r.p99);
+    return 0;
+  }
   auto batches = (a.events + a.batch - 1) / a.batch;
   double raw = raw_zmq(a, frames, batches) * static_cast<double>(a.batch);
   std::printf("raw ZeroMQ PUSH/PULL of the batch frames: %.2f M events/s\n", raw / 1e6);

@@ -244,14 +244,8 @@ class dedupe_index {
     std::vector<std::uint64_t> bits; ///< ring bitmap, slot = seq % window
   };
 
-  // Heterogeneous lookup: contains() runs per batch and must not allocate.
-  struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-
+  // Heterogeneous lookup (eddy::string_hash): contains() runs per batch and must
+  // not allocate.
   bool test(const producer_state& st, std::uint64_t seq) const {
     auto slot = seq % window_;
     return (st.bits[slot / 64] >> (slot % 64)) & 1u;

@@ -14,6 +14,15 @@ using type_id = std::uint8_t;
 /// Upper bound on `user` and `item` (bytes of UTF-8), everywhere in eddy.
 inline constexpr std::size_t max_id_bytes = 256;
 
+/// Hash for maps keyed by ids (std::string) that are looked up with a
+/// std::string_view, without building a key: use with std::equal_to<>.
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
 /// An owning event.
 struct event {
   std::string user;  ///< who: visitor / customer / session id, opaque

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <type_traits>
 
 namespace eddy::wire {
 
@@ -305,9 +306,11 @@ std::string field_label(std::size_t key) {
 
 // Validates one event map and fills `ev`; returns a reject reason on failure.
 // `fields` holds the value of each known key (nullptr when absent).
+// `Event` is eddy::event (ids copied) or eddy::event_view (ids point into the frame).
+template <class Event>
 reject_info read_event(const std::array<const msgpack::object*, 5>& fields,
                        const limits& lim, const interaction_registry* registry,
-                       event& ev) {
+                       Event& ev) {
   // Required fields first, so a missing one is reported before type problems of
   // later fields: the order is fixed (key order), which keeps rejects stable.
   for (std::size_t k = 0; k < 4; ++k)
@@ -388,15 +391,22 @@ reject_info read_event(const std::array<const msgpack::object*, 5>& fields,
       return {"bad_value", "field 'value' (key 4) is not a finite float32"};
   }
 
-  ev.user.assign(fields[0]->via.str.ptr, fields[0]->via.str.size);
-  ev.item.assign(fields[1]->via.str.ptr, fields[1]->via.str.size);
+  if constexpr (std::is_same_v<Event, event_view>) {
+    ev.user = std::string_view{fields[0]->via.str.ptr, fields[0]->via.str.size};
+    ev.item = std::string_view{fields[1]->via.str.ptr, fields[1]->via.str.size};
+  } else {
+    ev.user.assign(fields[0]->via.str.ptr, fields[0]->via.str.size);
+    ev.item.assign(fields[1]->via.str.ptr, fields[1]->via.str.size);
+  }
   ev.type = id;
   ev.ts = when;
   ev.value = value;
   return {};
 }
 
-expected<batch> decode_tree(const msgpack::object& root, const limits& lim,
+// `Batch` is wire::batch or wire::batch_view.
+template <class Batch>
+expected<Batch> decode_tree(const msgpack::object& root, const limits& lim,
                             const interaction_registry* registry) {
   if (root.type != msgpack::type::MAP)
     return frame_error(
@@ -450,12 +460,12 @@ expected<batch> decode_tree(const msgpack::object& root, const limits& lim,
         "the batch has " + std::to_string(events->via.array.size) +
         " events, over the limit of " + std::to_string(lim.max_events));
 
-  batch out;
-  out.producer.assign(producer->via.str.ptr, producer->via.str.size);
+  Batch out;
+  out.producer = std::string_view{producer->via.str.ptr, producer->via.str.size};
   out.seq = seq->via.u64;
   out.events.reserve(events->via.array.size);
 
-  event ev;
+  typename decltype(out.events)::value_type ev;
   for (std::uint32_t i = 0; i < events->via.array.size; ++i) {
     const auto& e = events->via.array.ptr[i];
     auto where = [&] { return "event " + std::to_string(i); };
@@ -759,8 +769,16 @@ expected<batch> decode_batch(std::string_view frame, const limits& lim,
                              const interaction_registry* registry) {
   return parse_frame<batch>(frame, lim, frame_kind::batch,
                             [&](const msgpack::object& root) {
-                              return decode_tree(root, lim, registry);
+                              return decode_tree<batch>(root, lim, registry);
                             });
+}
+
+expected<batch_view> decode_batch_view(std::string_view frame, const limits& lim,
+                                       const interaction_registry* registry) {
+  return parse_frame<batch_view>(frame, lim, frame_kind::batch,
+                                 [&](const msgpack::object& root) {
+                                   return decode_tree<batch_view>(root, lim, registry);
+                                 });
 }
 
 // ---------------------------------------------------------------------------

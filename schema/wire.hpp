@@ -63,6 +63,15 @@ struct batch {
   std::vector<event_reject> rejects;  ///< the bad ones, by index
 };
 
+/// A decoded batch whose ids point into the frame it was decoded from: valid only
+/// while those bytes live. The node's ingest path uses it (no allocation per event).
+struct batch_view {
+  std::string_view producer;
+  std::uint64_t seq = 0;
+  std::vector<event_view> events;     ///< the good events, in order
+  std::vector<event_reject> rejects;  ///< the bad ones, by index
+};
+
 /// Appends the MessagePack map of one event (no version byte) to `out`.
 void encode_event(const event_view& ev, std::string& out);
 
@@ -84,6 +93,11 @@ void encode_batch_header(std::string_view producer, std::uint64_t seq,
 /// is accepted.
 expected<batch> decode_batch(std::string_view frame, const limits& lim,
                              const interaction_registry* registry);
+
+/// decode_batch with the same checks and errors, but the events (and the producer)
+/// point into `frame` instead of owning copies.
+expected<batch_view> decode_batch_view(std::string_view frame, const limits& lim,
+                                       const interaction_registry* registry);
 
 /// What a node did with a batch: the ack's `status` (WIRE.md §8). Values are frozen;
 /// a new one needs a new version byte.
