@@ -771,7 +771,8 @@ void answer_metrics(gateway_actor* self, std::string rid, std::string corr) {
        ",\"pending_queries\":" + std::to_string(st.queries.size() + st.trends.size()) +
        ",\"remote_queries\":" + std::to_string(st.remote_queries.size()) +
        ",\"ingest_credit_limit\":" + std::to_string(env.cfg.limits.window_batches) +
-       ",\"local_shards\":" + std::to_string(local_shards) + ",\"dead_letters\":" +
+       ",\"local_shards\":" + std::to_string(local_shards) + ",\"log_bytes\":" +
+       std::to_string(env.log_bytes->load(std::memory_order_relaxed)) + ",\"dead_letters\":" +
        std::to_string(env.dead_letters ? env.dead_letters->written() : 0) +
        ",\"training\":" + (st.als_coord ? "true" : "false") +
        ",\"transport\":{\"received\":" + std::to_string(t.received) +

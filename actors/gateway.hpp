@@ -29,6 +29,9 @@
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
+
+#include <atomic>
+#include <memory>
 #include <unordered_map>
 
 namespace eddy {
@@ -54,6 +57,9 @@ struct node_env {
   caf::actor als_worker;   ///< this node's ALS worker (actors/als_worker.hpp)
   caf::actor model_server; ///< answers "recommend" from this node's newest model
   dead_letter_writer* dead_letters = nullptr;
+  /// Bytes in this node's shard logs (the shard actors add to it).
+  std::shared_ptr<std::atomic<std::uint64_t>> log_bytes =
+    std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 caf::actor spawn_gateway(caf::actor_system& sys, std::shared_ptr<node_env> env);

@@ -181,6 +181,8 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
     env->shards.resize(cfg.shards);
     env->trending.resize(cfg.shards);
     for (auto& d : owned) {
+      env->log_bytes->fetch_add(d->log->bytes(), std::memory_order_relaxed);
+      d->node_log_bytes = env->log_bytes;
       if (d->trend)
         env->trending[d->shard] = spawn_trending(sys, d->shard, std::move(d->trend));
       env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard]);

@@ -28,7 +28,11 @@ struct shard_state {
 expected<std::int64_t> append(caf::stateful_actor<shard_state>* self, const batch_part& part,
                               std::chrono::milliseconds period, bool group) {
   auto& st = self->state;
+  const auto bytes_before = st.data->log->bytes();
   auto r = st.data->log->append(part.producer, part.seq, part.events);
+  if (st.data->node_log_bytes)
+    st.data->node_log_bytes->fetch_add(st.data->log->bytes() - bytes_before,
+                                       std::memory_order_relaxed);
   if (!r)
     return error{"shard " + std::to_string(st.data->shard) + ": " + r.err().message};
   if (*r == cluster::shard_log::append_result::duplicate)

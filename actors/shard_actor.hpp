@@ -6,6 +6,8 @@
 #include "cluster/shard_log.hpp"
 
 #include <caf/fwd.hpp>
+
+#include <atomic>
 #include <unordered_map>
 
 namespace eddy::actors {
@@ -20,6 +22,9 @@ struct shard_data {
   /// The shard's trending state while it is rebuilt by replay (null when trending
   /// is off); the trending actor owns it once the node serves.
   std::shared_ptr<models::trending_table> trend;
+  /// Bytes in the logs of all of the node's shards (node_env::log_bytes), read
+  /// by the gateway's metrics; every append adds its record.
+  std::shared_ptr<std::atomic<std::uint64_t>> node_log_bytes;
 
   /// Applies one stored batch to the counts (replay and append share this).
   void count(std::span<const event_view> events_of_batch);
