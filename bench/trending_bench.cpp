@@ -21,7 +21,9 @@
 // The kernels are run 3 times each (fresh state every time) and report the
 // median: the machine is shared and single runs are noisy.
 //
-//   bench_trending [--events N] [--items N]
+//   bench_trending [--events N] [--items N] [--only-kernel]
+// --only-kernel runs the one-at-a-time kernel once and nothing else (for
+// valgrind --tool=callgrind: instructions per event without the other parts).
 // Ends with: RESULT events=... kernel_events_per_s=... kernel_prefetch_events_per_s=...
 //            table_events_per_s=... baseline_events_per_s=... table_vs_baseline=...
 //            bytes_per_series=...
@@ -73,7 +75,10 @@ std::vector<ev> make_stream(std::uint64_t n, std::uint64_t items) {
 
 int main(int argc, char** argv) {
   std::uint64_t n = 6'000'000, items = 100'000;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool only_kernel = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--only-kernel") == 0) only_kernel = true;
+    if (i + 1 == argc) break;
     if (std::strcmp(argv[i], "--events") == 0) n = std::strtoull(argv[i + 1], nullptr, 10);
     if (std::strcmp(argv[i], "--items") == 0) items = std::strtoull(argv[i + 1], nullptr, 10);
   }
@@ -116,6 +121,12 @@ int main(int argc, char** argv) {
     return t[1];
   };
   std::size_t kernel_series = 0, prefetch_series = 0;
+  if (only_kernel) {
+    const double s = run_kernel(0, kernel_series);
+    std::printf("kernel once: %.2f M events/s, %zu series\n", static_cast<double>(n) / s / 1e6,
+                kernel_series);
+    return 0;
+  }
   const double kernel_s = median3(0, kernel_series);
   const double prefetch_s = median3(8, prefetch_series);
   // (b) The table: key lookup + late check + kernel.
