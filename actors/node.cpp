@@ -180,12 +180,13 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
     caf::actor_system sys{sys_cfg};
     env->shards.resize(cfg.shards);
     env->trending.resize(cfg.shards);
+    auto syncer = spawn_log_syncer(sys);
     for (auto& d : owned) {
       env->log_bytes->fetch_add(d->log->bytes(), std::memory_order_relaxed);
       d->node_log_bytes = env->log_bytes;
       if (d->trend)
         env->trending[d->shard] = spawn_trending(sys, d->shard, std::move(d->trend));
-      env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard]);
+      env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard], syncer);
     }
     env->als_worker = spawn_als_worker(sys, me->id, env->shards, (dir / "models").string());
     env->model_server = spawn_model_server(sys, me->id, (dir / "models").string());
@@ -206,12 +207,13 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
         for (auto& a : *actors)
           if (a)
             caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-      for (auto* a : {&env->als_worker, &env->model_server})
+      for (auto* a : {&env->als_worker, &env->model_server, &syncer})
         caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
       env->shards.clear();
       env->trending.clear();
       env->als_worker = caf::actor{};
       env->model_server = caf::actor{};
+      syncer = caf::actor{};
     };
     // The HTTP API (cluster/http_api.hpp): its own threads, asking this node over
     // the ingest endpoint like the CLI does; no CAF in them.

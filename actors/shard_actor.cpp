@@ -20,6 +20,7 @@ namespace {
 struct shard_state {
   std::shared_ptr<shard_data> data;
   bool sync_armed = false;       // a group-commit timer is pending
+  bool sync_in_flight = false;   // the syncer is fdatasyncing this log
   static inline const char* name = "eddy.shard";
 };
 
@@ -49,7 +50,7 @@ expected<std::int64_t> append(caf::stateful_actor<shard_state>* self, const batc
 
 caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
                           std::shared_ptr<shard_data> data, cluster::log_config lc,
-                          caf::actor trending) {
+                          caf::actor trending, caf::actor syncer) {
   self->state.data = std::move(data);
   auto period = std::chrono::milliseconds{lc.group_commit_ms > 0 ? lc.group_commit_ms : 5};
   const bool group = lc.fsync == cluster::fsync_policy::group;
@@ -103,9 +104,32 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
     },
     [=](timer_atom) {
       // One fdatasync per period at most, and only after appends: the timer is
-      // armed by the first append after a sync.
-      self->state.sync_armed = false;
-      (void)self->state.data->log->sync();
+      // armed by the first append after a sync. The syncer does it on its own
+      // thread, so appends go on meanwhile; a failure poisons the log, and the
+      // next append reports it.
+      auto& st = self->state;
+      st.sync_armed = false;
+      if (st.sync_in_flight) { // the last one is still on the disk: look again later
+        st.sync_armed = true;
+        self->delayed_send(self, period, timer_atom::value);
+        return;
+      }
+      auto& log = *st.data->log;
+      auto p = log.begin_sync();
+      if (!p || p->fd < 0)
+        return; // poisoned (appends say so) or nothing to sync
+      st.sync_in_flight = true;
+      self->request(syncer, caf::infinite, sync_atom::value, p->fd)
+        .then(
+          [=, p = *p](int err) {
+            self->state.sync_in_flight = false;
+            (void)self->state.data->log->finish_sync(p, err);
+          },
+          [=](caf::error&) {
+            // The syncer is gone (shutdown): the sync stays outstanding, and the
+            // final sync() on exit covers it.
+            self->state.sync_in_flight = false;
+          });
     },
   };
 }
@@ -113,8 +137,18 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
 } // namespace
 
 caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
-                       const cluster::log_config& lc, caf::actor trending) {
-  return sys.spawn(shard_actor, std::move(data), lc, std::move(trending));
+                       const cluster::log_config& lc, caf::actor trending,
+                       caf::actor syncer) {
+  return sys.spawn(shard_actor, std::move(data), lc, std::move(trending), std::move(syncer));
+}
+
+caf::actor spawn_log_syncer(caf::actor_system& sys) {
+  // Detached: its own thread, so a slow disk blocks no scheduler worker.
+  return sys.spawn<caf::detached>([]() -> caf::behavior {
+    return {
+      [](sync_atom, int fd) { return cluster::shard_log::sync_and_close(fd); },
+    };
+  });
 }
 
 } // namespace eddy::actors

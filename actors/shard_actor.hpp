@@ -37,9 +37,16 @@ struct shard_data {
 ///                                  the failure are stored: a resend deduplicates them)
 ///  (count_atom, std::string item) -> (uint64 shard_events, uint64 item_count)
 ///  (scan_atom)                  -> events_ptr: every stored event, in log order
-/// With fsync = group it fdatasyncs the log group_commit_ms after the first append
-/// that follows a sync (so at most once per period, and never when idle).
+/// With fsync = group it has `syncer` fdatasync the log group_commit_ms after the
+/// first append that follows a sync (so at most once per period, never when idle,
+/// and never on a scheduler thread).
 caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
-                       const cluster::log_config& lc, caf::actor trending);
+                       const cluster::log_config& lc, caf::actor trending,
+                       caf::actor syncer);
+
+/// The node's log syncer: fdatasyncs (and closes) the descriptors the shard actors
+/// hand it for group commit (shard_log::begin_sync), on a thread of its own.
+///  (sync_atom, int fd) -> int: 0 or the errno of the failed fdatasync
+caf::actor spawn_log_syncer(caf::actor_system& sys);
 
 } // namespace eddy::actors

@@ -471,7 +471,8 @@ struct shard_log::impl {
     // Clean shutdown in group mode: make what was acked durable. An error
     // cannot be reported from here; the next open replays whatever reached the
     // disk.
-    if (fd >= 0 && dirty && opt.log.fsync == fsync_policy::group) data_sync(fd);
+    if (fd >= 0 && (dirty || handed_out) && opt.log.fsync == fsync_policy::group)
+      data_sync(fd);
     close_fd(fd);
     close_fd(dir_fd); // releases the folder lock
   }
@@ -505,10 +506,11 @@ struct shard_log::impl {
   }
 
   status sync_current() {
-    if (fd < 0 || !dirty) return {};
+    if (fd < 0 || (!dirty && !handed_out)) return {};
     if (int e = data_sync(fd); e != 0)
       return poison(sys_error("fdatasync", current().path, e));
     dirty = false;
+    handed_out = false;
     ++syncs;
     return {};
   }
@@ -556,6 +558,7 @@ struct shard_log::impl {
   std::uint64_t batches = 0;
   std::uint64_t syncs = 0;
   bool dirty = false; ///< appended since the last fdatasync
+  bool handed_out = false; ///< a begin_sync() whose finish_sync() is still to come
   std::optional<std::chrono::steady_clock::time_point>
       last_sync;      ///< by sync_if_due
   std::string failed; ///< set once poisoned
@@ -772,6 +775,31 @@ status shard_log::sync_if_due(std::chrono::steady_clock::time_point now) {
   if (auto ok = s.sync_current(); !ok) return ok;
   s.last_sync = now;
   return {};
+}
+
+expected<shard_log::pending_sync> shard_log::begin_sync() {
+  auto& s = *impl_;
+  if (auto ok = s.check_usable(); !ok) return error{ok.message()};
+  if (s.fd < 0 || !s.dirty) return pending_sync{};
+  int dup = ::fcntl(s.fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return sys_error("duplicate the descriptor of", s.current().path, errno);
+  s.dirty = false;
+  s.handed_out = true;
+  return pending_sync{dup, s.current().path};
+}
+
+status shard_log::finish_sync(const pending_sync& p, int err) {
+  auto& s = *impl_;
+  s.handed_out = false;
+  if (err != 0) return s.poison(sys_error("fdatasync", p.path, err));
+  ++s.syncs;
+  return {};
+}
+
+int shard_log::sync_and_close(int fd) {
+  int e = data_sync(fd);
+  ::close(fd);
+  return e;
 }
 
 status shard_log::sync() {
