@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -593,12 +594,26 @@ public:
   }
 
 private:
+  // A big-endian unsigned of n = 1, 2, 4 or 8 bytes.
   bool be(std::size_t n, std::uint64_t& v) {
     if (static_cast<std::size_t>(end_ - p_) < n) return false;
-    v = 0;
-    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p_[i];
+    switch (n) {
+    case 1: v = *p_; break;
+    case 2: v = load<std::uint16_t>(); break;
+    case 4: v = load<std::uint32_t>(); break;
+    default: v = load<std::uint64_t>(); break;
+    }
     p_ += n;
     return true;
+  }
+  template <class U>
+  std::uint64_t load() const {
+    static_assert(std::endian::native == std::endian::little, "swaps bytes for a little-endian host");
+    U x;
+    std::memcpy(&x, p_, sizeof x);
+    if constexpr (sizeof(U) == 2) return __builtin_bswap16(x);
+    else if constexpr (sizeof(U) == 4) return __builtin_bswap32(x);
+    else return __builtin_bswap64(x);
   }
   bool header(unsigned char fix, unsigned char wide16, std::uint32_t& n) {
     if (p_ == end_) return false;
@@ -696,7 +711,7 @@ std::optional<Batch> decode_fast(std::string_view frame, const limits& lim,
   for (std::uint32_t i = 0; i < events; ++i) {
     std::uint32_t m;
     if (!in.map_header(m) || m > lim.max_map_entries) return std::nullopt;
-    std::array<msgpack::object, 5> values{};
+    std::array<msgpack::object, 5> values; // set before fields[k] points at one
     std::array<const msgpack::object*, 5> fields{};
     for (std::uint32_t j = 0; j < m; ++j) {
       std::uint64_t k;
