@@ -264,15 +264,16 @@ class item_trend {
   std::uint32_t ring_count(const trend_model& m, const hdr& h, std::int64_t bucket) const;
   void rebuild(const trend_model& m, int insert_type, int widen);
   void slide(const trend_model& m, std::int64_t to);
-  struct empty_run; // empty buckets to fold into one forecaster
-  static void fold_empty(const trending_params& p, empty_run* runs, std::size_t n);
   static void fold_empty(const trending_params& p, work& w, std::int64_t first, std::int64_t z);
+  static std::uint32_t defer_empty(const trending_params& p, work& w, std::int64_t next,
+                                   std::int64_t end);
   work load(const trend_model& m, int s, float* season_buf) const;
   void fold_to(const trend_model& m, int s, work& w, std::int64_t end) const;
 
   std::int64_t newest_ = none;          // ring holds (newest_ - H, newest_]
   std::unique_ptr<std::byte[]> data_;   // [hdr x n][season floats][rings]
   holt_packed overall_;                 // lagging forecaster of the weighted series
+  std::uint32_t overall_lag_ = 0;       // its unfolded empty buckets below base
   std::uint32_t bytes_ = 0;             // size of data_
   std::uint16_t n_ = 0;                 // type series
 };
