@@ -163,7 +163,21 @@ class Browser(unittest.TestCase):
         d.find_element(By.CSS_SELECTOR, "#similar-form button").click()
         wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#similar-table tbody tr")) > 0,
                    30, "similar items")
-        self.assertIn("version", d.find_element(By.ID, "model-table").text)
+        # The model panel: the current model (GET /v1/model) and its evaluation table,
+        # or the note saying there is none yet and how to get one.
+        with urllib.request.urlopen(f"{self.node}/v1/model", timeout=30) as r:
+            model = json.load(r)
+        self.assertIsNotNone(model["model"], model)
+        wait_until(lambda: model["model"] in d.find_element(By.ID, "model-table").text, 30,
+                   "the model panel")
+        panel = d.find_element(By.ID, "model-table").text
+        self.assertIn(f"version {model['version']}", panel)
+        if model["evaluation"] is None:
+            self.assertEqual(d.find_element(By.ID, "model-eval-note").text, model["hint"])
+            self.assertTrue(model["hint"])
+            self.assertEqual(d.find_elements(By.CSS_SELECTOR, "#model-eval tbody tr"), [])
+        else:
+            self.assertGreater(len(d.find_elements(By.CSS_SELECTOR, "#model-eval tbody tr")), 0)
         os.makedirs(ARTIFACTS, exist_ok=True)
         shot = os.path.join(ARTIFACTS, "dashboard.png")
         self.assertTrue(d.save_screenshot(shot), shot)
