@@ -300,13 +300,13 @@ std::size_t trend_model::heap_bytes() const {
 // base = newest_ - H + 1.
 
 struct item_trend::hdr {
-  double decayed = 0.0;       // decayed total of the folded buckets as of base's start
-  holt_packed holt;           // lagging forecaster of the raw counts
-  std::uint32_t ring_off = 0; // byte offset of the ring in data_
-  std::uint32_t lag = 0;      // empty buckets [base - lag, base) not folded into holt yet
-  std::uint8_t type = 0;
-  std::uint8_t width = 1;     // bytes per count: 1, 2 or 4
-  std::uint16_t pad = 0;
+  double decayed = 0.0;             // decayed total of the folded buckets as of base's start
+  holt_packed holt;                 // lagging forecaster of the raw counts
+  std::uint64_t ring_off : 30 = 0;  // byte offset of the ring in data_ (blocks < 1 GiB)
+  std::uint64_t lag : 20 = 0;       // empty buckets [base - lag, base) not folded into holt
+                                    // yet (< horizon_buckets <= 1'000'000)
+  std::uint64_t type : 8 = 0;
+  std::uint64_t width : 3 = 1;      // bytes per count: 1, 2 or 4
 };
 static_assert(sizeof(holt_packed) == 16);
 
@@ -330,7 +330,7 @@ struct item_trend::work {
 };
 
 item_trend::item_trend(const item_trend& o)
-    : newest_(o.newest_), overall_(o.overall_), overall_lag_(o.overall_lag_), bytes_(o.bytes_),
+    : newest_(o.newest_), overall_(o.overall_), bytes_(o.bytes_), overall_lag_(o.overall_lag_),
       n_(o.n_) {
   if (o.data_) {
     data_ = std::make_unique<std::byte[]>(bytes_);
@@ -410,6 +410,8 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
     const int f = from(i);
     off += h * (f < 0 ? 1u : old[f].width * (f == widen ? 2u : 1u));
   }
+  static_assert(sizeof(hdr) == 32); // the lag costs no byte
+  EDDY_ASSERT(off < (std::size_t{1} << 30)); // fits hdr::ring_off
   auto block = std::make_unique<std::byte[]>(off); // zeroed
   std::size_t ring_off = rings_at;
   for (std::size_t i = 0; i < n; ++i) {
@@ -474,25 +476,39 @@ void item_trend::fold_empty(const trending_params& p, work& w, std::int64_t firs
     w.h = holt_packed{};
     return;
   }
-  const double clip2 = p.robust_clip * p.robust_clip;
+  // The parameters in locals: the loop stores floats, which the compiler cannot
+  // prove leave p alone. The state lives in float locals (each step rounds to
+  // float as holt_step does).
+  const double clip2 = p.robust_clip * p.robust_clip, floor = p.poisson_floor;
+  const double keep_level = 1.0 - p.alpha, beta = p.beta, keep_trend = 1.0 - p.beta;
+  const double va = p.variance_alpha, keep_var = 1.0 - p.variance_alpha;
+  const bool clipping = p.robust_clip > 0.0;
   const std::uint32_t idle0 = w.h.idle;
-  holt_packed& h = w.h;
+  float fl = w.h.level, ft = w.h.trend, fv = w.h.variance;
   for (std::int64_t t = 0; t < z; ++t) {
-    const double level = h.level, trend = h.trend, variance = h.variance;
+    const double level = fl, trend = ft, variance = fv;
     const double lt = level + trend;
     const double f = lt + 0.0; // level + trend + seas, seas = 0
     const double e = 0.0 - f;
-    if (p.robust_clip > 0.0 && e * e > clip2 * std::max(variance, std::max(f, p.poisson_floor))) {
-      h.idle = idle0 + static_cast<std::uint32_t>(t);
+    if (clipping && e * e > clip2 * std::max(variance, std::max(f, floor))) {
+      w.h.level = fl;
+      w.h.trend = ft;
+      w.h.variance = fv;
+      w.h.idle = idle0 + static_cast<std::uint32_t>(t);
       w.step(p, first + t, 0.0);
+      fl = w.h.level;
+      ft = w.h.trend;
+      fv = w.h.variance;
       continue;
     }
-    const double next = (1.0 - p.alpha) * lt + 0.0;
-    h.variance = static_cast<float>((1.0 - p.variance_alpha) * variance +
-                                    p.variance_alpha * (e * e));
-    h.trend = static_cast<float>(p.beta * (next - level) + (1.0 - p.beta) * trend);
-    h.level = static_cast<float>(next);
+    const double next = keep_level * lt + 0.0;
+    fv = static_cast<float>(keep_var * variance + va * (e * e));
+    ft = static_cast<float>(beta * (next - level) + keep_trend * trend);
+    fl = static_cast<float>(next);
   }
+  w.h.level = fl;
+  w.h.trend = ft;
+  w.h.variance = fv;
   w.h.idle = idle0 + static_cast<std::uint32_t>(z);
 }
 

@@ -273,9 +273,9 @@ class item_trend {
   std::int64_t newest_ = none;          // ring holds (newest_ - H, newest_]
   std::unique_ptr<std::byte[]> data_;   // [hdr x n][season floats][rings]
   holt_packed overall_;                 // lagging forecaster of the weighted series
-  std::uint32_t overall_lag_ = 0;       // its unfolded empty buckets below base
   std::uint32_t bytes_ = 0;             // size of data_
-  std::uint16_t n_ = 0;                 // type series
+  std::uint32_t overall_lag_ : 20 = 0;  // overall_'s unfolded empty buckets below base
+  std::uint32_t n_ : 12 = 0;            // type series (<= 256)
 };
 
 enum class add_status : std::uint8_t { accepted, late, rejected };
