@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 // Same bits on every machine: no fused multiply-add (models/random.hpp).
 #ifdef __clang__
@@ -103,20 +104,25 @@ void step_core(bool& ready, double& level, double& trend, double& variance, std:
 }
 
 // Ring cells are 1, 2 or 4 bytes wide (widened when a count outgrows them).
+template <unsigned W>
+std::uint32_t load_cell_of(const std::byte* ring, std::size_t slot) {
+  if constexpr (W == 1) {
+    return static_cast<std::uint32_t>(ring[slot]);
+  } else {
+    std::conditional_t<W == 2, std::uint16_t, std::uint32_t> v;
+    std::memcpy(&v, ring + W * slot, W);
+    return v;
+  }
+}
+
 std::uint32_t load_cell(const std::byte* ring, unsigned width, std::size_t slot) {
   switch (width) {
   case 1:
-    return static_cast<std::uint32_t>(ring[slot]);
-  case 2: {
-    std::uint16_t v;
-    std::memcpy(&v, ring + 2 * slot, 2);
-    return v;
-  }
-  default: {
-    std::uint32_t v;
-    std::memcpy(&v, ring + 4 * slot, 4);
-    return v;
-  }
+    return load_cell_of<1>(ring, slot);
+  case 2:
+    return load_cell_of<2>(ring, slot);
+  default:
+    return load_cell_of<4>(ring, slot);
   }
 }
 
@@ -136,6 +142,30 @@ void store_cell(std::byte* ring, unsigned width, std::size_t slot, std::uint32_t
   }
 }
 
+// for_each_nonzero on W-byte cells (the width is a constant in the scan loop).
+template <unsigned W, class F>
+void for_each_nonzero_of(const std::byte* ring, std::size_t first_slot, std::size_t k,
+                         std::size_t horizon, F& f) {
+  constexpr std::size_t per_word = 8 / W;
+  const std::size_t head = std::min(k, horizon - first_slot);
+  std::size_t j = 0;
+  auto segment = [&](std::size_t slot, std::size_t len) {
+    std::size_t i = 0;
+    for (; i + per_word <= len; i += per_word) {
+      std::uint64_t word;
+      std::memcpy(&word, ring + (slot + i) * W, 8);
+      if (word == 0) continue;
+      for (std::size_t t = 0; t < per_word; ++t)
+        if (const std::uint32_t c = load_cell_of<W>(ring, slot + i + t); c != 0) f(j + i + t, c);
+    }
+    for (; i < len; ++i)
+      if (const std::uint32_t c = load_cell_of<W>(ring, slot + i); c != 0) f(j + i, c);
+    j += len;
+  };
+  segment(first_slot, head);
+  segment(0, k - head);
+}
+
 // Calls f(j, c) for every non-zero cell c of the ring slots first_slot,
 // first_slot + 1, ... (k of them, wrapping at the ring's end), in order; j is
 // the cell's index in that sequence. Most cells a slide scans are zero (a
@@ -144,24 +174,14 @@ void store_cell(std::byte* ring, unsigned width, std::size_t slot, std::uint32_t
 template <class F>
 void for_each_nonzero(const std::byte* ring, unsigned width, std::size_t first_slot,
                       std::size_t k, std::size_t horizon, F&& f) {
-  const std::size_t head = std::min(k, horizon - first_slot);
-  std::size_t j = 0;
-  auto segment = [&](std::size_t slot, std::size_t len) {
-    const std::size_t per_word = 8 / width;
-    std::size_t i = 0;
-    for (; i + per_word <= len; i += per_word) {
-      std::uint64_t word;
-      std::memcpy(&word, ring + (slot + i) * width, 8);
-      if (word == 0) continue;
-      for (std::size_t t = 0; t < per_word; ++t)
-        if (const std::uint32_t c = load_cell(ring, width, slot + i + t); c != 0) f(j + i + t, c);
-    }
-    for (; i < len; ++i)
-      if (const std::uint32_t c = load_cell(ring, width, slot + i); c != 0) f(j + i, c);
-    j += len;
-  };
-  segment(first_slot, head);
-  segment(0, k - head);
+  switch (width) {
+  case 1:
+    return for_each_nonzero_of<1>(ring, first_slot, k, horizon, f);
+  case 2:
+    return for_each_nonzero_of<2>(ring, first_slot, k, horizon, f);
+  default:
+    return for_each_nonzero_of<4>(ring, first_slot, k, horizon, f);
+  }
 }
 
 } // namespace
