@@ -34,10 +34,13 @@
 // the item's newest bucket; the forecasters are folded exactly up to the
 // ring's oldest bucket ("lagging" state): a bucket is folded when an add of the
 // same item pushes it out of the ring, and such a bucket is always closed, so
-// its count is final. Queries are const: they take an explicit time T (as of),
-// copy the lagging state and re-step it over the ring (at most horizon_buckets
-// steps, and top_trending only for items whose last closed bucket reaches
-// min_support). Hence an item's answers depend only on its own events and T,
+// its count is final. A series' empty buckets after its last folded event
+// wait (its "lag") until a later slide folds one of its events, or a query
+// folds them in its copy; a run that reaches the reset is never stepped. The
+// digest hashes each forecaster with its lag applied. Queries are const: they
+// take an explicit time T (as of), copy the lagging state and re-step it over
+// the ring (at most horizon_buckets steps, and top_trending only for items
+// whose last closed bucket reaches min_support). Hence an item's answers depend only on its own events and T,
 // never on which other items share its table: sharded tables queried as of the
 // same T, merged, answer exactly like one table.
 //
