@@ -396,6 +396,12 @@ std::string pixel_gif() {
   return std::string{reinterpret_cast<const char*>(gif), sizeof gif};
 }
 
+// Who answered (every response): a forwarding node checks that the server it
+// reached is the owner it meant.
+constexpr const char* node_header = "X-Eddy-Node";
+// Set on a request forwarded to an item's owner: never forwarded again.
+constexpr const char* forwarded_header = "X-Eddy-Forwarded-By";
+
 struct http_api::impl {
   http_api_options opt;
   channel_pool pool;
@@ -1036,10 +1042,11 @@ struct http_api::impl {
              " (it trained " + model + "): ask its /v1/model";
     else if (!evaluation)
       hint = "model " + model +
-             " has no evaluation yet: `eddy eval INPUT... --schema MAPPING "
+             " has no evaluation yet. `eddy eval INPUT... --schema MAPPING "
              "--json` scores ALS with these settings on a time split "
-             "(precision, recall, MAP, NDCG@k against popularity); saved as "
-             "EVAL.json beside the model's MODEL.json it shows here";
+             "(precision, recall, MAP, NDCG@k against popularity); its output, "
+             "saved as EVAL.json beside the model's MODEL.json on node " +
+             trained_by + ", is shown here";
     auto str_or_null = [](std::string& j, const std::string& v) {
       if (v.empty())
         j += "null";
@@ -1388,6 +1395,18 @@ struct http_api::impl {
         relay(r, node_reply{node_reply::kind::answer, std::move(*answer)});
         return;
       }
+    // Another node's item: its owner's HTTP server answers it the same way.
+    if (!item.empty() && !q.has_header(forwarded_header))
+      if (auto answer = forward_to_owner(q, item)) {
+        if (answer->first == 200) {
+          relay(r, node_reply{node_reply::kind::answer,
+                              std::move(answer->second)});
+        } else { // the owner's error about the query, as it sent it
+          r.status = answer->first;
+          r.set_content(std::move(answer->second), "application/json");
+        }
+        return;
+      }
     auto a = pool.query("similar", args, timeout);
     if (a.what == node_reply::kind::refused &&
         a.body.find("unknown query") != std::string::npos) {
@@ -1397,6 +1416,66 @@ struct http_api::impl {
       return;
     }
     relay(r, a);
+  }
+
+  // --- forwarding to an item's owner ---
+
+  // Peers whose HTTP server failed (refused, wrong node): not tried again for
+  // a while, so a peer without a reachable server costs one attempt per period.
+  std::mutex forward_mutex;
+  std::unordered_map<std::string, clock_type::time_point> forward_failed;
+  static constexpr auto forward_retry = std::chrono::seconds{5};
+
+  // Keep-alive connections to each owner, shared by the HTTP threads and
+  // reused last-in first-out: the few in use stay busy, so none sits idle long
+  // enough for httplib 0.11's keep-alive wait (10 ms polls, then 1 ms sleeps)
+  // to delay the owner's answer.
+  std::unordered_map<std::string, std::vector<std::unique_ptr<httplib::Client>>>
+      owner_clients; // guarded by forward_mutex
+
+  // GET the same target from the item's owner. The owner's status and JSON
+  // (an answer, or an {"error"} about the query); nullopt when the owner's
+  // server could not answer as that node: then the caller asks over ZeroMQ.
+  std::optional<std::pair<int, std::string>>
+  forward_to_owner(const httplib::Request& q, const std::string& item) {
+    if (!opt.owner_http) return std::nullopt;
+    auto owner = opt.owner_http(item);
+    if (!owner) return std::nullopt;
+    std::unique_ptr<httplib::Client> client;
+    {
+      std::lock_guard lock{forward_mutex};
+      auto it = forward_failed.find(owner->url);
+      if (it != forward_failed.end()) {
+        if (clock_type::now() - it->second < forward_retry) return std::nullopt;
+        forward_failed.erase(it);
+      }
+      auto& free = owner_clients[owner->url];
+      if (!free.empty()) {
+        client = std::move(free.back());
+        free.pop_back();
+      }
+    }
+    if (!client) {
+      client = std::make_unique<httplib::Client>(owner->url);
+      client->set_keep_alive(true);
+      client->set_tcp_nodelay(true);
+      auto secs = timeout.count() / 1000, usecs = timeout.count() % 1000 * 1000;
+      client->set_connection_timeout(secs, usecs);
+      client->set_read_timeout(secs, usecs);
+      client->set_write_timeout(secs, usecs);
+    }
+    auto res = client->Get(q.target, {{forwarded_header, opt.node_id}});
+    std::lock_guard lock{forward_mutex};
+    if (!res || res->get_header_value(node_header) != owner->node_id) {
+      forward_failed[owner->url] = clock_type::now();
+      return std::nullopt;
+    }
+    owner_clients[owner->url].push_back(std::move(client));
+    // 200, or the owner's JSON error about the query (404 unknown item, 400);
+    // anything else (429, 5xx) is asked again over ZeroMQ.
+    if (res->status != 200 && res->status != 400 && res->status != 404)
+      return std::nullopt;
+    return std::pair{res->status, std::move(res->body)};
   }
 
   // --- routing ---
@@ -1494,7 +1573,8 @@ http_api::start(const http_api_options& opt) {
   s.set_keep_alive_max_count(1000);
   s.set_keep_alive_timeout(1);
   s.set_tcp_nodelay(true);
-  s.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
+  s.set_default_headers(
+      {{"Access-Control-Allow-Origin", "*"}, {node_header, opt.node_id}});
   s.set_pre_routing_handler([raw](const httplib::Request& req,
                                   httplib::Response& res) {
     if (raw->limiter.enabled() && !raw->limiter.allow(req.remote_addr)) {

@@ -11,9 +11,11 @@
 // answers exactly what `eddy trending|popular|series|status|recommend --json`
 // print, and events from HTTP are acked, deduplicated and stored like any
 // producer's. Each worker thread borrows one DEALER from a pool (at most
-// `threads` of them). Two things skip the node round trip: similar-item
-// queries about the node's own items (`local_similar`, given by the node: the
-// same bytes from the same table), and GET /v1/model, read from the node's
+// `threads` of them). Some requests skip the round trip through the node's
+// gateway: similar-item queries about the node's own items (`local_similar`,
+// given by the node: the same bytes from the same table), /v1/similar/{item}
+// for another node's item (forwarded to that owner's HTTP server, which
+// answers it locally: `owner_http`), and GET /v1/model, read from the node's
 // models directory. GET routes are matched on the raw target's segments, each
 // percent-decoded once, so ids may hold '/' (%2F).
 
@@ -55,6 +57,16 @@ struct http_api_options {
   /// every HTTP thread. Empty: always over ZeroMQ.
   std::function<std::optional<std::string>(std::string_view args)>
       local_similar;
+  /// The node that owns `item` and the http://HOST:PORT its HTTP server is
+  /// reachable at from here, when that is another node; nullopt otherwise. A
+  /// /v1/similar/{item} request for such an item is forwarded there (its owner
+  /// answers from its own table what this node's gateway would have asked it
+  /// for), and goes over ZeroMQ if the owner's server does not answer as that
+  /// node. Empty: never forwarded.
+  struct peer_http {
+    std::string node_id, url;
+  };
+  std::function<std::optional<peer_http>(std::string_view item)> owner_http;
 };
 
 class http_api {

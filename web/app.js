@@ -183,6 +183,7 @@
       var ev = m.evaluation;
       $("model-eval-k").textContent = ev && ev.k ? "(@" + ev.k + ", each user's later interactions held out)" : "";
       $("model-eval-note").textContent = ev ? "" : (m.hint || "no evaluation");
+      $("model-eval").style.display = ev ? "" : "none";
       if (!ev || !ev.als) return;
       Object.keys(ev.als).forEach(function (key) {
         if (typeof ev.als[key] !== "number") return;
