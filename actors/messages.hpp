@@ -23,7 +23,6 @@ using inbound_atom = caf::atom_constant<caf::atom("e_inbound")>;
 using append_atom = caf::atom_constant<caf::atom("e_append")>;
 using count_atom = caf::atom_constant<caf::atom("e_count")>;
 using timer_atom = caf::atom_constant<caf::atom("e_timer")>;
-using sync_atom = caf::atom_constant<caf::atom("e_sync")>;    // log syncer: fdatasync a fd
 using flush_atom = caf::atom_constant<caf::atom("e_flush")>;
 using trend_atom = caf::atom_constant<caf::atom("e_trend")>;
 using tquery_atom = caf::atom_constant<caf::atom("e_tquery")>;

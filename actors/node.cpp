@@ -180,13 +180,17 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
     caf::actor_system sys{sys_cfg};
     env->shards.resize(cfg.shards);
     env->trending.resize(cfg.shards);
-    auto syncer = spawn_log_syncer(sys);
+    auto group = std::make_shared<group_commit>();
+    auto syncer = cfg.log.fsync == cluster::fsync_policy::group
+                    ? spawn_log_syncer(sys, dir.string(),
+                                       std::chrono::milliseconds{cfg.log.group_commit_ms}, group)
+                    : caf::actor{};
     for (auto& d : owned) {
       env->log_bytes->fetch_add(d->log->bytes(), std::memory_order_relaxed);
       d->node_log_bytes = env->log_bytes;
       if (d->trend)
         env->trending[d->shard] = spawn_trending(sys, d->shard, std::move(d->trend));
-      env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard], syncer);
+      env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard], group);
     }
     env->als_worker = spawn_als_worker(sys, me->id, env->shards, (dir / "models").string());
     env->model_server = spawn_model_server(sys, me->id, (dir / "models").string());
@@ -208,7 +212,8 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
           if (a)
             caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
       for (auto* a : {&env->als_worker, &env->model_server, &syncer})
-        caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+        if (*a)
+          caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
       env->shards.clear();
       env->trending.clear();
       env->als_worker = caf::actor{};

@@ -1,7 +1,13 @@
 #include "actors/shard_actor.hpp"
 
 #include <caf/all.hpp>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace eddy::actors {
 
@@ -19,16 +25,20 @@ namespace {
 
 struct shard_state {
   std::shared_ptr<shard_data> data;
-  bool sync_armed = false;       // a group-commit timer is pending
-  bool sync_in_flight = false;   // the syncer is fdatasyncing this log
   static inline const char* name = "eddy.shard";
 };
 
 // Appends one part: events stored, or -1 for a duplicate. Never throws (an
 // exception would kill the actor): log failures come back as values.
 expected<std::int64_t> append(caf::stateful_actor<shard_state>* self, const batch_part& part,
-                              std::chrono::milliseconds period, bool group) {
+                              group_commit* group) {
   auto& st = self->state;
+  if (group != nullptr)
+    if (int e = group->failed.load(std::memory_order_acquire); e != 0)
+      return error{"shard " + std::to_string(st.data->shard) + ": refusing writes: " +
+                   "syncing the node's data folder failed (syncfs: " + std::strerror(e) +
+                   "), so earlier appends may not be on the disk; restart the node to " +
+                   "replay and check its logs"};
   const auto bytes_before = st.data->log->bytes();
   auto r = st.data->log->append(part.producer, part.seq, part.events);
   if (st.data->node_log_bytes)
@@ -38,22 +48,18 @@ expected<std::int64_t> append(caf::stateful_actor<shard_state>* self, const batc
     return error{"shard " + std::to_string(st.data->shard) + ": " + r.err().message};
   if (*r == cluster::shard_log::append_result::duplicate)
     return std::int64_t{-1};
-  // Group commit: a timer only while there is something to sync, so idle shards
-  // cost nothing.
-  if (group && !st.sync_armed) {
-    st.sync_armed = true;
-    self->delayed_send(self, period, timer_atom::value);
-  }
+  if (group != nullptr)
+    group->appended.store(true, std::memory_order_release);
   st.data->count(part.events);
   return static_cast<std::int64_t>(part.events.size());
 }
 
 caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
                           std::shared_ptr<shard_data> data, cluster::log_config lc,
-                          caf::actor trending, caf::actor syncer) {
+                          caf::actor trending, std::shared_ptr<group_commit> group) {
   self->state.data = std::move(data);
-  auto period = std::chrono::milliseconds{lc.group_commit_ms > 0 ? lc.group_commit_ms : 5};
-  const bool group = lc.fsync == cluster::fsync_policy::group;
+  if (lc.fsync != cluster::fsync_policy::group)
+    group = nullptr;
   // Whatever ends the actor, what was appended reaches the disk.
   self->attach_functor([d = self->state.data] { (void)d->log->sync(); });
   return {
@@ -68,7 +74,7 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
           self->send(trending, trend_atom::value, parts_ptr{stored});
       };
       for (auto& part : *parts) {
-        auto r = append(self, *part, period, group);
+        auto r = append(self, *part, group.get());
         if (!r) {
           feed();
           return caf::make_error(caf::sec::runtime_error, r.err().message);
@@ -102,35 +108,6 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
                                "shard " + std::to_string(d.shard) + ": " + st.message());
       return events_ptr{std::move(out)};
     },
-    [=](timer_atom) {
-      // One fdatasync per period at most, and only after appends: the timer is
-      // armed by the first append after a sync. The syncer does it on its own
-      // thread, so appends go on meanwhile; a failure poisons the log, and the
-      // next append reports it.
-      auto& st = self->state;
-      st.sync_armed = false;
-      if (st.sync_in_flight) { // the last one is still on the disk: look again later
-        st.sync_armed = true;
-        self->delayed_send(self, period, timer_atom::value);
-        return;
-      }
-      auto& log = *st.data->log;
-      auto p = log.begin_sync();
-      if (!p || p->fd < 0)
-        return; // poisoned (appends say so) or nothing to sync
-      st.sync_in_flight = true;
-      self->request(syncer, caf::infinite, sync_atom::value, p->fd)
-        .then(
-          [=, p = *p](int err) {
-            self->state.sync_in_flight = false;
-            (void)self->state.data->log->finish_sync(p, err);
-          },
-          [=](caf::error&) {
-            // The syncer is gone (shutdown): the sync stays outstanding, and the
-            // final sync() on exit covers it.
-            self->state.sync_in_flight = false;
-          });
-    },
   };
 }
 
@@ -138,17 +115,51 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
 
 caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
                        const cluster::log_config& lc, caf::actor trending,
-                       caf::actor syncer) {
-  return sys.spawn(shard_actor, std::move(data), lc, std::move(trending), std::move(syncer));
+                       std::shared_ptr<group_commit> group) {
+  return sys.spawn(shard_actor, std::move(data), lc, std::move(trending), std::move(group));
 }
 
-caf::actor spawn_log_syncer(caf::actor_system& sys) {
-  // Detached: its own thread, so a slow disk blocks no scheduler worker.
-  return sys.spawn<caf::detached>([]() -> caf::behavior {
-    return {
-      [](sync_atom, int fd) { return cluster::shard_log::sync_and_close(fd); },
-    };
-  });
+namespace {
+
+struct syncer_state {
+  int dir_fd = -1;
+  ~syncer_state() {
+    if (dir_fd >= 0)
+      ::close(dir_fd);
+  }
+  static inline const char* name = "eddy.syncer";
+};
+
+} // namespace
+
+caf::actor spawn_log_syncer(caf::actor_system& sys, const std::string& data_dir,
+                            std::chrono::milliseconds period,
+                            std::shared_ptr<group_commit> group) {
+  // Detached: a thread of its own, so waiting for the disk blocks no scheduler
+  // worker and no shard.
+  return sys.spawn<caf::detached>(
+    [=](caf::stateful_actor<syncer_state>* self) -> caf::behavior {
+      self->state.dir_fd = ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (self->state.dir_fd < 0)
+        group->failed.store(errno, std::memory_order_release);
+      else
+        self->delayed_send(self, period, timer_atom::value);
+      return {
+        [=](timer_atom) {
+          // syncfs(2) flushes every dirty page of the filesystem, and reports a
+          // write-back error of any file on it since the last call (Linux >= 5.8):
+          // one call makes every shard's appends durable.
+          if (group->appended.exchange(false, std::memory_order_acq_rel)) {
+            if (::syncfs(self->state.dir_fd) != 0) {
+              group->failed.store(errno, std::memory_order_release);
+              return; // appends are refused from now on: nothing more to sync
+            }
+            group->syncs.fetch_add(1, std::memory_order_relaxed);
+          }
+          self->delayed_send(self, period, timer_atom::value);
+        },
+      };
+    });
 }
 
 } // namespace eddy::actors

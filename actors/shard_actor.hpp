@@ -8,9 +8,18 @@
 #include <caf/fwd.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <string>
 #include <unordered_map>
 
 namespace eddy::actors {
+
+/// Group commit shared by a node's shard actors and its log syncer.
+struct group_commit {
+  std::atomic<bool> appended{false}; ///< a shard appended since the last sync
+  std::atomic<int> failed{0};        ///< errno of a failed sync: appends are refused
+  std::atomic<std::uint64_t> syncs{0};
+};
 
 /// What a shard owns; built by replaying its log before the actor starts.
 struct shard_data {
@@ -37,16 +46,19 @@ struct shard_data {
 ///                                  the failure are stored: a resend deduplicates them)
 ///  (count_atom, std::string item) -> (uint64 shard_events, uint64 item_count)
 ///  (scan_atom)                  -> events_ptr: every stored event, in log order
-/// With fsync = group it has `syncer` fdatasync the log group_commit_ms after the
-/// first append that follows a sync (so at most once per period, never when idle,
-/// and never on a scheduler thread).
+/// With fsync = group it flags its appends in `group` for the node's log syncer
+/// (below) and refuses appends once a sync has failed.
 caf::actor spawn_shard(caf::actor_system& sys, std::shared_ptr<shard_data> data,
                        const cluster::log_config& lc, caf::actor trending,
-                       caf::actor syncer);
+                       std::shared_ptr<group_commit> group);
 
-/// The node's log syncer: fdatasyncs (and closes) the descriptors the shard actors
-/// hand it for group commit (shard_log::begin_sync), on a thread of its own.
-///  (sync_atom, int fd) -> int: 0 or the errno of the failed fdatasync
-caf::actor spawn_log_syncer(caf::actor_system& sys);
+/// The node's log syncer, for fsync = group: every `period`, if any shard appended
+/// since the last round, one syncfs(2) of the filesystem holding `data_dir` makes
+/// every shard's appends durable at once (an fdatasync per shard log was 64 disk
+/// flushes per period on a busy node, and blocked a scheduler thread each). Runs on
+/// a thread of its own; a failed sync sets group->failed.
+caf::actor spawn_log_syncer(caf::actor_system& sys, const std::string& data_dir,
+                            std::chrono::milliseconds period,
+                            std::shared_ptr<group_commit> group);
 
 } // namespace eddy::actors

@@ -60,21 +60,6 @@ public:
   status sync_if_due(std::chrono::steady_clock::time_point now);
   status sync();
 
-  /// Group commit on another thread, so the owner never blocks on the disk: if
-  /// anything was appended since the last sync, begin_sync() returns a duplicate
-  /// descriptor of the current segment (fd = -1: nothing to sync); another thread
-  /// runs sync_and_close(fd) and the owner reports the result to finish_sync(). A
-  /// failed fdatasync poisons the log, as a failed sync() does. Until then the
-  /// sync counts as outstanding: rolling to a new segment syncs the old one itself.
-  struct pending_sync {
-    int fd = -1;
-    std::string path; ///< the segment, for the error message
-  };
-  expected<pending_sync> begin_sync();
-  status finish_sync(const pending_sync& p, int err);
-  /// fdatasync(fd) (retried on EINTR), then close(fd): 0 or the errno. Thread-safe.
-  static int sync_and_close(int fd);
-
   std::uint64_t bytes() const;   ///< bytes in all segments
   std::uint64_t events() const;  ///< events stored (after dedupe)
   std::uint64_t batches() const;

@@ -94,6 +94,14 @@ void encode_batch_header(std::string_view producer, std::uint64_t seq,
 expected<batch> decode_batch(std::string_view frame, const limits& lim,
                              const interaction_registry* registry);
 
+namespace detail {
+/// decode_batch without its fast path for the common frame shape: msgpack-cxx's
+/// general decoder alone, the reference that tests and the fuzz target compare
+/// decode_batch with.
+expected<batch> decode_batch_general(std::string_view frame, const limits& lim,
+                                     const interaction_registry* registry);
+} // namespace detail
+
 /// decode_batch with the same checks and errors, but the events (and the producer)
 /// point into `frame` instead of owning copies.
 expected<batch_view> decode_batch_view(std::string_view frame, const limits& lim,

@@ -4,6 +4,7 @@
 #include "cluster/shard_log.hpp"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <atomic>
@@ -95,6 +96,30 @@ shard_log::replay_fn collect(std::vector<stored>& out) {
     EXPECT_TRUE(b.rejects.empty());
     out.push_back({b.producer, b.seq, b.events});
   };
+}
+
+/// One record as SHARD_LOG.md describes it, written by hand: length, checksum
+/// (format 1: zlib's crc32; format 2: the low 32 bits of XXH3-64), payload.
+std::string record(int format, const std::string& payload) {
+  std::uint32_t sum = 0;
+  if (format == 1) {
+    std::uint32_t c = 0xffffffffu;
+    for (unsigned char ch : payload) {
+      c ^= ch;
+      for (int k = 0; k < 8; ++k)
+        c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    sum = ~c;
+  } else {
+    sum = static_cast<std::uint32_t>(XXH3_64bits(payload.data(), payload.size()));
+  }
+  std::string out;
+  auto len = static_cast<std::uint32_t>(payload.size());
+  for (int i = 0; i < 4; ++i)
+    out += static_cast<char>(len >> (8 * i));
+  for (int i = 0; i < 4; ++i)
+    out += static_cast<char>(sum >> (8 * i));
+  return out + payload;
 }
 
 expected<shard_log::append_result>
@@ -448,24 +473,7 @@ TEST(shard_log,
   auto seg = segment_files(dir).at(0);
   std::string payload = "\x02\x83\x00\xa1p\x01\x02\x02\x90"; // version 2
   payload.resize(9);
-  auto bytes = slurp(seg);
-  auto len = static_cast<std::uint32_t>(payload.size());
-  std::uint32_t crc = 0;
-  {
-    // The log's own checksum: zlib crc32, little endian (SHARD_LOG.md).
-    std::uint32_t c = 0xffffffffu;
-    for (unsigned char ch : payload) {
-      c ^= ch;
-      for (int k = 0; k < 8; ++k)
-        c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    crc = ~c;
-  }
-  for (int i = 0; i < 4; ++i)
-    bytes += static_cast<char>(len >> (8 * i));
-  for (int i = 0; i < 4; ++i)
-    bytes += static_cast<char>(crc >> (8 * i));
-  bytes += payload;
+  auto bytes = slurp(seg) + record(2, payload);
   spit(seg, bytes);
   auto log = shard_log::open(opt, {}, nullptr);
   ASSERT_FALSE(log);
@@ -474,6 +482,36 @@ TEST(shard_log,
   EXPECT_NE(log.err().message.find("does not decode"), std::string::npos)
       << log.err().message;
   EXPECT_EQ(fs::file_size(seg), bytes.size());
+}
+
+TEST(shard_log, format_1_segments_are_read_and_appended_to_with_their_own_checksum) {
+  // A log written by an eddy before format 2 (zlib crc32 records): replayed as it
+  // is, and new records in its last segment keep that segment's checksum.
+  auto dir = fresh_dir();
+  auto opt = options(dir);
+  fs::create_directories(dir);
+  auto evs = make_events(1, 3);
+  std::vector<event_view> views(evs.begin(), evs.end());
+  std::string payload;
+  wire::encode_batch("old", 1, views, payload);
+  spit((fs::path{dir} / "00000000000000000000.seg").string(),
+       std::string{"EDDYSEG\x01"} + record(1, payload));
+  std::vector<stored> expect{{"old", 1, evs}};
+  {
+    std::vector<stored> got;
+    auto log = shard_log::open(opt, collect(got), nullptr);
+    ASSERT_TRUE(log) << log.err().message;
+    EXPECT_EQ(got, expect);
+    ASSERT_TRUE(append(**log, "new", 1, 2, &expect));
+  }
+  std::vector<stored> got;
+  replay_stats st;
+  auto log = shard_log::open(opt, collect(got), &st);
+  ASSERT_TRUE(log) << log.err().message;
+  EXPECT_EQ(got, expect);
+  EXPECT_EQ(st.truncated_bytes, 0u);
+  EXPECT_EQ(segment_files(dir).size(), 1u);
+  EXPECT_EQ(slurp(segment_files(dir).at(0)).substr(0, 8), std::string{"EDDYSEG\x01"});
 }
 
 TEST(shard_log, a_short_header_of_the_last_segment_is_rewritten) {

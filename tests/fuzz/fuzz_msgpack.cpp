@@ -8,6 +8,9 @@
 //    same batch, and encoding is stable (encode(decode(encode(b))) ==
 //    encode(b));
 //  - a registry only turns events into rejects, it never changes a frame error;
+//  - decode_batch (with its fast path for the common frame shape) gives exactly
+//    what the general msgpack-cxx decoder gives: the same batch, rejects and
+//    error message;
 //  - a decoded ack is exactly one frame for frame_length, re-encodes to a frame
 //    that decodes to the same ack, and encoding is stable; no input is both an
 //    ack and a batch.
@@ -80,6 +83,25 @@ void check_ack(std::string_view bytes, const eddy::wire::ack& a,
   EDDY_ASSERT(third == again);
 }
 
+// decode_batch's result (fast path or not) equals the general decoder's.
+void check_same_as_general(const eddy::expected<eddy::wire::batch>& got, std::string_view bytes,
+                           const eddy::wire::limits& lim,
+                           const eddy::interaction_registry* reg) {
+  auto ref = eddy::wire::detail::decode_batch_general(bytes, lim, reg);
+  EDDY_ASSERT(got.has_value() == ref.has_value());
+  if (!got) {
+    EDDY_ASSERT(got.err().message == ref.err().message);
+    return;
+  }
+  EDDY_ASSERT(got->producer == ref->producer && got->seq == ref->seq);
+  EDDY_ASSERT(got->events == ref->events);
+  EDDY_ASSERT(got->rejects.size() == ref->rejects.size());
+  for (std::size_t i = 0; i < got->rejects.size(); ++i)
+    EDDY_ASSERT(got->rejects[i].index == ref->rejects[i].index &&
+                got->rejects[i].reason == ref->rejects[i].reason &&
+                got->rejects[i].detail == ref->rejects[i].detail);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
@@ -101,6 +123,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
     auto with_registry = eddy::wire::decode_batch(bytes, lim, &fuzz_registry());
 
     EDDY_ASSERT(plain.has_value() == with_registry.has_value());
+    check_same_as_general(plain, bytes, lim, nullptr);
+    check_same_as_general(with_registry, bytes, lim, &fuzz_registry());
     if (plain) {
       EDDY_ASSERT(len.has_value() && *len == bytes.size());
       EDDY_ASSERT(plain->events.size() + plain->rejects.size() ==

@@ -1000,6 +1000,66 @@ TEST(wire, damaged_frames_are_errors_or_rejects_never_crashes) {
   }
 }
 
+// decode_batch reads the common frame shape on a fast path and leaves every other
+// frame to msgpack-cxx's general decoder: both must give the same batch, rejects
+// and error messages, and decode_batch_view the same events as views.
+TEST(wire, the_fast_path_decodes_exactly_like_the_general_decoder) {
+  std::mt19937_64 rng(11);
+  std::vector<std::string> frames;
+  for (const auto& g : golden_cases())
+    frames.push_back(golden(g.file));
+  for (int round = 0; round < 50; ++round) {
+    std::vector<event> events;
+    for (std::size_t i = 0, n = rng() % 40; i < n; ++i)
+      events.push_back(random_event(rng));
+    frames.push_back(encode(random_id(rng, 256), rng(), events));
+  }
+  std::size_t fast_ok = 0, with_rejects = 0, errors = 0;
+  auto same = [&](const std::string& f, const interaction_registry* reg) {
+    auto got = decode_batch(f, {}, reg);
+    auto ref = detail::decode_batch_general(f, {}, reg);
+    ASSERT_EQ(got.has_value(), ref.has_value()) << hex(f);
+    if (!got) {
+      EXPECT_EQ(got.err().message, ref.err().message) << hex(f);
+      ++errors;
+      return;
+    }
+    EXPECT_EQ(got->producer, ref->producer) << hex(f);
+    EXPECT_EQ(got->seq, ref->seq) << hex(f);
+    EXPECT_EQ(got->events, ref->events) << hex(f);
+    ASSERT_EQ(got->rejects.size(), ref->rejects.size()) << hex(f);
+    for (std::size_t i = 0; i < got->rejects.size(); ++i) {
+      EXPECT_EQ(got->rejects[i].index, ref->rejects[i].index) << hex(f);
+      EXPECT_EQ(got->rejects[i].reason, ref->rejects[i].reason) << hex(f);
+      EXPECT_EQ(got->rejects[i].detail, ref->rejects[i].detail) << hex(f);
+    }
+    (got->rejects.empty() ? fast_ok : with_rejects) += 1;
+    auto view = decode_batch_view(f, {}, reg);
+    ASSERT_TRUE(view.has_value()) << hex(f);
+    EXPECT_EQ(view->producer, got->producer);
+    ASSERT_EQ(view->events.size(), got->events.size());
+    for (std::size_t i = 0; i < got->events.size(); ++i)
+      EXPECT_EQ(view->events[i].to_event(), got->events[i]);
+    EXPECT_EQ(view->rejects.size(), got->rejects.size());
+  };
+  for (const auto& f : frames) {
+    same(f, nullptr);
+    same(f, &registry());
+  }
+  // Damaged copies reach the rejects and the bail-outs of the fast path.
+  for (int round = 0; round < 20000; ++round) {
+    auto f = frames[rng() % frames.size()];
+    for (std::size_t k = 0, flips = 1 + rng() % 3; k < flips; ++k)
+      f[rng() % f.size()] = static_cast<char>(rng());
+    if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1));
+    same(f, &registry());
+  }
+  // Every kind of outcome was seen.
+  EXPECT_GT(fast_ok, 0u);
+  EXPECT_GT(with_rejects, 0u);
+  EXPECT_GT(errors, 0u);
+}
+
 // ---------------------------------------------------------------------------
 // Acks (WIRE.md §8): the reply to one batch
 // ---------------------------------------------------------------------------
