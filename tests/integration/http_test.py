@@ -81,6 +81,14 @@ def cli(c, *args, node=0, check_rc=True):
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
+def evaluation(c):
+    """`eddy eval --json` of the test feed: an evaluation table as the CLI makes it."""
+    feed = os.path.join(c.dir, "eval-feed.msgpack")
+    run([EDDY, "generate", *FEED, "-o", feed], env=c.env)
+    return json.loads(run([EDDY, "eval", feed, "--factors", "8", "--iterations", "2",
+                           "--json"], env=c.env).stdout)
+
+
 def strip(j, *keys):
     j = dict(j)
     for k in ("queried_by",) + keys:
@@ -384,6 +392,15 @@ class HttpThreeNodes(unittest.TestCase):
             if m["similar"] is not None:
                 self.assertEqual((m["model"], m["version"], m["trained_by"]),
                                  ("n1/als-2", 2, "n1"))
+        # An evaluation saved beside the trainer's MODEL.json (what `eddy eval --json`
+        # prints) is served with the model and matches the OpenAPI file.
+        if get(c, "/v1/model", "/v1/model")["similar"] is not None:
+            doc = evaluation(c)
+            with open(os.path.join(c.dir, "data", "n1", "models", "als-2", "EVAL.json"), "w") as f:
+                json.dump(doc, f)
+            m = get(c, "/v1/model", "/v1/model")
+            self.assertEqual(m["evaluation"], doc)
+            self.assertIsNone(m["hint"])
 
     def test_8_every_documented_endpoint_was_exercised(self):
         documented = {(p, m) for p, ops in SPEC["paths"].items() for m in ops}
