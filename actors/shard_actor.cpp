@@ -25,33 +25,46 @@ namespace {
 
 struct shard_state {
   std::shared_ptr<shard_data> data;
+  std::vector<cluster::shard_log::part> log_parts; // reused by append
+  std::vector<cluster::shard_log::append_result> results;
   static inline const char* name = "eddy.shard";
 };
 
-// Appends one part: events stored, or -1 for a duplicate. Never throws (an
-// exception would kill the actor): log failures come back as values.
-expected<std::int64_t> append(caf::stateful_actor<shard_state>* self, const batch_part& part,
-                              group_commit* group) {
+// Appends the parts with one log write. `out` gets, per part settled before any
+// failure, the events stored or -1 for a duplicate; `stored` those parts. Never
+// throws (an exception would kill the actor): log failures come back as values.
+status append(caf::stateful_actor<shard_state>* self, const std::vector<part_ptr>& parts,
+              group_commit* group, std::vector<std::int64_t>& out,
+              std::vector<part_ptr>& stored) {
   auto& st = self->state;
+  auto& d = *st.data;
+  auto where = [&] { return "shard " + std::to_string(d.shard) + ": "; };
   if (group != nullptr)
     if (int e = group->failed.load(std::memory_order_acquire); e != 0)
-      return error{"shard " + std::to_string(st.data->shard) + ": refusing writes: " +
-                   "syncing the node's data folder failed (syncfs: " + std::strerror(e) +
-                   "), so earlier appends may not be on the disk; restart the node to " +
-                   "replay and check its logs"};
-  const auto bytes_before = st.data->log->bytes();
-  auto r = st.data->log->append(part.producer, part.seq, part.events);
-  if (st.data->node_log_bytes)
-    st.data->node_log_bytes->fetch_add(st.data->log->bytes() - bytes_before,
-                                       std::memory_order_relaxed);
-  if (!r)
-    return error{"shard " + std::to_string(st.data->shard) + ": " + r.err().message};
-  if (*r == cluster::shard_log::append_result::duplicate)
-    return std::int64_t{-1};
-  if (group != nullptr)
+      return error{where() + "refusing writes: syncing the node's data folder failed " +
+                   "(syncfs: " + std::strerror(e) + "), so earlier appends may not be " +
+                   "on the disk; restart the node to replay and check its logs"};
+  st.log_parts.clear();
+  for (auto& p : parts)
+    st.log_parts.push_back({p->producer, p->seq, p->events});
+  const auto bytes_before = d.log->bytes();
+  auto ok = d.log->append(st.log_parts, st.results);
+  if (d.node_log_bytes)
+    d.node_log_bytes->fetch_add(d.log->bytes() - bytes_before, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < st.results.size(); ++i) {
+    if (st.results[i] == cluster::shard_log::append_result::duplicate) {
+      out.push_back(-1);
+      continue;
+    }
+    d.count(parts[i]->events);
+    stored.push_back(parts[i]);
+    out.push_back(static_cast<std::int64_t>(parts[i]->events.size()));
+  }
+  if (group != nullptr && !stored.empty())
     group->appended.store(true, std::memory_order_release);
-  st.data->count(part.events);
-  return static_cast<std::int64_t>(part.events.size());
+  if (!ok)
+    return error{where() + ok.message()};
+  return {};
 }
 
 caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
@@ -67,23 +80,13 @@ caf::behavior shard_actor(caf::stateful_actor<shard_state>* self,
       std::vector<std::int64_t> out;
       out.reserve(parts->size());
       // What was stored goes to the trending actor, in append order (also when a
-      // later part fails: the stored ones stay in the log and are replayed).
+      // later part failed: the stored ones stay in the log and are replayed).
       auto stored = std::make_shared<std::vector<part_ptr>>();
-      auto feed = [&] {
-        if (trending && !stored->empty())
-          self->send(trending, trend_atom::value, parts_ptr{stored});
-      };
-      for (auto& part : *parts) {
-        auto r = append(self, *part, group.get());
-        if (!r) {
-          feed();
-          return caf::make_error(caf::sec::runtime_error, r.err().message);
-        }
-        if (*r >= 0)
-          stored->push_back(part);
-        out.push_back(*r);
-      }
-      feed();
+      auto ok = append(self, *parts, group.get(), out, *stored);
+      if (trending && !stored->empty())
+        self->send(trending, trend_atom::value, parts_ptr{stored});
+      if (!ok)
+        return caf::make_error(caf::sec::runtime_error, ok.message());
       return out;
     },
     [=](count_atom, const std::string& item) -> caf::result<std::uint64_t, std::uint64_t> {

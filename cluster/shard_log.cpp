@@ -10,13 +10,15 @@
 //                                     batch, 20 digits so names sort like
 //                                     numbers
 //
-//   segment = header (8 bytes: "EDDYSEG" + format byte 0x01) + record*
-//   record  = u32 LE payload length + u32 LE zlib crc32(payload) + payload
+//   segment = header (8 bytes: "EDDYSEG" + format byte 0x02) + record*
+//   record  = u32 LE payload length + u32 LE checksum(payload) + payload
+//             (XXH3-64's low 32 bits; zlib crc32 in format 1 segments)
 //   payload = one wire batch frame (wire::encode_batch: version byte + map)
 //
 // Why it is built this way:
-//  - One pwrite(2) of the whole record per append. Once it returns, the bytes
-//  are in
+//  - One pwrite(2) of whole records per append call (all the parts given to
+//    it, so a shard that receives several parts at once makes one system call).
+//    Once it returns, the bytes are in
 //    the page cache and survive a kill of this process in every fsync mode;
 //    only power loss depends on the fsync policy. A failed or partial write is
 //    cut back with ftruncate so the file never keeps half a record while we
@@ -706,66 +708,131 @@ shard_log::open(const shard_log_options& opt, const replay_fn& on_batch,
 expected<shard_log::append_result>
 shard_log::append(std::string_view producer, std::uint64_t seq,
                   std::span<const event_view> events) {
+  const part one{producer, seq, events};
+  std::vector<append_result> out;
+  if (auto ok = append(std::span<const part>{&one, 1}, out); !ok) return error{ok.message()};
+  return out.front();
+}
+
+status shard_log::append(std::span<const part> parts, std::vector<append_result>& out) {
   auto& s = *impl_;
-  if (auto ok = s.check_usable(); !ok) return error{ok.message()};
-  if (s.dedupe.contains(producer, seq)) return append_result::duplicate;
-  if (producer.empty() || producer.size() > wire::limits{}.max_producer_bytes ||
-      !valid_utf8(producer))
-    return error{
-        "shard log " + s.opt.dir +
-        ": refusing a batch whose producer name is empty, longer than " +
-        std::to_string(wire::limits{}.max_producer_bytes) +
-        " bytes or not UTF-8 (it could not be read back)"};
+  out.clear();
+  if (auto ok = s.check_usable(); !ok) return ok;
+  for (auto& p : parts)
+    if (p.producer.empty() || p.producer.size() > wire::limits{}.max_producer_bytes ||
+        !valid_utf8(p.producer))
+      return error{
+          "shard log " + s.opt.dir +
+          ": refusing a batch whose producer name is empty, longer than " +
+          std::to_string(wire::limits{}.max_producer_bytes) +
+          " bytes or not UTF-8 (it could not be read back)"};
 
-  auto& rec = s.record;
-  rec.assign(record_header_bytes, '\0');
-  wire::encode_batch(producer, seq, events, rec);
-  auto payload = std::string_view{rec}.substr(record_header_bytes);
-  if (payload.size() > max_record_bytes)
-    return error{"shard log " + s.opt.dir + ": batch of " +
-                 std::to_string(payload.size()) +
-                 " bytes is over the record "
-                 "limit of " +
-                 std::to_string(max_record_bytes) + " bytes"};
-  put_le32(rec.data(), static_cast<std::uint32_t>(payload.size()));
-  put_le32(rec.data() + 4, checksum(s.current().format, payload));
+  out.assign(parts.size(), append_result::duplicate);
+  std::size_t settled = 0; // parts before this one are written or duplicates
+  auto fail = [&](status st) {
+    out.resize(settled);
+    return st;
+  };
+  // Records for the current segment, written with one pwrite: `waiting` lists
+  // their parts. Written before a roll and at the end.
+  auto& buf = s.record;
+  buf.clear();
+  std::vector<std::size_t> waiting;
+  const auto sync_from = s.current().size; // per_batch: what this call wrote here
+  bool rolled = false;
 
-  // Roll before writing, so a segment exceeds segment_bytes only when a single
-  // record does (a segment always holds at least one record).
-  if (s.current_records > 0 &&
-      s.current().size + rec.size() > s.opt.log.segment_bytes)
-    if (auto ok = s.roll(); !ok) return error{ok.message()};
+  auto write_waiting = [&]() -> status {
+    if (buf.empty()) return {};
+    auto& seg = s.current();
+    auto at = seg.size;
+    if (int e = write_all(s.fd, buf.data(), buf.size(), at); e != 0) {
+      auto err = sys_error("append " + std::to_string(buf.size()) +
+                               " bytes at offset " + std::to_string(at) + " to",
+                           seg.path, e);
+      // A partial write would sit between good records: cut it back.
+      if (int e2 = truncate_to(s.fd, at); e2 != 0)
+        return s.poison(error{err.message +
+                              "; cutting it back failed too: " + errno_text(e2)});
+      return err;
+    }
+    seg.size += buf.size();
+    s.bytes += buf.size();
+    for (auto i : waiting) {
+      s.events += parts[i].events.size();
+      s.batches += 1;
+      s.current_records += 1;
+      s.dedupe.insert(parts[i].producer, parts[i].seq);
+      out[i] = append_result::appended;
+    }
+    if (s.opt.log.fsync != fsync_policy::per_batch) s.dirty = true;
+    buf.clear();
+    waiting.clear();
+    return {};
+  };
 
-  auto& seg = s.current();
-  auto at = seg.size;
-  if (int e = write_all(s.fd, rec.data(), rec.size(), at); e != 0) {
-    auto err = sys_error("append " + std::to_string(rec.size()) +
-                             " bytes at offset " + std::to_string(at) + " to",
-                         seg.path, e);
-    // A partial write would sit between good records: cut it back.
-    if (int e2 = truncate_to(s.fd, at); e2 != 0)
-      return s.poison(error{err.message +
-                            "; cutting it back failed too: " + errno_text(e2)});
-    return err;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const auto& p = parts[i];
+    if (s.dedupe.contains(p.producer, p.seq)) continue;
+    // A repeat inside this call (not in the index until written).
+    if (std::any_of(waiting.begin(), waiting.end(), [&](std::size_t w) {
+          return parts[w].seq == p.seq && parts[w].producer == p.producer;
+        }))
+      continue;
+    const auto start = buf.size();
+    buf.append(record_header_bytes, '\0');
+    wire::encode_batch(p.producer, p.seq, p.events, buf);
+    const auto payload = std::string_view{buf}.substr(start + record_header_bytes);
+    if (payload.size() > max_record_bytes) {
+      auto err = error{"shard log " + s.opt.dir + ": batch of " +
+                       std::to_string(payload.size()) +
+                       " bytes is over the record limit of " +
+                       std::to_string(max_record_bytes) + " bytes"};
+      buf.resize(start);
+      if (auto ok = write_waiting(); !ok) return fail(ok);
+      settled = i;
+      return fail(err);
+    }
+    const auto payload_size = static_cast<std::uint32_t>(payload.size());
+    // Roll before writing, so a segment exceeds segment_bytes only when a single
+    // record does (a segment always holds at least one record).
+    std::size_t at = start;
+    if (s.current_records + waiting.size() > 0 &&
+        s.current().size + buf.size() > s.opt.log.segment_bytes) {
+      std::string rec = buf.substr(start);
+      buf.resize(start);
+      if (auto ok = write_waiting(); !ok) return fail(ok);
+      settled = i;
+      if (auto ok = s.roll(); !ok) return fail(ok);
+      rolled = true;
+      buf = std::move(rec);
+      at = 0;
+    }
+    // The checksum of the segment that holds the record (its format).
+    put_le32(buf.data() + at, payload_size);
+    put_le32(buf.data() + at + 4,
+             checksum(s.current().format,
+                      std::string_view{buf}.substr(at + record_header_bytes)));
+    waiting.push_back(i);
   }
-  if (s.opt.log.fsync == fsync_policy::per_batch) {
+  if (auto ok = write_waiting(); !ok) return fail(ok);
+  settled = parts.size();
+
+  if (s.opt.log.fsync == fsync_policy::per_batch &&
+      std::any_of(out.begin(), out.end(),
+                  [](auto r) { return r == append_result::appended; })) {
+    // A roll synced the segments before the current one.
     if (int e = data_sync(s.fd); e != 0) {
-      // Not durable, so not acked: take it back, or a resend would be taken for
-      // a duplicate of a batch that may never reach the disk.
-      truncate_to(s.fd, at);
-      return s.poison(sys_error("fdatasync", seg.path, e));
+      // Not durable, so not acked: take back what this call wrote here, or a
+      // resend would be taken for a duplicate of a batch that may never reach
+      // the disk.
+      truncate_to(s.fd, rolled ? segment_header_bytes : sync_from);
+      out.clear(); // nothing of this call counts as stored (earlier segments are,
+                   // but the poisoned log has to be reopened anyway)
+      return s.poison(sys_error("fdatasync", s.current().path, e));
     }
     ++s.syncs;
-  } else {
-    s.dirty = true;
   }
-  seg.size += rec.size();
-  s.bytes += rec.size();
-  s.events += events.size();
-  s.batches += 1;
-  s.current_records += 1;
-  s.dedupe.insert(producer, seq);
-  return append_result::appended;
+  return {};
 }
 
 bool shard_log::contains(std::string_view producer, std::uint64_t seq) const {

@@ -53,6 +53,20 @@ public:
   /// sync_if_due(); none never syncs.
   expected<append_result> append(std::string_view producer, std::uint64_t seq,
                                  std::span<const event_view> events);
+
+  /// One batch part to append.
+  struct part {
+    std::string_view producer;
+    std::uint64_t seq = 0;
+    std::span<const event_view> events;
+  };
+  /// Appends several parts, in order, as append() would one by one (duplicates,
+  /// repeats within `parts` included, are recognized), but with one write(2) for
+  /// all of them (more only when the segment rolls over) and, for per_batch, one
+  /// fdatasync. `out` gets one result per part; after an error it holds the
+  /// results of the parts that were settled (stored or duplicates) before the
+  /// failure, and the rest are not stored.
+  status append(std::span<const part> parts, std::vector<append_result>& out);
   /// True if (producer, seq) is already stored.
   bool contains(std::string_view producer, std::uint64_t seq) const;
 

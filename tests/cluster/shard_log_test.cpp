@@ -345,6 +345,57 @@ TEST(shard_log, segments_roll_over_and_replay_across_them) {
   EXPECT_EQ(total, log->bytes());
 }
 
+// Several parts in one call (what a shard actor does with the parts that arrived
+// together): the same log as one call per part, whatever the fsync policy, with
+// rolls inside the call, duplicates of stored parts and repeats inside the call.
+TEST(shard_log, appending_many_parts_at_once_equals_one_by_one) {
+  for (auto policy : {fsync_policy::none, fsync_policy::group, fsync_policy::per_batch}) {
+    SCOPED_TRACE(static_cast<int>(policy));
+    auto one_dir = fresh_dir("-one"), many_dir = fresh_dir("-many");
+    // ~400-byte records: three per 1300-byte segment, so calls roll over.
+    auto one_opt = options(one_dir, policy, 1300), many_opt = options(many_dir, policy, 1300);
+    std::vector<std::vector<event>> evs;
+    for (std::uint64_t seq = 0; seq < 12; ++seq)
+      evs.push_back(make_events(seq, 10));
+    std::vector<std::vector<event_view>> views;
+    for (auto& e : evs)
+      views.emplace_back(e.begin(), e.end());
+    // Calls of parts by seq: 0 1 2 3 | 2 4 4 5 6 7 8 9 | 10 11 0 (repeats and duplicates).
+    const std::vector<std::vector<std::uint64_t>> calls = {
+      {0, 1, 2, 3}, {2, 4, 4, 5, 6, 7, 8, 9}, {10, 11, 0}};
+    using r = shard_log::append_result;
+    const std::vector<std::vector<r>> want = {
+      {r::appended, r::appended, r::appended, r::appended},
+      {r::duplicate, r::appended, r::duplicate, r::appended, r::appended, r::appended,
+       r::appended, r::appended},
+      {r::appended, r::appended, r::duplicate}};
+    {
+      auto one = open_ok(one_opt);
+      auto many = open_ok(many_opt);
+      ASSERT_TRUE(one && many);
+      for (std::size_t c = 0; c < calls.size(); ++c) {
+        std::vector<shard_log::part> parts;
+        for (auto seq : calls[c]) {
+          parts.push_back({"p", seq, views[seq]});
+          auto single = one->append("p", seq, views[seq]);
+          ASSERT_TRUE(single);
+        }
+        std::vector<r> got;
+        ASSERT_TRUE(many->append(parts, got));
+        EXPECT_EQ(got, want[c]) << "call " << c;
+      }
+      EXPECT_EQ(many->bytes(), one->bytes());
+      EXPECT_EQ(many->batches(), one->batches());
+      EXPECT_EQ(many->events(), one->events());
+    }
+    auto one_files = segment_files(one_dir), many_files = segment_files(many_dir);
+    ASSERT_EQ(one_files.size(), many_files.size());
+    ASSERT_GT(many_files.size(), 3u);
+    for (std::size_t i = 0; i < one_files.size(); ++i)
+      EXPECT_EQ(slurp(many_files[i]), slurp(one_files[i])) << many_files[i];
+  }
+}
+
 TEST(shard_log, torn_tail_is_truncated_at_every_byte_of_the_last_record) {
   auto dir = fresh_dir();
   auto opt = options(dir);
