@@ -9,9 +9,10 @@
 #     wrk -c64 with a Lua delay() hook: each connection sends a request, waits for
 #     the whole answer, then pauses an exponentially distributed think time, so the
 #     64 connections together offer Poisson-like arrivals at RATE requests/s
-#     (Debian has no wrk2). The mean pause is calibrated on a 2 s warm-up run so the
-#     achieved rate is RATE (it is printed: a rate well below RATE means the server
-#     could not keep up). Latency is wrk's: from writing a request to its complete
+#     (Debian has no wrk2). The mean pause is calibrated on two 2 s warm-up runs so
+#     the achieved rate is about RATE (it is printed, and may overshoot by ~10% when
+#     latency drops after the warm-up; well below RATE means the server could not
+#     keep up). Latency is wrk's: from writing a request to its complete
 #     answer. A request is never sent while its connection still waits, so a stall
 #     longer than the pause (12.8 ms at 5k/s) delays later requests instead of
 #     showing in their latency (coordinated omission): trust p99 while it is well
@@ -111,12 +112,15 @@ paced() {
   url="http://127.0.0.1:$((base + 250 + node))$path"
   # Calibration (also the warm-up: connections, HTTP threads and their sockets to
   # the node exist before): with pause P the rate is conns / (P + latency), so the
-  # pause for the wanted rate is P - (conns / achieved - conns / want).
+  # pause for the wanted rate is P - (conns / achieved - conns / want); twice, as
+  # the first run's latency includes the warm-up.
   pause=$(python3 -c "print($conns * 1000 / $want)")
-  measured=$(EDDY_PAUSE_MS=$pause wrk -t2 -c"$conns" -d2s --latency -s "$run_dir/paced.lua" "$url" | parse)
-  pause=$(python3 -c "
+  for _ in 1 2; do
+    measured=$(EDDY_PAUSE_MS=$pause wrk -t2 -c"$conns" -d2s --latency -s "$run_dir/paced.lua" "$url" | parse)
+    pause=$(python3 -c "
 q = float('${measured%% *}')
 print(max(0.0, $pause - ($conns * 1000 / q - $conns * 1000 / $want)) if q > 0 else $pause)")
+  done
   read -r qps p50 p99 bad errs < <(EDDY_PAUSE_MS=$pause wrk -t2 -c"$conns" -d"${secs}s" --latency \
     -s "$run_dir/paced.lua" "$url" | parse)
   printf '  %-16s offered %5s/s: %7.0f req/s   p50 %7.3f ms   p99 %7.3f ms%s%s\n' \

@@ -269,6 +269,9 @@ struct http_metrics {
   histogram ack_latency; // HTTP batches
   std::atomic<std::uint64_t> events_stored{0};
   std::atomic<std::uint64_t> rate_limited{0};
+  // Similar-item requests forwarded to an item's owner, and forwards that
+  // failed (then the owner is asked over ZeroMQ for a while).
+  std::atomic<std::uint64_t> forwarded{0}, forward_failures{0};
   // The newest model this server saw in a similar / recommend answer (-1: none
   // yet).
   std::atomic<std::int64_t> model_version{-1};
@@ -1243,6 +1246,18 @@ struct http_api::impl {
           "counter");
     out += "eddy_http_rate_limited_total " +
            std::to_string(metrics.rate_limited.load()) + "\n";
+    gauge("eddy_http_forwarded_total",
+          "/v1/similar/{item} requests answered by the item's owner's HTTP "
+          "server",
+          "counter");
+    out += "eddy_http_forwarded_total " +
+           std::to_string(metrics.forwarded.load()) + "\n";
+    gauge("eddy_http_forward_failures_total",
+          "Forwards to an owner's HTTP server that failed (that owner is then "
+          "asked over ZeroMQ for 5 s)",
+          "counter");
+    out += "eddy_http_forward_failures_total " +
+           std::to_string(metrics.forward_failures.load()) + "\n";
     if (auto v = metrics.model_version.load(); v >= 0) {
       gauge("eddy_model_version",
             "Version of the model of the similar-items table (or of the newest "
@@ -1455,22 +1470,37 @@ struct http_api::impl {
         free.pop_back();
       }
     }
-    if (!client) {
-      client = std::make_unique<httplib::Client>(owner->url);
-      client->set_keep_alive(true);
-      client->set_tcp_nodelay(true);
+    auto connect = [&] {
+      auto c = std::make_unique<httplib::Client>(owner->url);
+      c->set_keep_alive(true);
+      c->set_tcp_nodelay(true);
       auto secs = timeout.count() / 1000, usecs = timeout.count() % 1000 * 1000;
-      client->set_connection_timeout(secs, usecs);
-      client->set_read_timeout(secs, usecs);
-      client->set_write_timeout(secs, usecs);
+      c->set_connection_timeout(secs, usecs);
+      c->set_read_timeout(secs, usecs);
+      c->set_write_timeout(secs, usecs);
+      return c;
+    };
+    const bool reused = client != nullptr;
+    if (!reused) client = connect();
+    const httplib::Headers headers{{forwarded_header, opt.node_id}};
+    const auto t0 = clock_type::now();
+    auto res = client->Get(q.target, headers);
+    // A kept connection the owner closed meanwhile (idle for its keep-alive
+    // timeout, or at its request limit) fails at once: try a fresh one (not
+    // after a wait: an owner that does not answer is not asked twice).
+    if (!res && reused &&
+        clock_type::now() - t0 < std::chrono::milliseconds{100}) {
+      client = connect();
+      res = client->Get(q.target, headers);
     }
-    auto res = client->Get(q.target, {{forwarded_header, opt.node_id}});
     std::lock_guard lock{forward_mutex};
     if (!res || res->get_header_value(node_header) != owner->node_id) {
       forward_failed[owner->url] = clock_type::now();
+      ++metrics.forward_failures;
       return std::nullopt;
     }
     owner_clients[owner->url].push_back(std::move(client));
+    ++metrics.forwarded;
     // 200, or the owner's JSON error about the query (404 unknown item, 400);
     // anything else (429, 5xx) is asked again over ZeroMQ.
     if (res->status != 200 && res->status != 400 && res->status != 404)
