@@ -13,10 +13,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -177,19 +180,22 @@ constexpr std::array<double, 14> latency_buckets = {
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
     0.1,    0.25,  0.5,   1,     2.5,  5,     10};
 
+// A latency histogram every HTTP thread adds to without a lock (relaxed
+// atomics: a scrape may see a request in `count` a moment before its bucket).
 struct histogram {
-  std::array<std::uint64_t, latency_buckets.size()>
-      le{}; // cumulative at render
-  std::uint64_t count = 0;
-  double sum = 0;
+  std::array<std::atomic<std::uint64_t>, latency_buckets.size()>
+      le{}; // per bucket; cumulative at render
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<std::uint64_t> sum_ns{0};
   void add(double seconds) {
     for (std::size_t i = 0; i < latency_buckets.size(); ++i)
       if (seconds <= latency_buckets[i]) {
-        ++le[i];
+        le[i].fetch_add(1, std::memory_order_relaxed);
         break;
       }
-    ++count;
-    sum += seconds;
+    count.fetch_add(1, std::memory_order_relaxed);
+    sum_ns.fetch_add(static_cast<std::uint64_t>(seconds * 1e9),
+                     std::memory_order_relaxed);
   }
   void render(std::string& out, const std::string& name,
               const std::string& labels) const {
@@ -197,31 +203,92 @@ struct histogram {
     char buf[64];
     auto sep = labels.empty() ? "" : ",";
     for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
-      cum += le[i];
+      cum += le[i].load(std::memory_order_relaxed);
       std::snprintf(buf, sizeof buf, "%g", latency_buckets[i]);
       out += name + "_bucket{" + labels + sep + "le=\"" + buf + "\"} " +
              std::to_string(cum) + "\n";
     }
+    auto n = std::max(cum, count.load(std::memory_order_relaxed));
     out += name + "_bucket{" + labels + sep + "le=\"+Inf\"} " +
-           std::to_string(count) + "\n";
-    std::snprintf(buf, sizeof buf, "%.6f", sum);
+           std::to_string(n) + "\n";
+    std::snprintf(buf, sizeof buf, "%.6f",
+                  static_cast<double>(sum_ns.load(std::memory_order_relaxed)) /
+                      1e9);
     auto l = labels.empty() ? std::string{} : "{" + labels + "}";
     out += name + "_sum" + l + " " + buf + "\n";
-    out += name + "_count" + l + " " + std::to_string(count) + "\n";
+    out += name + "_count" + l + " " + std::to_string(n) + "\n";
   }
 };
 
+// The routes /metrics counts requests of (a fixed set: counting takes no lock).
+enum class route : std::uint8_t {
+  healthz,
+  metrics,
+  cluster,
+  trending,
+  popular,
+  series,
+  recommend,
+  similar_item,
+  similar_list,
+  model,
+  events,
+  pixel,
+  static_file,
+  rate_limited,
+  unknown,
+  too_large,
+  count_ // the number of routes
+};
+
+constexpr std::array<std::string_view, static_cast<std::size_t>(route::count_)>
+    route_names = {"/healthz",
+                   "/metrics",
+                   "/v1/cluster",
+                   "/v1/trending",
+                   "/v1/popular",
+                   "/v1/items/{item}/series",
+                   "/v1/recommend/{user}",
+                   "/v1/similar/{item}",
+                   "/v1/similar",
+                   "/v1/model",
+                   "/v1/events",
+                   "/p.gif",
+                   "static",
+                   "rate_limited",
+                   "unknown",
+                   "too_large"};
+
+struct route_stats {
+  std::array<std::atomic<std::uint64_t>, 500> by_status{}; // HTTP 100..599
+  histogram latency;
+};
+
 struct http_metrics {
-  std::mutex mutex;
-  std::map<std::pair<std::string, int>, std::uint64_t>
-      requests;                             // (route, status)
-  std::map<std::string, histogram> latency; // by route
-  histogram ack_latency;                    // HTTP batches
-  std::uint64_t events_stored = 0;
+  std::array<route_stats, static_cast<std::size_t>(route::count_)> routes;
+  histogram ack_latency; // HTTP batches
+  std::atomic<std::uint64_t> events_stored{0};
+  std::atomic<std::uint64_t> rate_limited{0};
+  // Similar-item requests forwarded to an item's owner, and forwards that
+  // failed (then the owner is asked over ZeroMQ for a while).
+  std::atomic<std::uint64_t> forwarded{0}, forward_failures{0};
+  // The newest model this server saw in a similar / recommend answer (-1: none
+  // yet).
+  std::atomic<std::int64_t> model_version{-1};
+  std::atomic<double> recall_at_10{-1};
+  std::mutex mutex;                             // guards rejects
   std::map<std::string, std::uint64_t> rejects; // by reason
-  std::uint64_t rate_limited = 0;
-  // The newest model this server saw in a similar / recommend answer.
-  std::optional<double> model_version, recall_at_10;
+
+  void count(route r, int status, double seconds) {
+    auto& s = routes[static_cast<std::size_t>(r)];
+    s.by_status[static_cast<std::size_t>(std::clamp(status, 100, 599) - 100)]
+        .fetch_add(1, std::memory_order_relaxed);
+    s.latency.add(seconds);
+  }
+  void saw_model(std::int64_t version, std::optional<double> recall) {
+    model_version.store(version, std::memory_order_relaxed);
+    if (recall) recall_at_10.store(*recall, std::memory_order_relaxed);
+  }
 };
 
 // Per client address: a token bucket of `burst` requests refilled at `rate`/s.
@@ -290,6 +357,36 @@ class server : public httplib::Server {
   void widen_backlog(int n) { ::listen(svr_sock_, n); }
 };
 
+// The path of a request target split on '/', each segment %XX-decoded once:
+// "/v1/similar/a%2Fb?k=3" -> {"v1", "similar", "a/b"}. (httplib decodes the
+// whole path before routing, which turns an id's %2F into a separator.) A '%'
+// not followed by two hex digits stays as it is, as httplib leaves it.
+std::vector<std::string> path_segments(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  if (!target.empty() && target.front() == '/') target.remove_prefix(1);
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::vector<std::string> out(1);
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    char c = target[i];
+    if (c == '/') {
+      out.emplace_back();
+    } else if (c == '%' && i + 2 < target.size() && hex(target[i + 1]) >= 0 &&
+               hex(target[i + 2]) >= 0) {
+      out.back() +=
+          static_cast<char>(hex(target[i + 1]) * 16 + hex(target[i + 2]));
+      i += 2;
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 std::string pixel_gif() {
@@ -301,6 +398,12 @@ std::string pixel_gif() {
       0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
   return std::string{reinterpret_cast<const char*>(gif), sizeof gif};
 }
+
+// Who answered (every response): a forwarding node checks that the server it
+// reached is the owner it meant.
+constexpr const char* node_header = "X-Eddy-Node";
+// Set on a request forwarded to an item's owner: never forwarded again.
+constexpr const char* forwarded_header = "X-Eddy-Forwarded-By";
 
 struct http_api::impl {
   http_api_options opt;
@@ -328,22 +431,17 @@ struct http_api::impl {
                std::to_string(now_ms());
   }
 
-  void count(const std::string& route, int status, double seconds) {
-    std::lock_guard lock{metrics.mutex};
-    ++metrics.requests[{route, status}];
-    metrics.latency[route].add(seconds);
-  }
-
-  // Wraps a handler: route name for the metrics, errors as JSON, timing.
+  // Wraps a handler: its route for the metrics, timing.
   httplib::Server::Handler
-  wrap(std::string route,
+  wrap(route r,
        std::function<void(const httplib::Request&, httplib::Response&)> f) {
-    return [this, route = std::move(route), f = std::move(f)](
-               const httplib::Request& req, httplib::Response& res) {
+    return [this, r, f = std::move(f)](const httplib::Request& req,
+                                       httplib::Response& res) {
       auto t0 = clock_type::now();
       f(req, res);
-      count(route, res.status,
-            std::chrono::duration<double>(clock_type::now() - t0).count());
+      metrics.count(
+          r, res.status,
+          std::chrono::duration<double>(clock_type::now() - t0).count());
     };
   }
 
@@ -412,7 +510,9 @@ struct http_api::impl {
     case node_reply::kind::answer:
       break;
     }
-    simdjson::dom::parser parser;
+    // One parser per HTTP thread: its buffers are allocated once, not per
+    // request.
+    thread_local simdjson::dom::parser parser;
     simdjson::dom::element doc;
     if (parser.parse(r.body).get(doc) != simdjson::SUCCESS) {
       send_error(res, 502,
@@ -434,11 +534,11 @@ struct http_api::impl {
     }
     std::int64_t version = 0;
     if (doc["model_version"].get(version) == simdjson::SUCCESS) {
-      std::lock_guard lock{metrics.mutex};
-      metrics.model_version = static_cast<double>(version);
       double recall = 0;
-      if (doc["recall_at_10"].get(recall) == simdjson::SUCCESS)
-        metrics.recall_at_10 = recall;
+      metrics.saw_model(version,
+                        doc["recall_at_10"].get(recall) == simdjson::SUCCESS
+                            ? std::optional<double>{recall}
+                            : std::nullopt);
     }
     send_json(res, r.body);
   }
@@ -503,10 +603,10 @@ struct http_api::impl {
       for (auto& [index, reason] : a->rejects)
         out.rejects.push_back(
             {index < events.size() ? events[index].index : index, reason, {}});
-      std::lock_guard lock{metrics.mutex};
       metrics.ack_latency.add(
           std::chrono::duration<double>(clock_type::now() - t0).count());
       metrics.events_stored += out.stored;
+      std::lock_guard lock{metrics.mutex};
       for (auto& x : out.rejects)
         ++metrics.rejects[x.reason];
       return out;
@@ -831,6 +931,151 @@ struct http_api::impl {
     send_json(res, std::move(j));
   }
 
+  // The current similar-items table's answer for the cluster's most popular
+  // item in it (decayed popularity, then the window's; items newer than the
+  // model are not in the table), which names the model and its recall; records
+  // them for /metrics. nullopt: none of those items is in a table. A guess for
+  // nodes that do not know their models directory.
+  std::optional<std::string> probe_similar_model() {
+    simdjson::dom::parser parser, answer_parser;
+    for (auto ranking : {"by=decayed", "by=window"}) {
+      auto top = pool.query("popular", std::string{"k=20&"} + ranking, timeout);
+      simdjson::dom::element doc;
+      simdjson::dom::array items;
+      if (top.what != node_reply::kind::answer ||
+          parser.parse(top.body).get(doc) != simdjson::SUCCESS ||
+          doc["items"].get(items) != simdjson::SUCCESS)
+        continue;
+      for (auto e : items) {
+        std::string_view item;
+        if (e["item"].get(item) != simdjson::SUCCESS) continue;
+        auto sim =
+            pool.query("similar", "item=" + escape_arg(item) + "&k=1", timeout);
+        simdjson::dom::element answer;
+        std::int64_t version = 0;
+        double recall = 0;
+        if (sim.what != node_reply::kind::answer ||
+            answer_parser.parse(sim.body).get(answer) != simdjson::SUCCESS ||
+            answer["model_version"].get(version) != simdjson::SUCCESS)
+          continue;
+        metrics.saw_model(version, answer["recall_at_10"].get(recall) ==
+                                           simdjson::SUCCESS
+                                       ? std::optional<double>{recall}
+                                       : std::nullopt);
+        return std::move(sim.body);
+      }
+    }
+    return std::nullopt;
+  }
+
+  // A JSON file of the models directory, if it exists and is JSON.
+  std::optional<std::string> read_json_file(const std::string& path) {
+    std::ifstream f{path, std::ios::binary};
+    if (!f) return std::nullopt;
+    std::string text{std::istreambuf_iterator<char>{f}, {}};
+    while (!text.empty() &&
+           std::isspace(static_cast<unsigned char>(text.back())))
+      text.pop_back();
+    simdjson::dom::parser parser;
+    simdjson::dom::object o;
+    if (parser.parse(text).get(o) != simdjson::SUCCESS) return std::nullopt;
+    return text;
+  }
+
+  // GET /v1/model: the current model (the one of the similar-items table):
+  // its name, version and recall@10, the table's header (SIMILAR.json), the
+  // training summary (MODEL.json) and its evaluation (EVAL.json, the document
+  // of `eddy eval --json`) when this node trained it and has them.
+  void model_info(const httplib::Request& req, httplib::Response& res) {
+    if (!only_params(req, res, {}, "/v1/model")) return;
+    std::optional<std::string> similar, training, evaluation;
+    std::string model, trained_by, hint;
+    std::optional<std::int64_t> version;
+    std::optional<double> recall;
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    auto read_header = [&](const std::string& json) {
+      std::string_view m, t;
+      std::int64_t v = 0;
+      double r = 0;
+      if (parser.parse(json).get(doc) != simdjson::SUCCESS) return;
+      if (doc["model"].get(m) == simdjson::SUCCESS) model = std::string{m};
+      if (doc["trained_by"].get(t) == simdjson::SUCCESS)
+        trained_by = std::string{t};
+      if (doc["version"].get(v) == simdjson::SUCCESS ||
+          doc["model_version"].get(v) == simdjson::SUCCESS)
+        version = v;
+      if (doc["recall_at_10"].get(r) == simdjson::SUCCESS && r >= 0) recall = r;
+    };
+    std::error_code ec;
+    auto current =
+        opt.models_dir.empty()
+            ? std::filesystem::path{}
+            : std::filesystem::read_symlink(
+                  std::filesystem::path{opt.models_dir} / "similar.current",
+                  ec);
+    if (!current.empty() && !ec) {
+      auto dir = std::filesystem::path{opt.models_dir} / current;
+      similar = read_json_file((dir / "SIMILAR.json").string());
+      if (similar) read_header(*similar);
+    } else if (auto answer = probe_similar_model()) {
+      read_header(*answer); // no models directory here: ask the cluster
+    }
+    // model = "TRAINER/DIR": the training files are on the trainer only.
+    auto slash = model.find('/');
+    if (trained_by.empty() && slash != std::string::npos)
+      trained_by = model.substr(0, slash);
+    if (!model.empty() && slash != std::string::npos &&
+        trained_by == opt.node_id && !opt.models_dir.empty()) {
+      auto dir =
+          std::filesystem::path{opt.models_dir} / model.substr(slash + 1);
+      training = read_json_file((dir / "MODEL.json").string());
+      evaluation = read_json_file((dir / "EVAL.json").string());
+    }
+    if (model.empty() && opt.models_dir.empty())
+      hint = "model unknown: this node's HTTP server was not given its models "
+             "directory, and none of the most popular items is in a "
+             "similar-items table (if there is no model: run `eddy train "
+             "--connect tcp://HOST:PORT`)";
+    else if (model.empty())
+      hint = "no model yet: run `eddy train --connect tcp://HOST:PORT` on the "
+             "cluster";
+    else if (!training && trained_by != opt.node_id)
+      hint = "the training summary and evaluation are on node " + trained_by +
+             " (it trained " + model + "): ask its /v1/model";
+    else if (!evaluation)
+      hint = "model " + model +
+             " has no evaluation yet. `eddy eval INPUT... --schema MAPPING "
+             "--json` scores ALS with these settings on a time split "
+             "(precision, recall, MAP, NDCG@k against popularity); its output, "
+             "saved as EVAL.json beside the model's MODEL.json on node " +
+             trained_by + ", is shown here";
+    auto str_or_null = [](std::string& j, const std::string& v) {
+      if (v.empty())
+        j += "null";
+      else
+        append_json_string(j, v);
+    };
+    std::string j = "{\"queried_by\":";
+    append_json_string(j, opt.node_id);
+    j += ",\"model\":";
+    str_or_null(j, model);
+    j += ",\"version\":" + (version ? std::to_string(*version) : "null");
+    j += ",\"trained_by\":";
+    str_or_null(j, trained_by);
+    char buf[48] = "null";
+    if (recall) std::snprintf(buf, sizeof buf, "%.17g", *recall);
+    j += ",\"recall_at_10\":";
+    j += buf;
+    j += ",\"similar\":" + similar.value_or("null");
+    j += ",\"training\":" + training.value_or("null");
+    j += ",\"evaluation\":" + evaluation.value_or("null");
+    j += ",\"hint\":";
+    str_or_null(j, hint);
+    j += "}";
+    send_json(res, std::move(j));
+  }
+
   void metrics_text(const httplib::Request&, httplib::Response& res) {
     std::string out;
     auto gauge = [&](const std::string& name, const std::string& help,
@@ -915,6 +1160,11 @@ struct http_api::impl {
       out += "eddy_ingest_credit_limit " + u(doc, "ingest_credit_limit") + "\n";
       gauge("eddy_local_shards", "Shards this node owns", "gauge");
       out += "eddy_local_shards " + u(doc, "local_shards") + "\n";
+      gauge("eddy_log_bytes",
+            "Bytes in the shard logs of this node (all segments of the shards "
+            "it owns)",
+            "gauge");
+      out += "eddy_log_bytes " + u(doc, "log_bytes") + "\n";
       gauge("eddy_events_rejected_total",
             "Events this node's ingest rejected (dead letters written)",
             "counter");
@@ -957,46 +1207,24 @@ struct http_api::impl {
       out += "eddy_trending_events_total{outcome=\"unknown_type\"} " +
              u("rejected") + "\n";
     }
-    // The current similar-items table's model and recall: ask for the
-    // neighbours of the cluster's most popular items (decayed, so any history
-    // counts) until one is in the table (items newer than the model are not).
-    auto top = pool.query("popular", "k=10&by=decayed", timeout);
-    simdjson::dom::parser parser4, parser5;
-    simdjson::dom::array items;
-    if (top.what == node_reply::kind::answer &&
-        parser4.parse(top.body).get(doc) == simdjson::SUCCESS &&
-        doc["items"].get(items) == simdjson::SUCCESS)
-      for (auto e : items) {
-        std::string_view item;
-        if (e["item"].get(item) != simdjson::SUCCESS) continue;
-        auto sim =
-            pool.query("similar", "item=" + escape_arg(item) + "&k=1", timeout);
-        simdjson::dom::element answer;
-        std::int64_t version = 0;
-        double recall = 0;
-        if (sim.what != node_reply::kind::answer ||
-            parser5.parse(sim.body).get(answer) != simdjson::SUCCESS ||
-            answer["model_version"].get(version) != simdjson::SUCCESS)
-          continue;
-        std::lock_guard lock{metrics.mutex};
-        metrics.model_version = static_cast<double>(version);
-        if (answer["recall_at_10"].get(recall) == simdjson::SUCCESS)
-          metrics.recall_at_10 = recall;
-        break;
-      }
-    std::lock_guard lock{metrics.mutex};
+    probe_similar_model();
     gauge("eddy_http_requests_total",
           "HTTP requests answered by this node, by route and status",
           "counter");
-    for (auto& [key, n] : metrics.requests)
-      out += "eddy_http_requests_total{route=\"" + lbl(key.first) +
-             "\",code=\"" + std::to_string(key.second) + "\"} " +
-             std::to_string(n) + "\n";
+    for (std::size_t r = 0; r < route_names.size(); ++r)
+      for (std::size_t code = 0; code < 500; ++code)
+        if (auto n = metrics.routes[r].by_status[code].load(
+                std::memory_order_relaxed))
+          out += "eddy_http_requests_total{route=\"" + lbl(route_names[r]) +
+                 "\",code=\"" + std::to_string(code + 100) + "\"} " +
+                 std::to_string(n) + "\n";
     gauge("eddy_http_request_duration_seconds", "HTTP request latency by route",
           "histogram");
-    for (auto& [route, h] : metrics.latency)
-      h.render(out, "eddy_http_request_duration_seconds",
-               "route=\"" + lbl(route) + "\"");
+    for (std::size_t r = 0; r < route_names.size(); ++r)
+      if (metrics.routes[r].latency.count.load(std::memory_order_relaxed))
+        metrics.routes[r].latency.render(
+            out, "eddy_http_request_duration_seconds",
+            "route=\"" + lbl(route_names[r]) + "\"");
     gauge(
         "eddy_http_ingest_ack_seconds",
         "Time from sending an HTTP batch (POST /v1/events, /p.gif) to its ack",
@@ -1005,202 +1233,342 @@ struct http_api::impl {
     gauge("eddy_http_events_stored_total",
           "Events from HTTP stored by the cluster", "counter");
     out += "eddy_http_events_stored_total " +
-           std::to_string(metrics.events_stored) + "\n";
+           std::to_string(metrics.events_stored.load()) + "\n";
     gauge("eddy_http_events_rejected_total",
           "Events from HTTP rejected, by reason", "counter");
-    for (auto& [reason, n] : metrics.rejects)
-      out += "eddy_http_events_rejected_total{reason=\"" + lbl(reason) +
-             "\"} " + std::to_string(n) + "\n";
+    {
+      std::lock_guard lock{metrics.mutex};
+      for (auto& [reason, n] : metrics.rejects)
+        out += "eddy_http_events_rejected_total{reason=\"" + lbl(reason) +
+               "\"} " + std::to_string(n) + "\n";
+    }
     gauge("eddy_http_rate_limited_total", "Requests refused with 429",
           "counter");
     out += "eddy_http_rate_limited_total " +
-           std::to_string(metrics.rate_limited) + "\n";
-    if (metrics.model_version) {
+           std::to_string(metrics.rate_limited.load()) + "\n";
+    gauge("eddy_http_forwarded_total",
+          "/v1/similar/{item} requests answered by the item's owner's HTTP "
+          "server",
+          "counter");
+    out += "eddy_http_forwarded_total " +
+           std::to_string(metrics.forwarded.load()) + "\n";
+    gauge("eddy_http_forward_failures_total",
+          "Forwards to an owner's HTTP server that failed (that owner is then "
+          "asked over ZeroMQ for 5 s)",
+          "counter");
+    out += "eddy_http_forward_failures_total " +
+           std::to_string(metrics.forward_failures.load()) + "\n";
+    if (auto v = metrics.model_version.load(); v >= 0) {
       gauge("eddy_model_version",
             "Version of the model of the similar-items table (or of the newest "
             "similar / "
             "recommend answer this node served)",
             "gauge");
-      out += "eddy_model_version " + num(*metrics.model_version) + "\n";
+      out += "eddy_model_version " + std::to_string(v) + "\n";
     }
-    if (metrics.recall_at_10) {
+    if (auto r = metrics.recall_at_10.load(); r >= 0) {
       gauge("eddy_model_recall_at_10",
             "Recall@10 of the similar-items table vs exact search", "gauge");
-      out += "eddy_model_recall_at_10 " + num(*metrics.recall_at_10) + "\n";
+      out += "eddy_model_recall_at_10 " + num(r) + "\n";
     }
     res.status = 200;
     res.set_content(std::move(out), "text/plain; version=0.0.4; charset=utf-8");
   }
 
-  void routes() {
-    auto& s = svr;
-    s.Get("/healthz",
-          wrap("/healthz", [this](auto& q, auto& r) { healthz(q, r); }));
-    s.Get("/metrics",
-          wrap("/metrics", [this](auto& q, auto& r) { metrics_text(q, r); }));
-    s.Get("/v1/cluster",
-          wrap("/v1/cluster", [this](auto& q, auto& r) { cluster(q, r); }));
-    s.Get("/v1/trending", wrap("/v1/trending", [this](auto& q, auto& r) {
-            if (!only_params(q, r, {"k", "type", "min_support", "as_of"},
-                             "/v1/trending"))
-              return;
-            auto k = param_k(q, r);
-            if (!k) return;
-            auto args = "k=" + *k;
-            if (q.has_param("min_support"))
-              args += "&min_support=" +
-                      escape_arg(q.get_param_value("min_support"));
-            type_and_as_of(q, args);
-            query(r, "trending", args);
-          }));
-    s.Get("/v1/popular", wrap("/v1/popular", [this](auto& q, auto& r) {
-            if (q.has_param("window")) {
-              send_error(
-                  r, 400,
-                  "window: the popularity window is the cluster's "
-                  "trending.popularity_window_buckets (configs/CLUSTER.md); "
-                  "choose the ranking with by=window or by=decayed");
-              return;
-            }
-            if (!only_params(q, r, {"k", "type", "by", "as_of"}, "/v1/popular"))
-              return;
-            auto k = param_k(q, r);
-            if (!k) return;
-            auto by = q.has_param("by") ? q.get_param_value("by")
-                                        : std::string{"window"};
-            if (by != "window" && by != "decayed") {
-              send_error(r, 400,
-                         "by: '" + by +
-                             "' is not a ranking; use window (counts over "
-                             "the popularity window, "
-                             "trending.popularity_window_buckets) "
-                             "or decayed (exponentially decayed totals)");
-              return;
-            }
-            auto args = "k=" + *k + "&by=" + by;
-            type_and_as_of(q, args);
-            query(r, "popular", args);
-          }));
-    s.Get(
-        R"(/v1/items/([^/]+)/series)",
-        wrap("/v1/items/{item}/series", [this](auto& q, auto& r) {
-          if (!only_params(q, r, {"type", "as_of"}, "/v1/items/{item}/series"))
-            return;
-          auto item = std::string{q.matches[1]};
-          auto args = "item=" + escape_arg(item);
-          type_and_as_of(q, args);
-          auto a = pool.query("series", args, timeout);
-          if (a.what == node_reply::kind::answer &&
-              a.body.find("\"known\":false") != std::string::npos) {
-            send_error(r, 404,
-                       "item '" + item + "' has no events" +
-                           (q.has_param("type")
-                                ? " of type " + q.get_param_value("type")
-                                : std::string{}) +
-                           " in the kept horizon (trending.horizon_buckets)");
-            return;
-          }
-          relay(r, a);
-        }));
-    s.Get(
-        R"(/v1/recommend/([^/]+))",
-        wrap("/v1/recommend/{user}", [this](auto& q, auto& r) {
-          if (!only_params(q, r, {"k", "include_seen"}, "/v1/recommend/{user}"))
-            return;
-          auto k = param_k(q, r);
-          if (!k) return;
-          auto seen = q.get_param_value("include_seen");
-          if (q.has_param("include_seen") && seen != "true" &&
-              seen != "false") {
-            send_error(r, 400,
-                       "include_seen: '" + seen + "' is not true or false");
-            return;
-          }
-          query(r, "recommend",
-                "user=" + escape_arg(std::string{q.matches[1]}) + "&k=" + *k +
-                    (seen == "true" ? "&seen=1" : ""));
-        }));
-    auto similar = [this](const httplib::Request& q, httplib::Response& r,
-                          std::string item) {
-      if (!only_params(q, r, {"k", "items", "exclude", "days"}, "/v1/similar"))
-        return;
-      auto k = param_k(q, r);
-      if (!k) return;
-      // A list of ids: each escaped, joined with commas (the node splits on
-      // ",").
-      auto list = [](const std::string& csv) {
-        std::string out;
-        std::size_t pos = 0;
-        while (pos <= csv.size()) {
-          auto comma = csv.find(',', pos);
-          auto id =
-              csv.substr(pos, comma == std::string::npos ? std::string::npos
-                                                         : comma - pos);
-          if (!id.empty()) {
-            if (!out.empty()) out += ',';
-            out += escape_arg(id);
-          }
-          if (comma == std::string::npos) break;
-          pos = comma + 1;
-        }
-        return out;
-      };
-      std::string args;
-      if (!item.empty())
-        args = "item=" + escape_arg(item);
-      else if (q.has_param("items") &&
-               !list(q.get_param_value("items")).empty())
-        args = "items=" + list(q.get_param_value("items"));
-      else {
-        send_error(r, 400,
-                   "items: which items? use /v1/similar/{item} or "
-                   "/v1/similar?items=A,B,C");
-        return;
-      }
-      args += "&k=" + *k;
-      if (q.has_param("exclude"))
-        args += "&exclude=" + list(q.get_param_value("exclude"));
-      if (q.has_param("days")) {
-        auto d = q.get_param_value("days");
-        if (d.empty() || d.size() > 6 ||
-            !std::all_of(d.begin(), d.end(),
-                         [](char c) { return c >= '0' && c <= '9'; })) {
-          send_error(r, 400, "days: '" + d + "' is not a whole number of days");
-          return;
-        }
-        args += "&days=" + d;
-      }
-      auto a = pool.query("similar", args, timeout);
-      if (a.what == node_reply::kind::refused &&
-          a.body.find("unknown query") != std::string::npos) {
-        send_error(r, 501,
-                   "node " + opt.node_id +
-                       " does not answer similar-item queries yet: " + a.body);
-        return;
-      }
-      relay(r, a);
-    };
-    s.Get(R"(/v1/similar/([^/]+))",
-          wrap("/v1/similar/{item}", [similar](auto& q, auto& r) {
-            similar(q, r, std::string{q.matches[1]});
-          }));
-    s.Get("/v1/similar", wrap("/v1/similar", [similar](auto& q, auto& r) {
-            similar(q, r, {});
-          }));
-    s.Post("/v1/events",
-           wrap("/v1/events", [this](auto& q, auto& r) { post_events(q, r); }));
-    s.Get("/p.gif", wrap("/p.gif", [this](auto& q, auto& r) { pixel(q, r); }));
-    s.Post("/p.gif", wrap("/p.gif", [this](auto& q, auto& r) { pixel(q, r); }));
-    // The dashboard and the other files of web/.
-    for (auto& a : web::assets()) {
-      auto serve = [&a](const httplib::Request&, httplib::Response& r) {
-        r.status = 200;
-        r.set_header("Cache-Control", "no-cache");
-        r.set_content(std::string{a.bytes}, std::string{a.content_type});
-      };
-      s.Get(std::string{a.path}, wrap("static", serve));
-      if (a.path == "/index.html") s.Get("/", wrap("static", serve));
+  // --- the query routes ---
+
+  void trending(const httplib::Request& q, httplib::Response& r) {
+    if (!only_params(q, r, {"k", "type", "min_support", "as_of"},
+                     "/v1/trending"))
+      return;
+    auto k = param_k(q, r);
+    if (!k) return;
+    auto args = "k=" + *k;
+    if (q.has_param("min_support"))
+      args += "&min_support=" + escape_arg(q.get_param_value("min_support"));
+    type_and_as_of(q, args);
+    query(r, "trending", args);
+  }
+
+  void popular(const httplib::Request& q, httplib::Response& r) {
+    if (q.has_param("window")) {
+      send_error(r, 400,
+                 "window: the popularity window is the cluster's "
+                 "trending.popularity_window_buckets (configs/CLUSTER.md); "
+                 "choose the ranking with by=window or by=decayed");
+      return;
     }
+    if (!only_params(q, r, {"k", "type", "by", "as_of"}, "/v1/popular")) return;
+    auto k = param_k(q, r);
+    if (!k) return;
+    auto by =
+        q.has_param("by") ? q.get_param_value("by") : std::string{"window"};
+    if (by != "window" && by != "decayed") {
+      send_error(r, 400,
+                 "by: '" + by +
+                     "' is not a ranking; use window (counts over "
+                     "the popularity window, "
+                     "trending.popularity_window_buckets) "
+                     "or decayed (exponentially decayed totals)");
+      return;
+    }
+    auto args = "k=" + *k + "&by=" + by;
+    type_and_as_of(q, args);
+    query(r, "popular", args);
+  }
+
+  void series(const httplib::Request& q, httplib::Response& r,
+              const std::string& item) {
+    if (!only_params(q, r, {"type", "as_of"}, "/v1/items/{item}/series"))
+      return;
+    auto args = "item=" + escape_arg(item);
+    type_and_as_of(q, args);
+    auto a = pool.query("series", args, timeout);
+    if (a.what == node_reply::kind::answer &&
+        a.body.find("\"known\":false") != std::string::npos) {
+      send_error(r, 404,
+                 "item '" + item + "' has no events" +
+                     (q.has_param("type")
+                          ? " of type " + q.get_param_value("type")
+                          : std::string{}) +
+                     " in the kept horizon (trending.horizon_buckets)");
+      return;
+    }
+    relay(r, a);
+  }
+
+  void recommend(const httplib::Request& q, httplib::Response& r,
+                 const std::string& user) {
+    if (!only_params(q, r, {"k", "include_seen"}, "/v1/recommend/{user}"))
+      return;
+    auto k = param_k(q, r);
+    if (!k) return;
+    auto seen = q.get_param_value("include_seen");
+    if (q.has_param("include_seen") && seen != "true" && seen != "false") {
+      send_error(r, 400, "include_seen: '" + seen + "' is not true or false");
+      return;
+    }
+    query(r, "recommend",
+          "user=" + escape_arg(user) + "&k=" + *k +
+              (seen == "true" ? "&seen=1" : ""));
+  }
+
+  // A list of ids: each escaped, joined with commas (the node splits on ",").
+  static std::string id_list(const std::string& csv) {
+    std::string out;
+    std::size_t pos = 0;
+    while (pos <= csv.size()) {
+      auto comma = csv.find(',', pos);
+      auto id = csv.substr(pos, comma == std::string::npos ? std::string::npos
+                                                           : comma - pos);
+      if (!id.empty()) {
+        if (!out.empty()) out += ',';
+        out += escape_arg(id);
+      }
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    return out;
+  }
+
+  // /v1/similar/{item} (item non-empty) and /v1/similar?items=A,B.
+  void similar(const httplib::Request& q, httplib::Response& r,
+               const std::string& item) {
+    if (!only_params(q, r, {"k", "items", "exclude", "days"}, "/v1/similar"))
+      return;
+    auto k = param_k(q, r);
+    if (!k) return;
+    std::string args;
+    if (!item.empty())
+      args = "item=" + escape_arg(item);
+    else if (q.has_param("items") &&
+             !id_list(q.get_param_value("items")).empty())
+      args = "items=" + id_list(q.get_param_value("items"));
+    else {
+      send_error(r, 400,
+                 "items: which items? use /v1/similar/{item} or "
+                 "/v1/similar?items=A,B,C");
+      return;
+    }
+    args += "&k=" + *k;
+    if (q.has_param("exclude"))
+      args += "&exclude=" + id_list(q.get_param_value("exclude"));
+    if (q.has_param("days")) {
+      auto d = q.get_param_value("days");
+      if (d.empty() || d.size() > 6 ||
+          !std::all_of(d.begin(), d.end(),
+                       [](char c) { return c >= '0' && c <= '9'; })) {
+        send_error(r, 400, "days: '" + d + "' is not a whole number of days");
+        return;
+      }
+      args += "&days=" + d;
+    }
+    // This node's own items: answered in this thread from the node's table
+    // (the same bytes the gateway would send), without the round trip.
+    if (opt.local_similar)
+      if (auto answer = opt.local_similar(args)) {
+        relay(r, node_reply{node_reply::kind::answer, std::move(*answer)});
+        return;
+      }
+    // Another node's item: its owner's HTTP server answers it the same way.
+    if (!item.empty() && !q.has_header(forwarded_header))
+      if (auto answer = forward_to_owner(q, item)) {
+        if (answer->first == 200) {
+          relay(r, node_reply{node_reply::kind::answer,
+                              std::move(answer->second)});
+        } else { // the owner's error about the query, as it sent it
+          r.status = answer->first;
+          r.set_content(std::move(answer->second), "application/json");
+        }
+        return;
+      }
+    auto a = pool.query("similar", args, timeout);
+    if (a.what == node_reply::kind::refused &&
+        a.body.find("unknown query") != std::string::npos) {
+      send_error(r, 501,
+                 "node " + opt.node_id +
+                     " does not answer similar-item queries yet: " + a.body);
+      return;
+    }
+    relay(r, a);
+  }
+
+  // --- forwarding to an item's owner ---
+
+  // Peers whose HTTP server failed (refused, wrong node): not tried again for
+  // a while, so a peer without a reachable server costs one attempt per period.
+  std::mutex forward_mutex;
+  std::unordered_map<std::string, clock_type::time_point> forward_failed;
+  static constexpr auto forward_retry = std::chrono::seconds{5};
+
+  // Keep-alive connections to each owner, shared by the HTTP threads and
+  // reused last-in first-out: the few in use stay busy, so none sits idle long
+  // enough for httplib 0.11's keep-alive wait (10 ms polls, then 1 ms sleeps)
+  // to delay the owner's answer.
+  std::unordered_map<std::string, std::vector<std::unique_ptr<httplib::Client>>>
+      owner_clients; // guarded by forward_mutex
+
+  // GET the same target from the item's owner. The owner's status and JSON
+  // (an answer, or an {"error"} about the query); nullopt when the owner's
+  // server could not answer as that node: then the caller asks over ZeroMQ.
+  std::optional<std::pair<int, std::string>>
+  forward_to_owner(const httplib::Request& q, const std::string& item) {
+    if (!opt.owner_http) return std::nullopt;
+    auto owner = opt.owner_http(item);
+    if (!owner) return std::nullopt;
+    std::unique_ptr<httplib::Client> client;
+    {
+      std::lock_guard lock{forward_mutex};
+      auto it = forward_failed.find(owner->url);
+      if (it != forward_failed.end()) {
+        if (clock_type::now() - it->second < forward_retry) return std::nullopt;
+        forward_failed.erase(it);
+      }
+      auto& free = owner_clients[owner->url];
+      if (!free.empty()) {
+        client = std::move(free.back());
+        free.pop_back();
+      }
+    }
+    auto connect = [&] {
+      auto c = std::make_unique<httplib::Client>(owner->url);
+      c->set_keep_alive(true);
+      c->set_tcp_nodelay(true);
+      auto secs = timeout.count() / 1000, usecs = timeout.count() % 1000 * 1000;
+      c->set_connection_timeout(secs, usecs);
+      c->set_read_timeout(secs, usecs);
+      c->set_write_timeout(secs, usecs);
+      return c;
+    };
+    const bool reused = client != nullptr;
+    if (!reused) client = connect();
+    const httplib::Headers headers{{forwarded_header, opt.node_id}};
+    const auto t0 = clock_type::now();
+    auto res = client->Get(q.target, headers);
+    // A kept connection the owner closed meanwhile (idle for its keep-alive
+    // timeout, or at its request limit) fails at once: try a fresh one (not
+    // after a wait: an owner that does not answer is not asked twice).
+    if (!res && reused &&
+        clock_type::now() - t0 < std::chrono::milliseconds{100}) {
+      client = connect();
+      res = client->Get(q.target, headers);
+    }
+    std::lock_guard lock{forward_mutex};
+    if (!res || res->get_header_value(node_header) != owner->node_id) {
+      forward_failed[owner->url] = clock_type::now();
+      ++metrics.forward_failures;
+      return std::nullopt;
+    }
+    owner_clients[owner->url].push_back(std::move(client));
+    ++metrics.forwarded;
+    // 200, or the owner's JSON error about the query (404 unknown item, 400);
+    // anything else (429, 5xx) is asked again over ZeroMQ.
+    if (res->status != 200 && res->status != 400 && res->status != 404)
+      return std::nullopt;
+    return std::pair{res->status, std::move(res->body)};
+  }
+
+  // --- routing ---
+
+  // GET and HEAD requests, routed on the decoded path segments without
+  // httplib's std::regex router (one regex match per route per request was a
+  // visible cost); true when a route took the request.
+  bool dispatch_get(const httplib::Request& req, httplib::Response& res) {
+    auto seg = path_segments(req.target);
+    auto run = [&](route r, auto&& handler) {
+      auto t0 = clock_type::now();
+      handler();
+      if (res.status == -1) res.status = 200;
+      metrics.count(
+          r, res.status,
+          std::chrono::duration<double>(clock_type::now() - t0).count());
+      return true;
+    };
+    auto is = [&](std::initializer_list<std::string_view> want) {
+      return seg.size() == want.size() &&
+             std::equal(want.begin(), want.end(), seg.begin(),
+                        [](std::string_view w, const std::string& s) {
+                          return w == "*" ? !s.empty() : w == s;
+                        });
+    };
+    if (is({"v1", "similar", "*"}))
+      return run(route::similar_item, [&] { similar(req, res, seg[2]); });
+    if (is({"v1", "similar"}))
+      return run(route::similar_list, [&] { similar(req, res, {}); });
+    if (is({"v1", "trending"}))
+      return run(route::trending, [&] { trending(req, res); });
+    if (is({"v1", "popular"}))
+      return run(route::popular, [&] { popular(req, res); });
+    if (is({"v1", "items", "*", "series"}))
+      return run(route::series, [&] { series(req, res, seg[2]); });
+    if (is({"v1", "recommend", "*"}))
+      return run(route::recommend, [&] { recommend(req, res, seg[2]); });
+    if (is({"v1", "cluster"}))
+      return run(route::cluster, [&] { cluster(req, res); });
+    if (is({"v1", "model"}))
+      return run(route::model, [&] { model_info(req, res); });
+    if (is({"healthz"})) return run(route::healthz, [&] { healthz(req, res); });
+    if (is({"metrics"}))
+      return run(route::metrics, [&] { metrics_text(req, res); });
+    if (is({"p.gif"})) return run(route::pixel, [&] { pixel(req, res); });
+    // The dashboard and the other files of web/.
+    for (auto& a : web::assets())
+      if (req.path == a.path || (req.path == "/" && a.path == "/index.html"))
+        return run(route::static_file, [&] {
+          res.status = 200;
+          res.set_header("Cache-Control", "no-cache");
+          res.set_content(std::string{a.bytes}, std::string{a.content_type});
+        });
+    return false;
+  }
+
+  // Requests with a body (httplib reads it after the pre-routing handler).
+  void routes() {
+    svr.Post("/v1/events", wrap(route::events, [this](auto& q, auto& r) {
+               post_events(q, r);
+             }));
+    svr.Post("/p.gif",
+             wrap(route::pixel, [this](auto& q, auto& r) { pixel(q, r); }));
   }
 };
 
@@ -1235,23 +1603,24 @@ http_api::start(const http_api_options& opt) {
   s.set_keep_alive_max_count(1000);
   s.set_keep_alive_timeout(1);
   s.set_tcp_nodelay(true);
-  s.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
+  s.set_default_headers(
+      {{"Access-Control-Allow-Origin", "*"}, {node_header, opt.node_id}});
   s.set_pre_routing_handler([raw](const httplib::Request& req,
                                   httplib::Response& res) {
     if (raw->limiter.enabled() && !raw->limiter.allow(req.remote_addr)) {
-      {
-        std::lock_guard lock{raw->metrics.mutex};
-        ++raw->metrics.rate_limited;
-      }
+      ++raw->metrics.rate_limited;
       res.set_header("Retry-After", "1");
       send_error(
           res, 429,
           "rate limited: more than http.rate_limit_per_s requests per second "
           "from " +
               req.remote_addr + "; slow down and retry");
-      raw->count("rate_limited", 429, 0);
+      raw->metrics.count(route::rate_limited, 429, 0);
       return httplib::Server::HandlerResponse::Handled;
     }
+    if ((req.method == "GET" || req.method == "HEAD") &&
+        raw->dispatch_get(req, res))
+      return httplib::Server::HandlerResponse::Handled;
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // Errors without a body (no route, body too large, bad request line) become
@@ -1277,7 +1646,8 @@ http_api::start(const http_api_options& opt) {
     }
     res.set_content(error_json(why), "application/json");
     if (res.status == 404 || res.status == 413)
-      raw->count(res.status == 404 ? "unknown" : "too_large", res.status, 0);
+      raw->metrics.count(res.status == 404 ? route::unknown : route::too_large,
+                         res.status, 0);
   });
   s.set_exception_handler([raw](const httplib::Request&, httplib::Response& res,
                                 std::exception_ptr ep) {

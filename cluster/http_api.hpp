@@ -11,7 +11,13 @@
 // answers exactly what `eddy trending|popular|series|status|recommend --json`
 // print, and events from HTTP are acked, deduplicated and stored like any
 // producer's. Each worker thread borrows one DEALER from a pool (at most
-// `threads` of them).
+// `threads` of them). Some requests skip the round trip through the node's
+// gateway: similar-item queries about the node's own items (`local_similar`,
+// given by the node: the same bytes from the same table), /v1/similar/{item}
+// for another node's item (forwarded to that owner's HTTP server, which
+// answers it locally: `owner_http`), and GET /v1/model, read from the node's
+// models directory. GET routes are matched on the raw target's segments, each
+// percent-decoded once, so ids may hold '/' (%2F).
 
 #include "cluster/config.hpp"
 #include "schema/error.hpp"
@@ -19,7 +25,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace eddy {
 class interaction_registry;
@@ -38,6 +46,27 @@ struct http_api_options {
   const interaction_registry* registry =
       nullptr;                                  ///< type names of POSTed events
   std::function<void(const std::string&)> warn; ///< log sink (may be empty)
+  /// DATA_DIR/NODE/models of this node (empty: unknown). GET /v1/model reads
+  /// the current model's files there (similar.current's SIMILAR.json;
+  /// MODEL.json and EVAL.json of the model when this node trained it).
+  std::string models_dir;
+  /// Answers a "similar" query (the client command's args) in the calling HTTP
+  /// thread, with exactly the bytes the node's gateway would answer, or nullopt
+  /// when it cannot (an item this node does not own, no table loaded): then the
+  /// request goes to the node over ZeroMQ as before. Called concurrently from
+  /// every HTTP thread. Empty: always over ZeroMQ.
+  std::function<std::optional<std::string>(std::string_view args)>
+      local_similar;
+  /// The node that owns `item` and the http://HOST:PORT its HTTP server is
+  /// reachable at from here, when that is another node; nullopt otherwise. A
+  /// /v1/similar/{item} request for such an item is forwarded there (its owner
+  /// answers from its own table what this node's gateway would have asked it
+  /// for), and goes over ZeroMQ if the owner's server does not answer as that
+  /// node. Empty: never forwarded.
+  struct peer_http {
+    std::string node_id, url;
+  };
+  std::function<std::optional<peer_http>(std::string_view item)> owner_http;
 };
 
 class http_api {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 // Same bits on every machine: no fused multiply-add (models/random.hpp).
 #ifdef __clang__
@@ -103,20 +104,25 @@ void step_core(bool& ready, double& level, double& trend, double& variance, std:
 }
 
 // Ring cells are 1, 2 or 4 bytes wide (widened when a count outgrows them).
+template <unsigned W>
+std::uint32_t load_cell_of(const std::byte* ring, std::size_t slot) {
+  if constexpr (W == 1) {
+    return static_cast<std::uint32_t>(ring[slot]);
+  } else {
+    std::conditional_t<W == 2, std::uint16_t, std::uint32_t> v;
+    std::memcpy(&v, ring + W * slot, W);
+    return v;
+  }
+}
+
 std::uint32_t load_cell(const std::byte* ring, unsigned width, std::size_t slot) {
   switch (width) {
   case 1:
-    return static_cast<std::uint32_t>(ring[slot]);
-  case 2: {
-    std::uint16_t v;
-    std::memcpy(&v, ring + 2 * slot, 2);
-    return v;
-  }
-  default: {
-    std::uint32_t v;
-    std::memcpy(&v, ring + 4 * slot, 4);
-    return v;
-  }
+    return load_cell_of<1>(ring, slot);
+  case 2:
+    return load_cell_of<2>(ring, slot);
+  default:
+    return load_cell_of<4>(ring, slot);
   }
 }
 
@@ -136,6 +142,30 @@ void store_cell(std::byte* ring, unsigned width, std::size_t slot, std::uint32_t
   }
 }
 
+// for_each_nonzero on W-byte cells (the width is a constant in the scan loop).
+template <unsigned W, class F>
+void for_each_nonzero_of(const std::byte* ring, std::size_t first_slot, std::size_t k,
+                         std::size_t horizon, F& f) {
+  constexpr std::size_t per_word = 8 / W;
+  const std::size_t head = std::min(k, horizon - first_slot);
+  std::size_t j = 0;
+  auto segment = [&](std::size_t slot, std::size_t len) {
+    std::size_t i = 0;
+    for (; i + per_word <= len; i += per_word) {
+      std::uint64_t word;
+      std::memcpy(&word, ring + (slot + i) * W, 8);
+      if (word == 0) continue;
+      for (std::size_t t = 0; t < per_word; ++t)
+        if (const std::uint32_t c = load_cell_of<W>(ring, slot + i + t); c != 0) f(j + i + t, c);
+    }
+    for (; i < len; ++i)
+      if (const std::uint32_t c = load_cell_of<W>(ring, slot + i); c != 0) f(j + i, c);
+    j += len;
+  };
+  segment(first_slot, head);
+  segment(0, k - head);
+}
+
 // Calls f(j, c) for every non-zero cell c of the ring slots first_slot,
 // first_slot + 1, ... (k of them, wrapping at the ring's end), in order; j is
 // the cell's index in that sequence. Most cells a slide scans are zero (a
@@ -144,24 +174,14 @@ void store_cell(std::byte* ring, unsigned width, std::size_t slot, std::uint32_t
 template <class F>
 void for_each_nonzero(const std::byte* ring, unsigned width, std::size_t first_slot,
                       std::size_t k, std::size_t horizon, F&& f) {
-  const std::size_t head = std::min(k, horizon - first_slot);
-  std::size_t j = 0;
-  auto segment = [&](std::size_t slot, std::size_t len) {
-    const std::size_t per_word = 8 / width;
-    std::size_t i = 0;
-    for (; i + per_word <= len; i += per_word) {
-      std::uint64_t word;
-      std::memcpy(&word, ring + (slot + i) * width, 8);
-      if (word == 0) continue;
-      for (std::size_t t = 0; t < per_word; ++t)
-        if (const std::uint32_t c = load_cell(ring, width, slot + i + t); c != 0) f(j + i + t, c);
-    }
-    for (; i < len; ++i)
-      if (const std::uint32_t c = load_cell(ring, width, slot + i); c != 0) f(j + i, c);
-    j += len;
-  };
-  segment(first_slot, head);
-  segment(0, k - head);
+  switch (width) {
+  case 1:
+    return for_each_nonzero_of<1>(ring, first_slot, k, horizon, f);
+  case 2:
+    return for_each_nonzero_of<2>(ring, first_slot, k, horizon, f);
+  default:
+    return for_each_nonzero_of<4>(ring, first_slot, k, horizon, f);
+  }
 }
 
 } // namespace
@@ -300,12 +320,13 @@ std::size_t trend_model::heap_bytes() const {
 // base = newest_ - H + 1.
 
 struct item_trend::hdr {
-  double decayed = 0.0;       // decayed total of the folded buckets as of base's start
-  holt_packed holt;           // lagging forecaster of the raw counts
-  std::uint32_t ring_off = 0; // byte offset of the ring in data_
-  std::uint8_t type = 0;
-  std::uint8_t width = 1;     // bytes per count: 1, 2 or 4
-  std::uint16_t pad = 0;
+  double decayed = 0.0;             // decayed total of the folded buckets as of base's start
+  holt_packed holt;                 // lagging forecaster of the raw counts
+  std::uint64_t ring_off : 30 = 0;  // byte offset of the ring in data_ (blocks < 1 GiB)
+  std::uint64_t lag : 20 = 0;       // empty buckets [base - lag, base) not folded into holt
+                                    // yet (< horizon_buckets <= 1'000'000)
+  std::uint64_t type : 8 = 0;
+  std::uint64_t width : 3 = 1;      // bytes per count: 1, 2 or 4
 };
 static_assert(sizeof(holt_packed) == 16);
 
@@ -329,7 +350,8 @@ struct item_trend::work {
 };
 
 item_trend::item_trend(const item_trend& o)
-    : newest_(o.newest_), overall_(o.overall_), bytes_(o.bytes_), n_(o.n_) {
+    : newest_(o.newest_), overall_(o.overall_), bytes_(o.bytes_), overall_lag_(o.overall_lag_),
+      n_(o.n_) {
   if (o.data_) {
     data_ = std::make_unique<std::byte[]>(bytes_);
     std::memcpy(data_.get(), o.data_.get(), bytes_);
@@ -408,6 +430,8 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
     const int f = from(i);
     off += h * (f < 0 ? 1u : old[f].width * (f == widen ? 2u : 1u));
   }
+  static_assert(sizeof(hdr) == 32); // the lag costs no byte
+  EDDY_ASSERT(off < (std::size_t{1} << 30)); // fits hdr::ring_off
   auto block = std::make_unique<std::byte[]>(off); // zeroed
   std::size_t ring_off = rings_at;
   for (std::size_t i = 0; i < n; ++i) {
@@ -444,7 +468,7 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
   n_ = static_cast<std::uint16_t>(n);
 }
 
-// Empty runs: z empty buckets first, first + 1, ... to fold into a series'
+// Empty runs: z empty buckets first, first + 1, ... folded into a series'
 // forecaster, exactly like z w.step(.., 0) calls. Empty steps are most of the
 // folding work: a sparse series (most carts and purchases) sees one event and
 // then empty buckets until its next, or a whole horizon of them.
@@ -459,70 +483,82 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
 //   + 0.0 turns -0 into +0, as in the full formula). That takes three
 //   dependent operations off the critical path of every empty step. A clipped
 //   step takes the full holt_step.
-// An empty step is still a chain of dependent floating-point operations that
-// leaves most of the core idle, so the runs of different series (independent
-// forecasters) are stepped in lock-step and their chains overlap.
-struct item_trend::empty_run {
-  work* w = nullptr;
-  std::int64_t first = 0;
-  std::int64_t z = 0;
-};
-
-void item_trend::fold_empty(const trending_params& p, empty_run* runs, std::size_t n) {
-  std::int64_t longest = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    empty_run& r = runs[i];
-    work& w = *r.w;
-    if (r.z <= 0 || !w.ready()) { // without history empty buckets are no-ops
-      r.z = 0;
-    } else if (p.season) {
-      for (std::int64_t b = r.first; b < r.first + r.z && w.ready(); ++b)
-        w.step(p, b, 0.0);
-      r.z = 0;
-    } else if (static_cast<std::int64_t>(w.h.idle) + r.z >= p.horizon_buckets) {
-      w.h = holt_packed{};
-      r.z = 0;
-    }
-    longest = std::max(longest, r.z); // the rest: no reset inside the run
-  }
-  const double clip2 = p.robust_clip * p.robust_clip;
-  for (std::int64_t t = 0; t < longest; ++t)
-    for (std::size_t i = 0; i < n; ++i) {
-      if (t >= runs[i].z) continue;
-      holt_packed& h = runs[i].w->h;
-      const double level = h.level, trend = h.trend, variance = h.variance;
-      const double lt = level + trend;
-      const double f = lt + 0.0; // level + trend + seas, seas = 0
-      const double e = 0.0 - f;
-      if (p.robust_clip > 0.0 && e * e > clip2 * std::max(variance, std::max(f, p.poisson_floor))) {
-        runs[i].w->step(p, runs[i].first + t, 0.0);
-        continue;
-      }
-      const double next = (1.0 - p.alpha) * lt + 0.0;
-      h.variance = static_cast<float>((1.0 - p.variance_alpha) * variance +
-                                      p.variance_alpha * (e * e));
-      h.trend = static_cast<float>(p.beta * (next - level) + (1.0 - p.beta) * trend);
-      h.level = static_cast<float>(next);
-      ++h.idle;
-    }
-}
-
+// idle is added once at the end of the run (no reset inside it).
 void item_trend::fold_empty(const trending_params& p, work& w, std::int64_t first,
                             std::int64_t z) {
-  empty_run r{&w, first, z};
-  fold_empty(p, &r, 1);
+  if (z <= 0 || !w.ready()) return; // without history empty buckets are no-ops
+  if (p.season) {
+    for (std::int64_t b = first; b < first + z && w.ready(); ++b)
+      w.step(p, b, 0.0);
+    return;
+  }
+  if (static_cast<std::int64_t>(w.h.idle) + z >= p.horizon_buckets) {
+    w.h = holt_packed{};
+    return;
+  }
+  // The parameters in locals: the loop stores floats, which the compiler cannot
+  // prove leave p alone. The state lives in float locals (each step rounds to
+  // float as holt_step does).
+  const double clip2 = p.robust_clip * p.robust_clip, floor = p.poisson_floor;
+  const double keep_level = 1.0 - p.alpha, beta = p.beta, keep_trend = 1.0 - p.beta;
+  const double va = p.variance_alpha, keep_var = 1.0 - p.variance_alpha;
+  const bool clipping = p.robust_clip > 0.0;
+  const std::uint32_t idle0 = w.h.idle;
+  float fl = w.h.level, ft = w.h.trend, fv = w.h.variance;
+  for (std::int64_t t = 0; t < z; ++t) {
+    const double level = fl, trend = ft, variance = fv;
+    const double lt = level + trend;
+    const double f = lt + 0.0; // level + trend + seas, seas = 0
+    const double e = 0.0 - f;
+    if (clipping && e * e > clip2 * std::max(variance, std::max(f, floor))) {
+      w.h.level = fl;
+      w.h.trend = ft;
+      w.h.variance = fv;
+      w.h.idle = idle0 + static_cast<std::uint32_t>(t);
+      w.step(p, first + t, 0.0);
+      fl = w.h.level;
+      ft = w.h.trend;
+      fv = w.h.variance;
+      continue;
+    }
+    const double next = keep_level * lt + 0.0;
+    fv = static_cast<float>(keep_var * variance + va * (e * e));
+    ft = static_cast<float>(beta * (next - level) + keep_trend * trend);
+    fl = static_cast<float>(next);
+  }
+  w.h.level = fl;
+  w.h.trend = ft;
+  w.h.variance = fv;
+  w.h.idle = idle0 + static_cast<std::uint32_t>(z);
 }
 
-// Moves the ring to end at bucket `to` (> newest_): folds the buckets that fall
-// out of it into the lagging forecasters and decayed totals. Only non-zero
-// cells are visited; the empty buckets between them go to fold_empty as runs,
-// and the series' last runs (up to the new base, usually the longest) are
-// folded together, up to `lanes` series at a time. An overall bucket whose
-// non-zero cells all have weight 0 has y = 0, an empty step like any other,
-// and skipping zero cells in y's sum changes nothing (y + 0 == y); the sum
-// still runs in type order.
+// A series' empty buckets [next, end) after its last folded event wait as its
+// lag (folded by the next slide that folds one of its events, or by a query)
+// unless they cost nothing now: a forecaster without history ignores them, and
+// a run that reaches the reset ends in the fresh state (stepped here when the
+// season is on: the season profile learns from the steps before the reset).
+// Most sparse series go idle for a whole horizon after an event, so most runs
+// end in the reset and are never stepped; the eager fold stepped them one
+// slide at a time until the reset. Returns the lag (< horizon_buckets).
+std::uint32_t item_trend::defer_empty(const trending_params& p, work& w, std::int64_t next,
+                                      std::int64_t end) {
+  const std::int64_t z = end - next;
+  if (!w.ready()) return 0;
+  if (static_cast<std::int64_t>(w.h.idle) + z < p.horizon_buckets)
+    return static_cast<std::uint32_t>(z);
+  fold_empty(p, w, next, z);
+  return 0;
+}
+
+// Moves the ring to end at bucket `to` (> newest_): the buckets that fall out
+// of it go into the lagging forecasters and decayed totals. Only non-zero
+// cells are visited; a series' lag and the empty buckets between its cells are
+// folded as runs before each cell's step, and the run after its last cell
+// becomes its new lag (defer_empty). An overall bucket whose non-zero cells
+// all have weight 0 has y = 0, an empty step like any other, and skipping zero
+// cells in y's sum changes nothing (y + 0 == y); the sum still runs in type
+// order.
 void item_trend::slide(const trend_model& m, std::int64_t to) {
-  constexpr std::size_t lanes = 4;
   const auto& p = m.params();
   const std::int64_t hz = p.horizon_buckets;
   const std::int64_t d = to - newest_;
@@ -531,26 +567,11 @@ void item_trend::slide(const trend_model& m, std::int64_t to) {
   const std::int64_t k = std::min(d, hz);   // buckets leaving the ring
   const std::size_t h = p.horizon_buckets;
   hdr* hs = hdrs();
-  // Forecasters being folded, and their last runs (lane 0: overall).
-  work ws[lanes];
-  empty_run last[lanes];
-  std::uint16_t series_of_lane[lanes] = {};
-  std::size_t used = 0;
-  auto flush = [&] {
-    fold_empty(p, last, used);
-    for (std::size_t l = 0; l < used; ++l) {
-      if (series_of_lane[l] == 0xFFFF)
-        overall_ = ws[l].h;
-      else
-        hs[series_of_lane[l]].holt = ws[l].h;
-    }
-    used = 0;
-  };
   // Overall series, 64 leaving buckets at a time: their weighted counts, then
   // the fold (before the type series below clear the cells).
   {
-    work& w = ws[used] = work{overall_, season_of(m, -1)};
-    std::int64_t next = lo; // first bucket not folded yet
+    work w{overall_, season_of(m, -1)};
+    std::int64_t next = lo - overall_lag_; // first bucket not folded yet
     for (std::int64_t c0 = 0; c0 < k; c0 += 64) {
       const std::int64_t len = std::min<std::int64_t>(64, k - c0);
       double ys[64];
@@ -575,16 +596,16 @@ void item_trend::slide(const trend_model& m, std::int64_t to) {
         next = bucket + 1;
       }
     }
-    last[used] = {&w, next, end - next};
-    series_of_lane[used++] = 0xFFFF;
+    overall_lag_ = defer_empty(p, w, next, end);
+    overall_ = w.h;
   }
   const std::size_t first_slot = m.slot(lo);
   for (std::uint16_t i = 0; i < n_; ++i) {
     hdr& hd = hs[i];
     std::byte* r = ring(hd);
-    work& w = ws[used] = work{hd.holt, season_of(m, i)};
+    work w{hd.holt, season_of(m, i)};
     double dec = hd.decayed * m.bucket_decay(d);
-    std::int64_t next = lo;
+    std::int64_t next = lo - hd.lag;
     for_each_nonzero(r, hd.width, first_slot, static_cast<std::size_t>(k), h,
                      [&](std::size_t j, std::uint32_t c) {
                        const std::int64_t bucket = lo + static_cast<std::int64_t>(j);
@@ -594,15 +615,13 @@ void item_trend::slide(const trend_model& m, std::int64_t to) {
                        next = bucket + 1;
                      });
     hd.decayed = dec;
-    last[used] = {&w, next, end - next};
-    series_of_lane[used++] = i;
-    if (used == lanes) flush();
+    hd.lag = defer_empty(p, w, next, end);
+    hd.holt = w.h;
     // Zero the leaving slots: first_slot, ... wrapping at the ring's end.
     const std::size_t head = std::min(static_cast<std::size_t>(k), h - first_slot);
     std::memset(r + first_slot * hd.width, 0, head * hd.width);
     std::memset(r, 0, (static_cast<std::size_t>(k) - head) * hd.width);
   }
-  flush();
   newest_ = to;
 }
 
@@ -714,9 +733,11 @@ double item_trend::decayed(const trend_model& m, int s, std::int64_t t_ms) const
 
 item_trend::work item_trend::load(const trend_model& m, int s, float* season_buf) const {
   const holt_packed& h = s < 0 ? overall_ : hdrs()[s].holt;
+  const std::uint32_t lag = s < 0 ? overall_lag_ : hdrs()[s].lag;
   work w{h, season_buf};
   if (season_buf != nullptr)
     std::memcpy(season_buf, season_of(m, s), m.params().season_slots * sizeof(float));
+  fold_empty(m.params(), w, base(m) - lag, lag);
   return w;
 }
 
@@ -794,24 +815,24 @@ std::size_t item_trend::heap_bytes(const trend_model&) const {
 
 void item_trend::state_words(const trend_model& m, std::vector<std::uint64_t>& out) const {
   const auto& p = m.params();
-  auto holt = [&](const holt_packed& h) {
+  // Each forecaster folded up to base (its lag applied): the words do not
+  // depend on how much of the folding was deferred.
+  std::vector<float> seas(p.season ? p.season_slots : 0);
+  auto holt = [&](int s) {
+    const holt_packed h = load(m, s, p.season ? seas.data() : nullptr).h;
     out.push_back(fbits(h.level) | fbits(h.trend) << 32);
     out.push_back(fbits(h.variance) | std::uint64_t{h.idle} << 32 | std::uint64_t{h.ready} << 63);
+    for (float x : seas)
+      out.push_back(fbits(x));
   };
   out.push_back(static_cast<std::uint64_t>(newest_));
   out.push_back(n_);
-  holt(overall_);
-  if (p.season)
-    for (std::uint32_t j = 0; j < p.season_slots; ++j)
-      out.push_back(fbits(season_of(m, -1)[j]));
+  holt(overall_series);
   for (std::uint16_t i = 0; i < n_; ++i) {
     const hdr& h = hdrs()[i];
     out.push_back(std::uint64_t{h.type} | std::uint64_t{h.width} << 8);
     out.push_back(dbits(h.decayed));
-    holt(h.holt);
-    if (p.season)
-      for (std::uint32_t j = 0; j < p.season_slots; ++j)
-        out.push_back(fbits(season_of(m, i)[j]));
+    holt(i);
     for (std::size_t s = 0; s < p.horizon_buckets; ++s)
       out.push_back(load_cell(ring(h), h.width, s));
   }

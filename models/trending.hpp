@@ -34,10 +34,13 @@
 // the item's newest bucket; the forecasters are folded exactly up to the
 // ring's oldest bucket ("lagging" state): a bucket is folded when an add of the
 // same item pushes it out of the ring, and such a bucket is always closed, so
-// its count is final. Queries are const: they take an explicit time T (as of),
-// copy the lagging state and re-step it over the ring (at most horizon_buckets
-// steps, and top_trending only for items whose last closed bucket reaches
-// min_support). Hence an item's answers depend only on its own events and T,
+// its count is final. A series' empty buckets after its last folded event
+// wait (its "lag") until a later slide folds one of its events, or a query
+// folds them in its copy; a run that reaches the reset is never stepped. The
+// digest hashes each forecaster with its lag applied. Queries are const: they
+// take an explicit time T (as of), copy the lagging state and re-step it over
+// the ring (at most horizon_buckets steps, and top_trending only for items
+// whose last closed bucket reaches min_support). Hence an item's answers depend only on its own events and T,
 // never on which other items share its table: sharded tables queried as of the
 // same T, merged, answer exactly like one table.
 //
@@ -264,9 +267,9 @@ class item_trend {
   std::uint32_t ring_count(const trend_model& m, const hdr& h, std::int64_t bucket) const;
   void rebuild(const trend_model& m, int insert_type, int widen);
   void slide(const trend_model& m, std::int64_t to);
-  struct empty_run; // empty buckets to fold into one forecaster
-  static void fold_empty(const trending_params& p, empty_run* runs, std::size_t n);
   static void fold_empty(const trending_params& p, work& w, std::int64_t first, std::int64_t z);
+  static std::uint32_t defer_empty(const trending_params& p, work& w, std::int64_t next,
+                                   std::int64_t end);
   work load(const trend_model& m, int s, float* season_buf) const;
   void fold_to(const trend_model& m, int s, work& w, std::int64_t end) const;
 
@@ -274,7 +277,8 @@ class item_trend {
   std::unique_ptr<std::byte[]> data_;   // [hdr x n][season floats][rings]
   holt_packed overall_;                 // lagging forecaster of the weighted series
   std::uint32_t bytes_ = 0;             // size of data_
-  std::uint16_t n_ = 0;                 // type series
+  std::uint32_t overall_lag_ : 20 = 0;  // overall_'s unfolded empty buckets below base
+  std::uint32_t n_ : 12 = 0;            // type series (<= 256)
 };
 
 enum class add_status : std::uint8_t { accepted, late, rejected };

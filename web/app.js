@@ -120,14 +120,9 @@
     });
   }
 
-  var modelShown = false;
   function refreshPopular() {
     return getJSON("/v1/popular?k=" + k).then(function (p) {
       fillRanking($("popular-table"), p.items, "count");
-      // The model panel before any lookup: the model behind the top item's neighbours.
-      if (!modelShown && p.items.length)
-        return getJSON("/v1/similar/" + encodeURIComponent(p.items[0].item) + "?k=1")
-          .then(showModel).catch(function () { /* no table yet */ });
     });
   }
 
@@ -167,14 +162,38 @@
     });
   }
 
-  function showModel(s) {
-    modelShown = true;
-    var rows = [["model", s.model || "–"], ["version", fmt(s.model_version, 0)],
-                ["recall@10 (LSH vs exact)", s.recall_at_10 === undefined ? "–" : fmt(s.recall_at_10, 3)]];
-    var ev = s.evaluation || s.eval;
-    if (ev && typeof ev === "object")
-      Object.keys(ev).forEach(function (key) { rows.push([key, fmt(ev[key], 4)]); });
-    kv($("model-table"), rows);
+  // The current model (GET /v1/model): name, version, recall@10 of its
+  // similar-items table, the training summary, and its evaluation table (the
+  // metrics of `eddy eval --json`, ALS against popularity) or why there is none.
+  function refreshModel() {
+    return getJSON("/v1/model").then(function (m) {
+      var rows = [["model", m.model || "none yet"], ["version", m.version === null ? "–" : fmt(m.version, 0)],
+                  ["trained by", m.trained_by || "–"],
+                  ["recall@10 (LSH vs exact)", m.recall_at_10 === null ? "–" : fmt(m.recall_at_10, 3)]];
+      var t = m.training;
+      if (t) {
+        rows.push(["users × items", fmt(t.users, 0) + " × " + fmt(t.items, 0)]);
+        if (t.settings) rows.push(["factors, iterations", t.settings.factors + ", " + t.settings.iterations]);
+        if (t.iterations && t.iterations.length)
+          rows.push(["final loss (normalized)", fmt(t.iterations[t.iterations.length - 1].normalized_loss, 5)]);
+      }
+      kv($("model-table"), rows);
+      var body = $("model-eval").querySelector("tbody");
+      body.textContent = "";
+      var ev = m.evaluation;
+      $("model-eval-k").textContent = ev && ev.k ? "(@" + ev.k + ", each user's later interactions held out)" : "";
+      $("model-eval-note").textContent = ev ? "" : (m.hint || "no evaluation");
+      $("model-eval").style.display = ev ? "" : "none";
+      if (!ev || !ev.als) return;
+      Object.keys(ev.als).forEach(function (key) {
+        if (typeof ev.als[key] !== "number") return;
+        var tr = document.createElement("tr");
+        cell(tr, key);
+        cell(tr, fmt(ev.als[key], 4), "num");
+        cell(tr, ev.popularity && typeof ev.popularity[key] === "number" ? fmt(ev.popularity[key], 4) : "–", "num");
+        body.appendChild(tr);
+      });
+    });
   }
 
   function lookupSimilar(ev) {
@@ -193,7 +212,6 @@
         cell(tr, fmt(e.score, 3), "num");
         body.appendChild(tr);
       });
-      showModel(s);
     }).catch(function (e) {
       body.textContent = "";
       $("similar-note").innerHTML = "";
@@ -206,7 +224,7 @@
   $("similar-form").addEventListener("submit", lookupSimilar);
 
   function refresh() {
-    var jobs = [refreshCluster(), refreshTrending(), refreshPopular()].map(function (p) {
+    var jobs = [refreshCluster(), refreshTrending(), refreshPopular(), refreshModel()].map(function (p) {
       return p.catch(function (e) { $("status").textContent = "error: " + e.message; });
     });
     Promise.all(jobs).then(function () {

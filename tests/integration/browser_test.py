@@ -163,7 +163,40 @@ class Browser(unittest.TestCase):
         d.find_element(By.CSS_SELECTOR, "#similar-form button").click()
         wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#similar-table tbody tr")) > 0,
                    30, "similar items")
-        self.assertIn("version", d.find_element(By.ID, "model-table").text)
+        # The model panel: the current model (GET /v1/model) and its evaluation table,
+        # or the note saying there is none yet and how to get one. When the node
+        # knows its models directory, an evaluation saved beside the trainer's
+        # MODEL.json (`eddy eval --json`) is drawn as a table.
+        model_json = lambda: json.load(urllib.request.urlopen(f"{self.node}/v1/model", timeout=30))
+        model = model_json()
+        if model["training"] is not None:
+            feed = os.path.join(self.c.dir, "eval-feed.msgpack")
+            run([EDDY, "generate", "--seed", "3", "--hours", "2", "--items", "100", "-o", feed],
+                env=self.c.env)
+            doc = json.loads(run([EDDY, "eval", feed, "--factors", "8", "--iterations", "2",
+                                  "--json"], env=self.c.env).stdout)
+            name = model["model"].split("/")[1]
+            with open(os.path.join(self.c.dir, "data", model["trained_by"], "models", name,
+                                   "EVAL.json"), "w") as f:
+                json.dump(doc, f)
+            model = model_json()
+            self.assertEqual(model["evaluation"], doc)
+        self.assertIsNotNone(model["model"], model)
+        wait_until(lambda: model["model"] in d.find_element(By.ID, "model-table").text, 30,
+                   "the model panel")
+        panel = d.find_element(By.ID, "model-table").text
+        self.assertIn(f"version {model['version']}", panel)
+        if model["evaluation"] is None:
+            self.assertEqual(d.find_element(By.ID, "model-eval-note").text, model["hint"])
+            self.assertTrue(model["hint"])
+            self.assertEqual(d.find_elements(By.CSS_SELECTOR, "#model-eval tbody tr"), [])
+        else:  # one row per metric, ALS next to popularity
+            metrics = [k for k, v in model["evaluation"]["als"].items() if isinstance(v, (int, float))]
+            wait_until(lambda: len(d.find_elements(By.CSS_SELECTOR, "#model-eval tbody tr"))
+                       == len(metrics), 30, "the evaluation table")
+            rows = [r.text.split() for r in d.find_elements(By.CSS_SELECTOR, "#model-eval tbody tr")]
+            self.assertEqual([r[0] for r in rows], metrics)
+            self.assertIn("recall", metrics)
         os.makedirs(ARTIFACTS, exist_ok=True)
         shot = os.path.join(ARTIFACTS, "dashboard.png")
         self.assertTrue(d.save_screenshot(shot), shot)

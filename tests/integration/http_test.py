@@ -81,6 +81,14 @@ def cli(c, *args, node=0, check_rc=True):
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
+def evaluation(c):
+    """`eddy eval --json` of the test feed: an evaluation table as the CLI makes it."""
+    feed = os.path.join(c.dir, "eval-feed.msgpack")
+    run([EDDY, "generate", *FEED, "-o", feed], env=c.env)
+    return json.loads(run([EDDY, "eval", feed, "--factors", "8", "--iterations", "2",
+                           "--json"], env=c.env).stdout)
+
+
 def strip(j, *keys):
     j = dict(j)
     for k in ("queried_by",) + keys:
@@ -289,6 +297,110 @@ class HttpThreeNodes(unittest.TestCase):
                 self.assertEqual(body, f.read(), path)
         EXERCISED.add(("/", "get", 200))
         EXERCISED.add(("/metrics", "get", 200))
+
+    def items_in_model(self, want=6):
+        """`want` items of the feed the current model has lists for (the generator's
+        ids are "100000".., the most popular first; events the tests sent later are
+        not in the model)."""
+        c, found = self.c, []
+        for i in range(100000, 100300):
+            answer = run([EDDY, "similar", str(i), "--json", "--connect", c.endpoint(0)],
+                         env=c.env, check=False).stdout
+            if "error" not in json.loads(answer):
+                found.append(str(i))
+            if len(found) == want:
+                break
+        return found
+
+    def test_6_ids_with_slashes_and_reserved_characters_in_paths(self):
+        c = self.c
+        odd = "cat/shoes?size=4#red %2F"  # '/', '?', '#', ' ' and a literal "%2F"
+        user = "visitor/7"
+        events = [{"user": user, "item": odd, "type": "view"},  # ts: now, in the horizon
+                  {"user": user, "item": odd, "type": "cart"}]
+        status, hdrs, body = http(c, "/v1/events", node=2, method="POST",
+                                  body=json.dumps({"events": events}).encode())
+        self.assertEqual(check("/v1/events", status, hdrs, body, "POST")["stored"], 2)
+        self.assertEqual(c.count(odd)["item_count"], 2)
+        path = urllib.parse.quote(odd, safe="")  # '/' -> %2F, '%' -> %25
+        self.assertIn("%2F", path)
+        for node in (0, 1, 2):
+            got = get(c, "/v1/items/{item}/series", f"/v1/items/{path}/series", node)
+            self.assertEqual(got["item"], odd)
+            self.assertEqual(strip(got), strip(cli(c, "series", odd, node=node)))
+        # Not in the model (it came after training): 404 naming the decoded id, like the CLI.
+        for template, url, name in (
+                ("/v1/similar/{item}", f"/v1/similar/{path}", odd),
+                ("/v1/recommend/{user}", f"/v1/recommend/{urllib.parse.quote(user, safe='')}", user),
+                ("/v1/similar/{item}", "/v1/similar/a%2Fb", "a/b")):
+            status, hdrs, body = http(c, url)
+            self.assertEqual(status, 404, body)
+            self.assertIn(f"'{name}'", check(template, status, hdrs, body)["error"], url)
+        # An empty id segment is no route.
+        self.assertEqual(http(c, "/v1/similar/")[0], 404)
+
+    def test_7_model_metrics_and_a_new_model_version(self):
+        c = self.c
+        items = self.items_in_model()
+        want = cli(c, "similar", items[0], "-k", "1")
+        for node in (0, 1, 2):
+            m = get(c, "/v1/model", "/v1/model", node)
+            self.assertEqual(m["queried_by"], f"n{node + 1}")
+            self.assertIsNone(m["evaluation"])
+            self.assertTrue(m["hint"])
+            if m["similar"] is None and m["model"] is None:
+                # The node did not give the server its models directory and the probe
+                # (the most popular items) found no item in the table: it says so.
+                self.assertIn("models directory", m["hint"])
+                continue
+            self.assertEqual((m["model"], m["version"], m["trained_by"]),
+                             (want["model"], want["model_version"], "n1"))
+            # SIMILAR.json keeps recall@10 to 4 digits, the answers to 6.
+            self.assertAlmostEqual(m["recall_at_10"], want["recall_at_10"], places=3)
+            if m["similar"] is not None:  # the node gave the server its models directory
+                self.assertEqual(m["similar"]["version"], want["model_version"])
+                if node == 0:  # n1 trained it: its MODEL.json is there
+                    self.assertEqual(m["training"]["version"], want["model_version"])
+                    self.assertIn("eddy eval", m["hint"])
+                else:
+                    self.assertIsNone(m["training"])
+                    self.assertIn("node n1", m["hint"])
+        status, hdrs, body = http(c, "/v1/model?k=3")
+        self.assertEqual(status, 400)
+        self.assertIn("k", check("/v1/model", status, hdrs, body)["error"])
+        # Shard-log bytes of each node: more than the 60-byte events it owns can be
+        # stored in (every node owns some of the feed's items).
+        for node in (0, 1, 2):
+            text = http(c, "/metrics", node=node)[2].decode()
+            line = [l for l in text.splitlines() if l.startswith("eddy_log_bytes ")]
+            self.assertEqual(len(line), 1, text[:500])
+            self.assertGreater(int(line[0].split()[1]), 0)
+        # A new model: every node's answers switch to version 2 (no stale cache), and
+        # still equal the CLI, for an item of each node.
+        run([EDDY, "train", "--connect", c.endpoint(0), "--json", "--factors", "16",
+             "--iterations", "2"], env=c.env)
+        items = self.items_in_model()
+        self.assertGreaterEqual(len(items), 6)
+        for node in (0, 1, 2):
+            for item in items[:6]:
+                want = cli(c, "similar", item, "-k", "5", node=node)
+                got = get(c, "/v1/similar/{item}",
+                          f"/v1/similar/{urllib.parse.quote(item, safe='')}?k=5", node)
+                self.assertEqual(got, want, (node, item))
+                self.assertEqual(got["model_version"], 2)
+            m = get(c, "/v1/model", "/v1/model", node)
+            if m["similar"] is not None:
+                self.assertEqual((m["model"], m["version"], m["trained_by"]),
+                                 ("n1/als-2", 2, "n1"))
+        # An evaluation saved beside the trainer's MODEL.json (what `eddy eval --json`
+        # prints) is served with the model and matches the OpenAPI file.
+        if get(c, "/v1/model", "/v1/model")["similar"] is not None:
+            doc = evaluation(c)
+            with open(os.path.join(c.dir, "data", "n1", "models", "als-2", "EVAL.json"), "w") as f:
+                json.dump(doc, f)
+            m = get(c, "/v1/model", "/v1/model")
+            self.assertEqual(m["evaluation"], doc)
+            self.assertIsNone(m["hint"])
 
     def test_8_every_documented_endpoint_was_exercised(self):
         documented = {(p, m) for p, ops in SPEC["paths"].items() for m in ops}
