@@ -310,7 +310,7 @@ struct server_state {
   std::string node;
   std::string dir;
   std::shared_ptr<const als_artifact> model;
-  std::string similar_name; ///< the similar.current target loaded
+  std::unique_ptr<current_similar_table> current; ///< loads similar.current
   std::shared_ptr<const similar_table> similar;
   static inline const char* name = "eddy.model_server";
 };
@@ -321,17 +321,9 @@ using server_actor = caf::stateful_actor<server_state>;
 // pointer). An error message if it cannot be read; st.similar stays null while
 // there is no table.
 std::optional<std::string> load_similar(server_state& st) {
-  auto name = current_similar(st.dir);
-  if (!name) {
-    st.similar.reset();
-    st.similar_name.clear();
-    return std::nullopt;
-  }
-  if (*name == st.similar_name) return std::nullopt;
-  auto t = read_similar_table(st.dir, *name);
+  auto t = st.current->get();
   if (!t) return t.err().message;
   st.similar = std::move(*t);
-  st.similar_name = *name;
   return std::nullopt;
 }
 
@@ -345,6 +337,7 @@ std::string error_json(const std::string& why) {
 caf::behavior model_server(server_actor* self, std::string node, std::string dir) {
   self->state.node = std::move(node);
   self->state.dir = std::move(dir);
+  self->state.current = std::make_unique<current_similar_table>(self->state.dir);
   return {
       [=](simq_atom, const std::string& item) -> std::string {
         auto& st = self->state;

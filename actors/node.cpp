@@ -3,6 +3,7 @@
 #include "actors/als_worker.hpp"
 #include "actors/gateway.hpp"
 #include "actors/shard_actor.hpp"
+#include "actors/similar_table.hpp"
 #include "actors/trending_actor.hpp"
 #include "cluster/http_api.hpp"
 #include "cluster/shard_map.hpp"
@@ -14,6 +15,7 @@
 #include <spdlog/spdlog.h>
 #include <csignal>
 #include <filesystem>
+#include <unordered_map>
 #include <pthread.h>
 
 namespace eddy::actors {
@@ -235,6 +237,46 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
       ho.max_frame_bytes = cfg.limits.max_frame_bytes;
       ho.registry = &*registry;
       ho.warn = [id = me->id](const std::string& m) { node_logger(id)->warn("{}", m); };
+      ho.models_dir = (dir / "models").string();
+      // "similar" queries about this node's own items, answered in the HTTP thread
+      // from the table similar.current points to: the model server's answer
+      // (encode_item_list + similar_json, as the gateway combines them) without
+      // the round trip. Owners are fixed at start (a down node keeps its shards),
+      // so env->owner is read-only here.
+      ho.local_similar = [env, current = std::make_shared<current_similar_table>(
+                                 ho.models_dir)](
+                           std::string_view args) -> std::optional<std::string> {
+        auto q = parse_similar_query(args);
+        if (!q) return std::nullopt; // the gateway words the error
+        for (auto& item : q->items)
+          if (env->owner[cluster::shard_of(item, env->cfg.shards)] != env->me)
+            return std::nullopt;
+        auto t = current->get();
+        if (!t || !*t) return std::nullopt; // the gateway words "no table (yet)"
+        std::vector<std::string> lists;
+        lists.reserve(q->items.size());
+        for (auto& item : q->items)
+          lists.push_back(encode_item_list(t->get(), item, env->me));
+        return similar_json(*q, lists);
+      };
+      // Another node's item: /v1/similar/{item} goes to its owner's HTTP server
+      // when that server listens where this node can reach it (a wildcard
+      // listen address, or the one the owner's host is).
+      std::unordered_map<std::string, std::string> peer_urls;
+      const auto& listen = cfg.http.listen;
+      for (auto& n : cfg.nodes)
+        if (n.id != me->id && n.http_port != 0 &&
+            (listen == "0.0.0.0" || listen == "::" || listen == n.host))
+          peer_urls[n.id] = "http://" + (n.host == "0.0.0.0" ? std::string{"127.0.0.1"} : n.host) +
+                            ":" + std::to_string(n.http_port);
+      ho.owner_http = [env, peer_urls](std::string_view item)
+        -> std::optional<cluster::http_api_options::peer_http> {
+        const auto& owner = env->owner[cluster::shard_of(item, env->cfg.shards)];
+        auto it = peer_urls.find(owner);
+        if (owner == env->me || it == peer_urls.end())
+          return std::nullopt;
+        return cluster::http_api_options::peer_http{owner, it->second};
+      };
       auto h = cluster::http_api::start(ho);
       if (!h) {
         status = fail(me->id, cfg.origin + ": node " + me->id + ": " + h.err().message);

@@ -238,6 +238,23 @@ expected<std::string> store_similar_table(const std::string& models_dir,
   return final_dir.string();
 }
 
+expected<std::shared_ptr<const similar_table>> current_similar_table::get() {
+  auto name = current_similar(dir_);
+  std::lock_guard lock{mutex_};
+  if (!name) {
+    name_.clear();
+    table_.reset();
+    return table_;
+  }
+  if (*name != name_) {
+    auto t = read_similar_table(dir_, *name);
+    if (!t) return t.err();
+    table_ = std::move(*t);
+    name_ = *name;
+  }
+  return table_;
+}
+
 std::optional<std::string> current_similar(const std::string& models_dir) {
   std::error_code ec;
   auto target = fs::read_symlink(fs::path{models_dir} / current_link, ec);

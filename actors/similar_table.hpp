@@ -36,6 +36,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +77,22 @@ std::optional<std::string> current_similar(const std::string& models_dir);
 /// Reads models_dir/name/table.msgpack.
 expected<std::shared_ptr<const similar_table>>
 read_similar_table(const std::string& models_dir, const std::string& name);
+
+/// The table similar.current points to, read again only when the link switches
+/// to another table (the switch is one pointer). Thread-safe: the model server
+/// and a node's HTTP threads share the loading rule.
+class current_similar_table {
+public:
+  explicit current_similar_table(std::string models_dir) : dir_(std::move(models_dir)) {}
+  /// The current table; null while there is none; an error if it cannot be read.
+  expected<std::shared_ptr<const similar_table>> get();
+
+private:
+  std::string dir_;
+  std::mutex mutex_;
+  std::string name_; ///< the similar.current target loaded
+  std::shared_ptr<const similar_table> table_;
+};
 
 /// A parsed "similar" query: item=ID or items=A,B,..; k (default 10);
 /// exclude=A,B; days=N. Lists are split on their commas first, then each

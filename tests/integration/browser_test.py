@@ -169,18 +169,18 @@ class Browser(unittest.TestCase):
         # MODEL.json (`eddy eval --json`) is drawn as a table.
         model_json = lambda: json.load(urllib.request.urlopen(f"{self.node}/v1/model", timeout=30))
         model = model_json()
-        if model["training"] is not None:
-            feed = os.path.join(self.c.dir, "eval-feed.msgpack")
-            run([EDDY, "generate", "--seed", "3", "--hours", "2", "--items", "100", "-o", feed],
-                env=self.c.env)
-            doc = json.loads(run([EDDY, "eval", feed, "--factors", "8", "--iterations", "2",
-                                  "--json"], env=self.c.env).stdout)
-            name = model["model"].split("/")[1]
-            with open(os.path.join(self.c.dir, "data", model["trained_by"], "models", name,
-                                   "EVAL.json"), "w") as f:
-                json.dump(doc, f)
-            model = model_json()
-            self.assertEqual(model["evaluation"], doc)
+        self.assertIsNotNone(model["training"], model)  # n1 trained the model
+        feed = os.path.join(self.c.dir, "eval-feed.msgpack")
+        run([EDDY, "generate", "--seed", "3", "--hours", "2", "--items", "100", "-o", feed],
+            env=self.c.env)
+        doc = json.loads(run([EDDY, "eval", feed, "--factors", "8", "--iterations", "2",
+                              "--json"], env=self.c.env).stdout)
+        name = model["model"].split("/")[1]
+        with open(os.path.join(self.c.dir, "data", model["trained_by"], "models", name,
+                               "EVAL.json"), "w") as f:
+            json.dump(doc, f)
+        model = model_json()
+        self.assertEqual(model["evaluation"], doc)
         self.assertIsNotNone(model["model"], model)
         wait_until(lambda: model["model"] in d.find_element(By.ID, "model-table").text, 30,
                    "the model panel")

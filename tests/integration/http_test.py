@@ -348,23 +348,18 @@ class HttpThreeNodes(unittest.TestCase):
             self.assertEqual(m["queried_by"], f"n{node + 1}")
             self.assertIsNone(m["evaluation"])
             self.assertTrue(m["hint"])
-            if m["similar"] is None and m["model"] is None:
-                # The node did not give the server its models directory and the probe
-                # (the most popular items) found no item in the table: it says so.
-                self.assertIn("models directory", m["hint"])
-                continue
+            self.assertIsNotNone(m["similar"], m)  # every node reads its models directory
             self.assertEqual((m["model"], m["version"], m["trained_by"]),
                              (want["model"], want["model_version"], "n1"))
             # SIMILAR.json keeps recall@10 to 4 digits, the answers to 6.
             self.assertAlmostEqual(m["recall_at_10"], want["recall_at_10"], places=3)
-            if m["similar"] is not None:  # the node gave the server its models directory
-                self.assertEqual(m["similar"]["version"], want["model_version"])
-                if node == 0:  # n1 trained it: its MODEL.json is there
-                    self.assertEqual(m["training"]["version"], want["model_version"])
-                    self.assertIn("eddy eval", m["hint"])
-                else:
-                    self.assertIsNone(m["training"])
-                    self.assertIn("node n1", m["hint"])
+            self.assertEqual(m["similar"]["version"], want["model_version"])
+            if node == 0:  # n1 trained it: its MODEL.json is there
+                self.assertEqual(m["training"]["version"], want["model_version"])
+                self.assertIn("eddy eval", m["hint"])
+            else:
+                self.assertIsNone(m["training"])
+                self.assertIn("node n1", m["hint"])
         status, hdrs, body = http(c, "/v1/model?k=3")
         self.assertEqual(status, 400)
         self.assertIn("k", check("/v1/model", status, hdrs, body)["error"])
@@ -389,18 +384,16 @@ class HttpThreeNodes(unittest.TestCase):
                 self.assertEqual(got, want, (node, item))
                 self.assertEqual(got["model_version"], 2)
             m = get(c, "/v1/model", "/v1/model", node)
-            if m["similar"] is not None:
-                self.assertEqual((m["model"], m["version"], m["trained_by"]),
-                                 ("n1/als-2", 2, "n1"))
+            self.assertEqual((m["model"], m["version"], m["trained_by"]),
+                             ("n1/als-2", 2, "n1"))
         # An evaluation saved beside the trainer's MODEL.json (what `eddy eval --json`
         # prints) is served with the model and matches the OpenAPI file.
-        if get(c, "/v1/model", "/v1/model")["similar"] is not None:
-            doc = evaluation(c)
-            with open(os.path.join(c.dir, "data", "n1", "models", "als-2", "EVAL.json"), "w") as f:
-                json.dump(doc, f)
-            m = get(c, "/v1/model", "/v1/model")
-            self.assertEqual(m["evaluation"], doc)
-            self.assertIsNone(m["hint"])
+        doc = evaluation(c)
+        with open(os.path.join(c.dir, "data", "n1", "models", "als-2", "EVAL.json"), "w") as f:
+            json.dump(doc, f)
+        m = get(c, "/v1/model", "/v1/model")
+        self.assertEqual(m["evaluation"], doc)
+        self.assertIsNone(m["hint"])
 
     def test_8_every_documented_endpoint_was_exercised(self):
         documented = {(p, m) for p, ops in SPEC["paths"].items() for m in ops}
