@@ -12,12 +12,8 @@
 namespace eddy::actors {
 
 void shard_data::count(std::span<const event_view> events_of_batch) {
-  for (auto& e : events_of_batch) {
-    if (auto it = item_counts.find(e.item); it != item_counts.end())
-      ++it->second;
-    else
-      item_counts.emplace(e.item, 1);
-  }
+  for (auto& e : events_of_batch)
+    ++item_counts.try_emplace(e.item, 0).first->second;
   events += events_of_batch.size();
 }
 

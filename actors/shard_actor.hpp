@@ -5,12 +5,12 @@
 #include "actors/messages.hpp"
 #include "cluster/shard_log.hpp"
 
+#include <absl/container/flat_hash_map.h>
 #include <caf/fwd.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <string>
-#include <unordered_map>
 
 namespace eddy::actors {
 
@@ -25,8 +25,9 @@ struct group_commit {
 struct shard_data {
   std::uint32_t shard = 0;
   std::unique_ptr<cluster::shard_log> log;
-  /// Events per item; looked up by string_view (no key is built for a known item).
-  std::unordered_map<std::string, std::uint64_t, string_hash, std::equal_to<>> item_counts;
+  /// Events per item; looked up by string_view (no key is built for a known item),
+  /// in an open-addressing map (fewer cache misses per event than a node map).
+  absl::flat_hash_map<std::string, std::uint64_t, string_hash, std::equal_to<>> item_counts;
   std::uint64_t events = 0;
   /// The shard's trending state while it is rebuilt by replay (null when trending
   /// is off); the trending actor owns it once the node serves.

@@ -976,12 +976,12 @@ std::uint64_t trending_table::digest() const {
 }
 
 std::size_t trending_table::memory_bytes() const {
-  // libstdc++ node: next pointer, the pair, the cached hash code.
-  constexpr std::size_t node =
-      sizeof(void*) + sizeof(std::pair<const std::string, item_trend>) + sizeof(std::size_t);
-  std::size_t bytes = sizeof(*this) + m_.heap_bytes() + items_.bucket_count() * sizeof(void*);
+  // absl's flat map: one slot (the pair) and one control byte per capacity entry,
+  // empty ones included.
+  constexpr std::size_t slot = sizeof(std::pair<const std::string, item_trend>) + 1;
+  std::size_t bytes = sizeof(*this) + m_.heap_bytes() + items_.capacity() * slot;
   for (const auto& [name, it] : items_) {
-    bytes += chunk(node) + it.heap_bytes(m_);
+    bytes += it.heap_bytes(m_);
     if (name.capacity() > 15) bytes += chunk(name.capacity() + 1);
   }
   return bytes;
