@@ -1083,6 +1083,12 @@ struct http_api::impl {
       out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type +
              "\n";
     };
+    // A metric of one unlabelled sample.
+    auto single = [&](const std::string& name, const std::string& help,
+                      const char* type, const std::string& value) {
+      gauge(name, help, type);
+      out += name + " " + value + "\n";
+    };
     auto num = [](double v) {
       char b[48];
       std::snprintf(b, sizeof b, "%.17g", v);
@@ -1143,32 +1149,29 @@ struct http_api::impl {
         std::uint64_t v = 0;
         return std::to_string(e[key].get(v) == simdjson::SUCCESS ? v : 0);
       };
-      gauge("eddy_ingest_pending_batches",
-            "Producer batches inside this node waiting for their owners' acks "
-            "(queue depth)",
-            "gauge");
-      out += "eddy_ingest_pending_batches " + u(doc, "pending_batches") + "\n";
-      gauge("eddy_ingest_remote_parts",
-            "Batch parts sent to other owners, not yet acked", "gauge");
-      out += "eddy_ingest_remote_parts " + u(doc, "remote_parts") + "\n";
-      gauge("eddy_queries_in_progress",
-            "Queries this node is gathering answers for", "gauge");
-      out += "eddy_queries_in_progress " + u(doc, "pending_queries") + "\n";
-      gauge("eddy_ingest_credit_limit",
-            "Producer requests a node takes in at once (limits.window_batches)",
-            "gauge");
-      out += "eddy_ingest_credit_limit " + u(doc, "ingest_credit_limit") + "\n";
-      gauge("eddy_local_shards", "Shards this node owns", "gauge");
-      out += "eddy_local_shards " + u(doc, "local_shards") + "\n";
-      gauge("eddy_log_bytes",
-            "Bytes in the shard logs of this node (all segments of the shards "
-            "it owns)",
-            "gauge");
-      out += "eddy_log_bytes " + u(doc, "log_bytes") + "\n";
-      gauge("eddy_events_rejected_total",
-            "Events this node's ingest rejected (dead letters written)",
-            "counter");
-      out += "eddy_events_rejected_total " + u(doc, "dead_letters") + "\n";
+      single("eddy_ingest_pending_batches",
+             "Producer batches inside this node waiting for their owners' acks "
+             "(queue depth)",
+             "gauge", u(doc, "pending_batches"));
+      single("eddy_ingest_remote_parts",
+             "Batch parts sent to other owners, not yet acked", "gauge",
+             u(doc, "remote_parts"));
+      single("eddy_queries_in_progress",
+             "Queries this node is gathering answers for", "gauge",
+             u(doc, "pending_queries"));
+      single(
+          "eddy_ingest_credit_limit",
+          "Producer requests a node takes in at once (limits.window_batches)",
+          "gauge", u(doc, "ingest_credit_limit"));
+      single("eddy_local_shards", "Shards this node owns", "gauge",
+             u(doc, "local_shards"));
+      single("eddy_log_bytes",
+             "Bytes in the shard logs of this node (all segments of the shards "
+             "it owns)",
+             "gauge", u(doc, "log_bytes"));
+      single("eddy_events_rejected_total",
+             "Events this node's ingest rejected (dead letters written)",
+             "counter", u(doc, "dead_letters"));
       simdjson::dom::element t;
       if (doc["transport"].get(t) == simdjson::SUCCESS) {
         gauge("eddy_transport_messages_total",
@@ -1176,10 +1179,10 @@ struct http_api::impl {
         for (auto k : {"received", "sent", "unroutable"})
           out += std::string{"eddy_transport_messages_total{kind=\""} + k +
                  "\"} " + u(t, k) + "\n";
-        gauge("eddy_transport_credit_stalls_total",
-              "Times a socket stopped reading because its credits were used up",
-              "counter");
-        out += "eddy_transport_credit_stalls_total " + u(t, "gated") + "\n";
+        single(
+            "eddy_transport_credit_stalls_total",
+            "Times a socket stopped reading because its credits were used up",
+            "counter", u(t, "gated"));
       }
     }
     auto ts = pool.query("tstats", "", timeout);
@@ -1190,15 +1193,13 @@ struct http_api::impl {
         std::uint64_t v = 0;
         return std::to_string(doc[key].get(v) == simdjson::SUCCESS ? v : 0);
       };
-      gauge("eddy_trending_state_bytes",
-            "Bytes of trending state in the cluster", "gauge");
-      out += "eddy_trending_state_bytes " + u("bytes") + "\n";
-      gauge("eddy_trending_items", "Items with trending state in the cluster",
-            "gauge");
-      out += "eddy_trending_items " + u("items") + "\n";
-      gauge("eddy_trending_series",
-            "(item, type) series tracked in the cluster", "gauge");
-      out += "eddy_trending_series " + u("tracked_series") + "\n";
+      single("eddy_trending_state_bytes",
+             "Bytes of trending state in the cluster", "gauge", u("bytes"));
+      single("eddy_trending_items", "Items with trending state in the cluster",
+             "gauge", u("items"));
+      single("eddy_trending_series",
+             "(item, type) series tracked in the cluster", "gauge",
+             u("tracked_series"));
       gauge("eddy_trending_events_total",
             "Events seen by the trending actors, by outcome", "counter");
       out += "eddy_trending_events_total{outcome=\"accepted\"} " +
@@ -1230,10 +1231,9 @@ struct http_api::impl {
         "Time from sending an HTTP batch (POST /v1/events, /p.gif) to its ack",
         "histogram");
     metrics.ack_latency.render(out, "eddy_http_ingest_ack_seconds", "");
-    gauge("eddy_http_events_stored_total",
-          "Events from HTTP stored by the cluster", "counter");
-    out += "eddy_http_events_stored_total " +
-           std::to_string(metrics.events_stored.load()) + "\n";
+    single("eddy_http_events_stored_total",
+           "Events from HTTP stored by the cluster", "counter",
+           std::to_string(metrics.events_stored.load()));
     gauge("eddy_http_events_rejected_total",
           "Events from HTTP rejected, by reason", "counter");
     {
@@ -1242,34 +1242,29 @@ struct http_api::impl {
         out += "eddy_http_events_rejected_total{reason=\"" + lbl(reason) +
                "\"} " + std::to_string(n) + "\n";
     }
-    gauge("eddy_http_rate_limited_total", "Requests refused with 429",
-          "counter");
-    out += "eddy_http_rate_limited_total " +
-           std::to_string(metrics.rate_limited.load()) + "\n";
-    gauge("eddy_http_forwarded_total",
-          "/v1/similar/{item} requests answered by the item's owner's HTTP "
-          "server",
-          "counter");
-    out += "eddy_http_forwarded_total " +
-           std::to_string(metrics.forwarded.load()) + "\n";
-    gauge("eddy_http_forward_failures_total",
-          "Forwards to an owner's HTTP server that failed (that owner is then "
-          "asked over ZeroMQ for 5 s)",
-          "counter");
-    out += "eddy_http_forward_failures_total " +
-           std::to_string(metrics.forward_failures.load()) + "\n";
+    single("eddy_http_rate_limited_total", "Requests refused with 429",
+           "counter", std::to_string(metrics.rate_limited.load()));
+    single("eddy_http_forwarded_total",
+           "/v1/similar/{item} requests answered by the item's owner's HTTP "
+           "server",
+           "counter", std::to_string(metrics.forwarded.load()));
+    single("eddy_http_forward_failures_total",
+           "Forwards to an owner's HTTP server that failed (that owner is then "
+           "asked "
+           "over ZeroMQ for 5 s)",
+           "counter", std::to_string(metrics.forward_failures.load()));
     if (auto v = metrics.model_version.load(); v >= 0) {
-      gauge("eddy_model_version",
-            "Version of the model of the similar-items table (or of the newest "
-            "similar / "
-            "recommend answer this node served)",
-            "gauge");
-      out += "eddy_model_version " + std::to_string(v) + "\n";
+      single(
+          "eddy_model_version",
+          "Version of the model of the similar-items table (or of the newest "
+          "similar / "
+          "recommend answer this node served)",
+          "gauge", std::to_string(v));
     }
     if (auto r = metrics.recall_at_10.load(); r >= 0) {
-      gauge("eddy_model_recall_at_10",
-            "Recall@10 of the similar-items table vs exact search", "gauge");
-      out += "eddy_model_recall_at_10 " + num(r) + "\n";
+      single("eddy_model_recall_at_10",
+             "Recall@10 of the similar-items table vs exact search", "gauge",
+             num(r));
     }
     res.status = 200;
     res.set_content(std::move(out), "text/plain; version=0.0.4; charset=utf-8");
