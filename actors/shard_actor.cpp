@@ -153,7 +153,6 @@ caf::actor spawn_log_syncer(caf::actor_system& sys, const std::string& data_dir,
               group->failed.store(errno, std::memory_order_release);
               return; // appends are refused from now on: nothing more to sync
             }
-            group->syncs.fetch_add(1, std::memory_order_relaxed);
           }
           self->delayed_send(self, period, timer_atom::value);
         },

@@ -18,7 +18,6 @@ namespace eddy::actors {
 struct group_commit {
   std::atomic<bool> appended{false}; ///< a shard appended since the last sync
   std::atomic<int> failed{0};        ///< errno of a failed sync: appends are refused
-  std::atomic<std::uint64_t> syncs{0};
 };
 
 /// What a shard owns; built by replaying its log before the actor starts.
