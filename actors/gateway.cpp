@@ -6,6 +6,7 @@
 #include "actors/shard_actor.hpp"
 #include "actors/trend_query.hpp"
 #include "cluster/shard_map.hpp"
+#include "models/item_key.hpp"
 #include "schema/dead_letter.hpp"
 #include "schema/interactions.hpp"
 #include "schema/wire.hpp"
@@ -151,8 +152,13 @@ struct gateway_state {
   std::map<std::string, cluster::frames> remote_pending;
   bool flush_scheduled = false;
   wire::limits producer_limits, peer_limits;
-  // on_batch's split by shard, reused: events per shard, and the shards that have any.
-  std::vector<std::vector<event_view>> split;
+  // on_batch's split by shard, reused: events per shard with their items' hashes,
+  // and the shards that have any.
+  struct shard_split {
+    std::vector<event_view> events;
+    std::vector<std::uint64_t> hashes;
+  };
+  std::vector<shard_split> split;
   std::vector<std::uint32_t> split_shards;
   caf::actor als_coord; // the training run this node coordinates, if any
   std::string als_rid, als_corr; // its client (answered here if it crashes)
@@ -321,10 +327,13 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr, std::strin
   split.resize(env.cfg.shards);
   st.split_shards.clear();
   for (auto& e : b->events) {
-    auto shard = cluster::shard_of(e.item, env.cfg.shards);
-    if (split[shard].empty())
+    const auto hash = models::item_hash(e.item);
+    const auto shard = cluster::jump_hash(hash, env.cfg.shards); // cluster::shard_of
+    auto& s = split[shard];
+    if (s.events.empty())
       st.split_shards.push_back(shard);
-    split[shard].push_back(e);
+    s.events.push_back(e);
+    s.hashes.push_back(hash);
   }
   // Shards in ascending order, as before (the order parts reach owners in).
   std::sort(st.split_shards.begin(), st.split_shards.end());
@@ -334,9 +343,12 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr, std::strin
     return;
   }
   for (auto shard : st.split_shards) {
+    auto& s = split[shard];
     auto part = std::make_shared<batch_part>(
-      batch_part{frame, b->producer, b->seq, {split[shard].begin(), split[shard].end()}});
-    split[shard].clear();
+      batch_part{frame, b->producer, b->seq, {s.events.begin(), s.events.end()},
+                 {s.hashes.begin(), s.hashes.end()}});
+    s.events.clear();
+    s.hashes.clear();
     const auto& owner = env.owner[shard];
     if (owner == env.me) {
       queue_local(self, shard, local_part{id, {}, {}, std::move(part)});
@@ -910,8 +922,12 @@ void on_peer_part(gateway_actor* self, const std::string& from, std::string corr
     reply_to_peer(self, from, corr, std::move(a));
     return;
   }
+  std::vector<std::uint64_t> hashes;
+  hashes.reserve(b->events.size());
+  for (auto& e : b->events)
+    hashes.push_back(models::item_hash(e.item));
   auto part = std::make_shared<batch_part>(
-    batch_part{std::move(frame), b->producer, b->seq, std::move(b->events)});
+    batch_part{std::move(frame), b->producer, b->seq, std::move(b->events), std::move(hashes)});
   queue_local(self, shard, local_part{0, from, std::move(corr), std::move(part)});
 }
 

@@ -44,12 +44,15 @@ using inbound_ptr = std::shared_ptr<inbound>;
 /// A shard's part of a producer batch. The events (and the producer name) point
 /// into `frame`, the received bytes they were decoded from, which every part of
 /// that batch shares: no event is copied on its way to the log and the trending
-/// actor.
+/// actor. `item_hashes` holds models::item_hash of each event's item, in event
+/// order: the gateway computed it to route the event, and the shard's counts and
+/// trending table look the item up by it.
 struct batch_part {
   std::shared_ptr<const std::string> frame;
   std::string_view producer;
   std::uint64_t seq = 0;
   std::vector<event_view> events;
+  std::vector<std::uint64_t> item_hashes;
 };
 using part_ptr = std::shared_ptr<const batch_part>;
 /// Several parts for one shard, from batches that arrived together: one message

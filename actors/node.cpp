@@ -7,6 +7,7 @@
 #include "actors/trending_actor.hpp"
 #include "cluster/http_api.hpp"
 #include "cluster/shard_map.hpp"
+#include "models/item_key.hpp"
 #include "schema/dead_letter.hpp"
 #include "schema/interactions.hpp"
 
@@ -105,6 +106,7 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
   std::vector<std::shared_ptr<shard_data>> owned;
   std::uint64_t replayed = 0;
   std::vector<event_view> views; // reused by replay
+  std::vector<std::uint64_t> hashes;
   for (auto s : map.shards_of(me->id)) {
     auto data = std::make_shared<shard_data>();
     data->shard = s;
@@ -120,9 +122,12 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
       lo,
       [&](const wire::batch& b) {
         views.assign(b.events.begin(), b.events.end());
-        data->count(views);
+        hashes.clear();
+        for (auto& e : views)
+          hashes.push_back(models::item_hash(e.item));
+        data->count(views, hashes);
         if (data->trend)
-          feed_trending(*data->trend, views);
+          feed_trending(*data->trend, views, hashes);
       },
       &rs);
     if (!log)

@@ -1,5 +1,7 @@
 #include "actors/shard_actor.hpp"
 
+#include "models/assert.hpp"
+
 #include <caf/all.hpp>
 
 #include <cerrno>
@@ -11,9 +13,16 @@
 
 namespace eddy::actors {
 
-void shard_data::count(std::span<const event_view> events_of_batch) {
-  for (auto& e : events_of_batch)
-    ++item_counts.try_emplace(e.item, 0).first->second;
+void shard_data::count(std::span<const event_view> events_of_batch,
+                       std::span<const std::uint64_t> item_hashes) {
+  EDDY_ASSERT(item_hashes.size() == events_of_batch.size());
+  for (std::size_t i = 0; i < events_of_batch.size(); ++i) {
+    const models::hashed_item key{events_of_batch[i].item, item_hashes[i]};
+    if (auto it = item_counts.find(key); it != item_counts.end())
+      ++it->second;
+    else
+      item_counts.emplace(std::string{key.id}, 1);
+  }
   events += events_of_batch.size();
 }
 
@@ -52,7 +61,7 @@ status append(caf::stateful_actor<shard_state>* self, const std::vector<part_ptr
       out.push_back(-1);
       continue;
     }
-    d.count(parts[i]->events);
+    d.count(parts[i]->events, parts[i]->item_hashes);
     stored.push_back(parts[i]);
     out.push_back(static_cast<std::int64_t>(parts[i]->events.size()));
   }

@@ -4,6 +4,7 @@
 
 #include "actors/messages.hpp"
 #include "cluster/shard_log.hpp"
+#include "models/item_key.hpp"
 
 #include <absl/container/flat_hash_map.h>
 #include <caf/fwd.hpp>
@@ -26,7 +27,8 @@ struct shard_data {
   std::unique_ptr<cluster::shard_log> log;
   /// Events per item; looked up by string_view (no key is built for a known item),
   /// in an open-addressing map (fewer cache misses per event than a node map).
-  absl::flat_hash_map<std::string, std::uint64_t, string_hash, std::equal_to<>> item_counts;
+  absl::flat_hash_map<std::string, std::uint64_t, models::item_key_hash, models::item_key_eq>
+    item_counts;
   std::uint64_t events = 0;
   /// The shard's trending state while it is rebuilt by replay (null when trending
   /// is off); the trending actor owns it once the node serves.
@@ -35,8 +37,10 @@ struct shard_data {
   /// by the gateway's metrics; every append adds its record.
   std::shared_ptr<std::atomic<std::uint64_t>> node_log_bytes;
 
-  /// Applies one stored batch to the counts (replay and append share this).
-  void count(std::span<const event_view> events_of_batch);
+  /// Applies one stored batch to the counts (replay and append share this);
+  /// `item_hashes`: models::item_hash of each event's item.
+  void count(std::span<const event_view> events_of_batch,
+             std::span<const std::uint64_t> item_hashes);
 };
 
 /// Spawns the shard actor; every part it stores (not duplicates) goes on to

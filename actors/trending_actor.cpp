@@ -1,12 +1,19 @@
 #include "actors/trending_actor.hpp"
 
+#include "models/assert.hpp"
+
 #include <caf/all.hpp>
 
 namespace eddy::actors {
 
-void feed_trending(models::trending_table& table, std::span<const event_view> events) {
-  for (auto& e : events)
-    (void)table.add(e.item, e.type, e.ts); // late / unknown types are counted in stats
+void feed_trending(models::trending_table& table, std::span<const event_view> events,
+                   std::span<const std::uint64_t> item_hashes) {
+  EDDY_ASSERT(item_hashes.size() == events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    // Late events and unknown types are counted in the table's stats.
+    (void)table.add(models::hashed_item{e.item, item_hashes[i]}, e.type, e.ts);
+  }
 }
 
 namespace {
@@ -53,7 +60,7 @@ caf::behavior trending_actor(caf::stateful_actor<trending_state>* self,
   return {
     [=](trend_atom, const parts_ptr& parts) {
       for (auto& part : *parts)
-        feed_trending(*self->state.table, part->events);
+        feed_trending(*self->state.table, part->events, part->item_hashes);
     },
     [=](tquery_atom, const trend_request_ptr& r) -> trend_answer_ptr {
       return answer(*self->state.table, self->state.shard, *r);

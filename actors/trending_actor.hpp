@@ -13,8 +13,10 @@
 
 namespace eddy::actors {
 
-/// Adds a stored batch's events to a shard's table (live feed and replay share it).
-void feed_trending(models::trending_table& table, std::span<const event_view> events);
+/// Adds a stored batch's events to a shard's table (live feed and replay share it);
+/// `item_hashes`: models::item_hash of each event's item.
+void feed_trending(models::trending_table& table, std::span<const event_view> events,
+                   std::span<const std::uint64_t> item_hashes);
 
 /// Spawns the actor owning `table`. Messages:
 ///  (trend_atom, parts_ptr)          -> no reply: add the parts' events

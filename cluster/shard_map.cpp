@@ -1,5 +1,6 @@
 #include "cluster/shard_map.hpp"
 
+#include "models/item_key.hpp"
 #include "schema/error.hpp"
 
 #include <algorithm>
@@ -8,9 +9,7 @@
 namespace eddy::cluster {
 
 std::uint64_t item_hash(std::string_view item) noexcept {
-  // Seed 0 and the raw bytes, nothing else: producers in other languages
-  // compute the same shard from any xxh64 implementation (configs/CLUSTER.md).
-  return XXH64(item.data(), item.size(), 0);
+  return models::item_hash(item);
 }
 
 std::uint32_t jump_hash(std::uint64_t key, std::uint32_t buckets) noexcept {

@@ -847,10 +847,6 @@ bool item_trend::same_bits(const trend_model& m, const item_trend& other) const 
 
 // --- trending_table ------------------------------------------------------------
 
-std::size_t trending_table::key_hash::operator()(std::string_view s) const {
-  return std::hash<std::string_view>{}(s);
-}
-
 trending_table::trending_table(trending_params p) : m_(std::move(p)) {}
 
 std::int64_t trending_table::first_open() const {
@@ -863,6 +859,10 @@ std::int64_t trending_table::query_time(std::int64_t as_of_ms) const {
 }
 
 add_status trending_table::add(std::string_view item, std::uint8_t type, std::int64_t ts) {
+  return add(hashed_item{item}, type, ts);
+}
+
+add_status trending_table::add(const hashed_item& item, std::uint8_t type, std::int64_t ts) {
   if (type >= params().type_weights.size()) {
     ++stats_.rejected;
     return add_status::rejected;
@@ -873,7 +873,7 @@ add_status trending_table::add(std::string_view item, std::uint8_t type, std::in
   }
   if (ts > max_ts_) max_ts_ = ts;
   auto it = items_.find(item);
-  if (it == items_.end()) it = items_.emplace(std::string{item}, item_trend{}).first;
+  if (it == items_.end()) it = items_.emplace(std::string{item.id}, item_trend{}).first;
   if (it->second.add(m_, type, ts)) ++series_;
   ++stats_.accepted;
   return add_status::accepted;

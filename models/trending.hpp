@@ -60,6 +60,7 @@
 // total of its folded buckets as of the ring's oldest bucket; the overall
 // total is sum_t type_weights[t] * total_t.
 
+#include "models/item_key.hpp"
 #include "models/topk.hpp"
 
 #include <absl/container/flat_hash_map.h>
@@ -306,6 +307,8 @@ class trending_table {
   explicit trending_table(trending_params p);
 
   add_status add(std::string_view item, std::uint8_t type, std::int64_t ts);
+  /// The same, for a caller that has the id's item_hash already (ingest).
+  add_status add(const hashed_item& item, std::uint8_t type, std::int64_t ts);
 
   /// Max event time seen (no_time before any event).
   std::int64_t max_event_ms() const { return max_ts_; }
@@ -342,11 +345,6 @@ class trending_table {
   const item_trend* find(std::string_view item) const;
 
  private:
-  struct key_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const; // not noexcept: nodes cache the hash
-  };
-
   trend_model m_;
   std::int64_t max_ts_ = no_time;
   trending_stats stats_;
@@ -355,7 +353,7 @@ class trending_table {
   // misses the cache about twice (control bytes, slot) where std::unordered_map's
   // bucket, node chain and node missed four times; this lookup was the largest
   // cost of trending in a node.
-  absl::flat_hash_map<std::string, item_trend, key_hash, std::equal_to<>> items_;
+  absl::flat_hash_map<std::string, item_trend, item_key_hash, item_key_eq> items_;
 };
 
 } // namespace eddy::models

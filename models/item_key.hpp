@@ -1,0 +1,65 @@
+#pragma once
+// Item ids as hash-table keys. One hash of an item's id serves every per-item
+// table it meets on its way through a node: the ingest gateway computes it to
+// route the event (cluster::shard_of), the batch part carries it, and the shard's
+// counts and trending table look the item up by it instead of hashing the id
+// again (hashed_item). Tables keyed by std::string use item_key_hash and
+// item_key_eq, which accept the id alone too.
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace eddy::models {
+
+/// xxh64 of the id's bytes, seed 0 (Debian's libxxhash): also the shard
+/// router's hash (cluster::shard_of).
+std::uint64_t item_hash(std::string_view item) noexcept;
+
+/// An id with its item_hash, for lookups that already know it.
+struct hashed_item {
+  std::string_view id;
+  std::uint64_t hash = 0;
+
+  hashed_item() = default;
+  hashed_item(std::string_view i, std::uint64_t h) : id(i), hash(h) {}
+  explicit hashed_item(std::string_view i) : id(i), hash(item_hash(i)) {}
+};
+
+struct item_key_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view id) const noexcept { return item_hash(id); }
+  std::size_t operator()(const hashed_item& k) const noexcept { return k.hash; }
+};
+
+/// Byte equality with the short ids that most shops use (<= 16 bytes) compared
+/// inline: a call to memcmp per lookup was a visible cost of ingest.
+inline bool same_id(std::string_view a, std::string_view b) noexcept {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n >= 8 && n <= 16) {
+    std::uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a.data(), 8);
+    std::memcpy(&b0, b.data(), 8);
+    std::memcpy(&a1, a.data() + n - 8, 8);
+    std::memcpy(&b1, b.data() + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  return n == 0 || std::memcmp(a.data(), b.data(), n) == 0;
+}
+
+struct item_key_eq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept {
+    return same_id(a, b);
+  }
+  bool operator()(std::string_view a, const hashed_item& b) const noexcept {
+    return same_id(a, b.id);
+  }
+  bool operator()(const hashed_item& a, std::string_view b) const noexcept {
+    return same_id(a.id, b);
+  }
+};
+
+} // namespace eddy::models
