@@ -130,11 +130,20 @@ struct local_part {
   part_ptr part;
 };
 
+// One append request to a local shard actor, until it answers or its deadline
+// passes (on_timer fails its parts then, and a later answer is ignored).
+struct local_append {
+  std::uint32_t shard = 0;
+  std::shared_ptr<std::vector<local_part>> waiting;
+  clock_type::time_point deadline;
+};
+
 struct gateway_state {
   std::shared_ptr<node_env> env;
   std::uint64_t next_id = 1;
   std::unordered_map<std::uint64_t, pending_batch> batches;
   std::unordered_map<std::uint64_t, remote_part> remote_parts;
+  std::unordered_map<std::uint64_t, local_append> local_appends;
   std::unordered_map<std::uint64_t, pending_query> queries;
   std::unordered_map<std::uint64_t, pending_trend> trends;
   std::unordered_map<std::uint64_t, remote_query> remote_queries; // count and trend
@@ -380,9 +389,15 @@ void flush_local(gateway_actor* self) {
     parts->reserve(waiting->size());
     for (auto& lp : *waiting)
       parts->push_back(lp.part);
-    self->request(st.env->shards[shard], local_timeout, append_atom::value, parts_ptr{parts})
+    // No CAF request timeout: each one is a round trip through the clock thread
+    // (set and cancel, a condition variable wakeup each), tens of thousands per
+    // second when ingest runs flat out. on_timer enforces local_timeout instead.
+    const auto id = st.next_id++;
+    st.local_appends[id] = {shard, waiting, clock_type::now() + local_timeout};
+    self->request(st.env->shards[shard], caf::infinite, append_atom::value, parts_ptr{parts})
       .then(
         [=](const std::vector<std::int64_t>& results) {
+          if (self->state.local_appends.erase(id) == 0) return; // failed by on_timer
           for (std::size_t i = 0; i < waiting->size(); ++i) {
             if (i < results.size())
               complete_local(self, (*waiting)[i], results[i], {});
@@ -391,6 +406,7 @@ void flush_local(gateway_actor* self) {
           }
         },
         [=](caf::error& err) {
+          if (self->state.local_appends.erase(id) == 0) return;
           auto why = "shard " + std::to_string(shard) + ": " + to_string(err);
           for (auto& lp : *waiting)
             complete_local(self, lp, 0, why);
@@ -1040,6 +1056,22 @@ void on_timer(gateway_actor* self) {
   }
   for (auto& [batch, node] : expired)
     part_done(self, batch, 0, false, true, "node " + node + " did not answer in time");
+  std::vector<local_append> late_appends;
+  for (auto it = st.local_appends.begin(); it != st.local_appends.end();) {
+    if (it->second.deadline <= now) {
+      late_appends.push_back(std::move(it->second));
+      it = st.local_appends.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& la : late_appends) {
+    auto why = "shard " + std::to_string(la.shard) + " did not answer within " +
+               std::to_string(local_timeout.count()) +
+               " s (its disk may be stalled); the batch may still be stored: resend it";
+    for (auto& lp : *la.waiting)
+      complete_local(self, lp, 0, why);
+  }
   std::vector<std::uint64_t> done;
   std::vector<std::pair<std::uint64_t, std::string>> late_trends;
   for (auto it = st.remote_queries.begin(); it != st.remote_queries.end();) {
