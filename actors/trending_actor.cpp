@@ -9,11 +9,13 @@ namespace eddy::actors {
 void feed_trending(models::trending_table& table, std::span<const event_view> events,
                    std::span<const std::uint64_t> item_hashes) {
   EDDY_ASSERT(item_hashes.size() == events.size());
+  thread_local std::vector<models::trend_event> batch; // reused
+  batch.clear();
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto& e = events[i];
-    // Late events and unknown types are counted in the table's stats.
-    (void)table.add(models::hashed_item{e.item, item_hashes[i]}, e.type, e.ts);
+    batch.push_back({{e.item, item_hashes[i]}, e.type, e.ts});
   }
+  table.add(batch); // late events and unknown types are counted in its stats
 }
 
 namespace {

@@ -863,6 +863,27 @@ add_status trending_table::add(std::string_view item, std::uint8_t type, std::in
 }
 
 add_status trending_table::add(const hashed_item& item, std::uint8_t type, std::int64_t ts) {
+  return add(item, type, ts, nullptr);
+}
+
+void trending_table::add(std::span<const trend_event> events) {
+  // Every lookup first, each asking for its item's block: the cache misses of
+  // cold items overlap instead of stalling one add after another. No insert
+  // happens here (a late event must not create its item), and the reserve keeps
+  // the entries found in place while the adds below insert new items.
+  items_.reserve(items_.size() + events.size());
+  found_.resize(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    auto it = items_.find(events[i].item);
+    found_[i] = it == items_.end() ? nullptr : &it->second;
+    if (found_[i] != nullptr) found_[i]->prefetch();
+  }
+  for (std::size_t i = 0; i < events.size(); ++i)
+    (void)add(events[i].item, events[i].type, events[i].ts, found_[i]);
+}
+
+add_status trending_table::add(const hashed_item& item, std::uint8_t type, std::int64_t ts,
+                               item_trend* known) {
   if (type >= params().type_weights.size()) {
     ++stats_.rejected;
     return add_status::rejected;
@@ -872,9 +893,12 @@ add_status trending_table::add(const hashed_item& item, std::uint8_t type, std::
     return add_status::late;
   }
   if (ts > max_ts_) max_ts_ = ts;
-  auto it = items_.find(item);
-  if (it == items_.end()) it = items_.emplace(std::string{item.id}, item_trend{}).first;
-  if (it->second.add(m_, type, ts)) ++series_;
+  if (known == nullptr) {
+    auto it = items_.find(item);
+    if (it == items_.end()) it = items_.emplace(std::string{item.id}, item_trend{}).first;
+    known = &it->second;
+  }
+  if (known->add(m_, type, ts)) ++series_;
   ++stats_.accepted;
   return add_status::accepted;
 }

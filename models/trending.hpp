@@ -70,6 +70,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -285,6 +286,13 @@ class item_trend {
 
 enum class add_status : std::uint8_t { accepted, late, rejected };
 
+/// One event for trending_table::add(span).
+struct trend_event {
+  hashed_item item;
+  std::uint8_t type = 0;
+  std::int64_t ts = 0;
+};
+
 struct trending_stats {
   std::uint64_t accepted = 0;
   std::uint64_t late = 0;     ///< bucket already closed by the watermark
@@ -309,6 +317,9 @@ class trending_table {
   add_status add(std::string_view item, std::uint8_t type, std::int64_t ts);
   /// The same, for a caller that has the id's item_hash already (ingest).
   add_status add(const hashed_item& item, std::uint8_t type, std::int64_t ts);
+  /// Adds the events in order: the same state as one add() per event (outcomes
+  /// are counted in stats()), with the cache misses of their lookups overlapped.
+  void add(std::span<const trend_event> events);
 
   /// Max event time seen (no_time before any event).
   std::int64_t max_event_ms() const { return max_ts_; }
@@ -345,6 +356,10 @@ class trending_table {
   const item_trend* find(std::string_view item) const;
 
  private:
+  // `known`: the item's state if the caller found it already, else null.
+  add_status add(const hashed_item& item, std::uint8_t type, std::int64_t ts,
+                 item_trend* known);
+
   trend_model m_;
   std::int64_t max_ts_ = no_time;
   trending_stats stats_;
@@ -354,6 +369,7 @@ class trending_table {
   // bucket, node chain and node missed four times; this lookup was the largest
   // cost of trending in a node.
   absl::flat_hash_map<std::string, item_trend, item_key_hash, item_key_eq> items_;
+  std::vector<item_trend*> found_; // add(span)'s lookups, reused
 };
 
 } // namespace eddy::models
