@@ -248,9 +248,9 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
       // (encode_item_list + similar_json, as the gateway combines them) without
       // the round trip. Owners are fixed at start (a down node keeps its shards),
       // so env->owner is read-only here.
-      ho.local_similar = [env, current = std::make_shared<current_similar_table>(
-                                 ho.models_dir)](
-                           std::string_view args) -> std::optional<std::string> {
+      auto current = std::make_shared<current_similar_table>(ho.models_dir);
+      ho.local_similar = [env, current](std::string_view args)
+        -> std::optional<cluster::http_api_options::similar_answer> {
         auto q = parse_similar_query(args);
         if (!q) return std::nullopt; // the gateway words the error
         for (auto& item : q->items)
@@ -262,7 +262,11 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
         lists.reserve(q->items.size());
         for (auto& item : q->items)
           lists.push_back(encode_item_list(t->get(), item, env->me));
-        return similar_json(*q, lists);
+        return cluster::http_api_options::similar_answer{similar_json(*q, lists), table_id(**t)};
+      };
+      ho.similar_table = [current]() -> std::string {
+        auto t = current->get();
+        return t && *t ? table_id(**t) : std::string{};
       };
       // Another node's item: /v1/similar/{item} goes to its owner's HTTP server
       // when that server listens where this node can reach it (a wildcard

@@ -46,16 +46,6 @@ std::string header_json(const similar_table& t) {
   return j;
 }
 
-// Directory names carry the node id: keep them to safe bytes.
-std::string dir_name(const similar_table& t) {
-  std::string s = "similar-";
-  for (char c : t.trained_by)
-    s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')
-             ? c
-             : '_';
-  return s + "-" + std::to_string(t.version) + "-" + std::to_string(t.created_ms);
-}
-
 std::string json_number(double v) {
   char b[64];
   std::snprintf(b, sizeof b, "%.6g", v);
@@ -205,7 +195,7 @@ expected<std::string> store_similar_table(const std::string& models_dir,
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return error{"cannot create " + dir.string() + ": " + ec.message()};
-  const auto name = dir_name(t);
+  const auto name = table_id(t);
   const auto final_dir = dir / name;
   const auto tmp = dir / (".tmp-" + name);
   fs::remove_all(tmp, ec);
@@ -471,6 +461,16 @@ std::string similar_json(const similar_query& q,
     j += "}";
   }
   return j + "]}";
+}
+
+std::string table_id(const similar_table& t) {
+  // A folder name that carries the node id: keep it to safe bytes.
+  std::string s = "similar-";
+  for (char c : t.trained_by)
+    s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')
+             ? c
+             : '_';
+  return s + "-" + std::to_string(t.version) + "-" + std::to_string(t.created_ms);
 }
 
 } // namespace eddy::actors

@@ -81,6 +81,10 @@ read_similar_table(const std::string& models_dir, const std::string& name);
 /// The table similar.current points to, read again only when the link switches
 /// to another table (the switch is one pointer). Thread-safe: the model server
 /// and a node's HTTP threads share the loading rule.
+/// similar-<trained_by>-<version>-<created_ms>: the table's folder name, the
+/// same on every node for the lists of one ALS run.
+std::string table_id(const similar_table& t);
+
 class current_similar_table {
 public:
   explicit current_similar_table(std::string models_dir) : dir_(std::move(models_dir)) {}

@@ -359,7 +359,8 @@ status read_trending(const toml::table& t, trending_config& tc,
 status read_http(const toml::table& t, http_config& h, const checker& bad) {
   EDDY_TRY(check_keys(t, "http",
                       {"enabled", "listen", "threads", "max_body_bytes", "max_events",
-                       "rate_limit_per_s", "rate_limit_burst", "timeout_ms"},
+                       "rate_limit_per_s", "rate_limit_burst", "timeout_ms",
+                       "similar_cache_entries"},
                       bad));
   EDDY_TRY(read_bool(t, "enabled", "http",
                      "serve the HTTP API on every node that has an http_port", h.enabled,
@@ -395,6 +396,10 @@ status read_http(const toml::table& t, http_config& h, const checker& bad) {
   EDDY_TRY(read_int(t, "timeout_ms", "http", 100, 600000, "100..600000",
                     "how long an HTTP request waits for the cluster before 503",
                     h.timeout_ms, bad));
+  EDDY_TRY(read_int(t, "similar_cache_entries", "http", 0, 100000000, "0..100000000",
+                    "owners' /v1/similar/{item} answers a node keeps and reuses while "
+                    "its similar table is the owner's; 0 = forward every request",
+                    h.similar_cache_entries, bad));
   return {};
 }
 

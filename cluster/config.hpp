@@ -60,6 +60,9 @@ struct http_config {
   double rate_limit_per_s = 0;             ///< requests/s per client address; 0 = no limit
   std::uint32_t rate_limit_burst = 0;      ///< bucket size; 0 = max(1, rate_limit_per_s)
   std::uint32_t timeout_ms = 5000;         ///< how long a request waits for the cluster
+  /// Owners' /v1/similar/{item} answers a node keeps (and reuses while its own
+  /// similar table is the owner's); 0 = forward every request.
+  std::uint32_t similar_cache_entries = 65536;
 };
 
 struct cluster_config {

@@ -272,6 +272,8 @@ struct http_metrics {
   // Similar-item requests forwarded to an item's owner, and forwards that
   // failed (then the owner is asked over ZeroMQ for a while).
   std::atomic<std::uint64_t> forwarded{0}, forward_failures{0};
+  // Of those, requests answered again from the kept owner's answer.
+  std::atomic<std::uint64_t> similar_cache_hits{0};
   // The newest model this server saw in a similar / recommend answer (-1: none
   // yet).
   std::atomic<std::int64_t> model_version{-1};
@@ -404,6 +406,8 @@ std::string pixel_gif() {
 constexpr const char* node_header = "X-Eddy-Node";
 // Set on a request forwarded to an item's owner: never forwarded again.
 constexpr const char* forwarded_header = "X-Eddy-Forwarded-By";
+// On /v1/similar answers a node made from its own table: that table's id.
+constexpr const char* similar_table_header = "X-Eddy-Similar-Table";
 
 struct http_api::impl {
   http_api_options opt;
@@ -1253,6 +1257,10 @@ struct http_api::impl {
            "asked "
            "over ZeroMQ for 5 s)",
            "counter", std::to_string(metrics.forward_failures.load()));
+    single("eddy_http_similar_cache_hits_total",
+           "/v1/similar/{item} requests for another node's item answered with "
+           "the owner's answer kept from the same similar table",
+           "counter", std::to_string(metrics.similar_cache_hits.load()));
     if (auto v = metrics.model_version.load(); v >= 0) {
       single(
           "eddy_model_version",
@@ -1402,21 +1410,32 @@ struct http_api::impl {
     // (the same bytes the gateway would send), without the round trip.
     if (opt.local_similar)
       if (auto answer = opt.local_similar(args)) {
-        relay(r, node_reply{node_reply::kind::answer, std::move(*answer)});
+        r.set_header(similar_table_header, answer->table);
+        relay(r, node_reply{node_reply::kind::answer, std::move(answer->json)});
         return;
       }
-    // Another node's item: its owner's HTTP server answers it the same way.
-    if (!item.empty() && !q.has_header(forwarded_header))
+    // Another node's item: its owner's HTTP server answers it the same way, or
+    // its answer from the table this node has too, kept.
+    if (!item.empty() && !q.has_header(forwarded_header)) {
+      const std::string table = opt.http.similar_cache_entries > 0 && opt.similar_table
+                                    ? opt.similar_table()
+                                    : std::string{};
+      if (auto hit = kept_answer(q.target, table)) {
+        ++metrics.similar_cache_hits;
+        relay(r, node_reply{node_reply::kind::answer, std::move(*hit)});
+        return;
+      }
       if (auto answer = forward_to_owner(q, item)) {
-        if (answer->first == 200) {
-          relay(r, node_reply{node_reply::kind::answer,
-                              std::move(answer->second)});
+        if (answer->status == 200) {
+          if (answer->table == table) keep_answer(q.target, table, answer->body);
+          relay(r, node_reply{node_reply::kind::answer, std::move(answer->body)});
         } else { // the owner's error about the query, as it sent it
-          r.status = answer->first;
-          r.set_content(std::move(answer->second), "application/json");
+          r.status = answer->status;
+          r.set_content(std::move(answer->body), "application/json");
         }
         return;
       }
+    }
     auto a = pool.query("similar", args, timeout);
     if (a.what == node_reply::kind::refused &&
         a.body.find("unknown query") != std::string::npos) {
@@ -1443,11 +1462,41 @@ struct http_api::impl {
   std::unordered_map<std::string, std::vector<std::unique_ptr<httplib::Client>>>
       owner_clients; // guarded by forward_mutex
 
+  // Owners' answers to /v1/similar/{item} requests (by request target), with
+  // the id of the table they came from; an arbitrary one goes when full.
+  struct kept {
+    std::string table, body;
+  };
+  std::mutex kept_mutex;
+  std::unordered_map<std::string, kept> kept_answers; // guarded by kept_mutex
+
+  std::optional<std::string> kept_answer(const std::string& target, const std::string& table) {
+    if (table.empty()) return std::nullopt;
+    std::lock_guard lock{kept_mutex};
+    auto it = kept_answers.find(target);
+    if (it == kept_answers.end() || it->second.table != table) return std::nullopt;
+    return it->second.body;
+  }
+
+  void keep_answer(const std::string& target, const std::string& table, const std::string& body) {
+    if (table.empty()) return;
+    std::lock_guard lock{kept_mutex};
+    if (kept_answers.size() >= opt.http.similar_cache_entries && !kept_answers.count(target))
+      kept_answers.erase(kept_answers.begin());
+    kept_answers[target] = {table, body};
+  }
+
+  struct owner_answer {
+    int status = 0;
+    std::string body;
+    std::string table; // the owner's similar_table_header
+  };
+
   // GET the same target from the item's owner. The owner's status and JSON
   // (an answer, or an {"error"} about the query); nullopt when the owner's
   // server could not answer as that node: then the caller asks over ZeroMQ.
-  std::optional<std::pair<int, std::string>>
-  forward_to_owner(const httplib::Request& q, const std::string& item) {
+  std::optional<owner_answer> forward_to_owner(const httplib::Request& q,
+                                               const std::string& item) {
     if (!opt.owner_http) return std::nullopt;
     auto owner = opt.owner_http(item);
     if (!owner) return std::nullopt;
@@ -1500,7 +1549,8 @@ struct http_api::impl {
     // anything else (429, 5xx) is asked again over ZeroMQ.
     if (res->status != 200 && res->status != 400 && res->status != 404)
       return std::nullopt;
-    return std::pair{res->status, std::move(res->body)};
+    return owner_answer{res->status, std::move(res->body),
+                        res->get_header_value(similar_table_header)};
   }
 
   // --- routing ---

@@ -55,8 +55,17 @@ struct http_api_options {
   /// when it cannot (an item this node does not own, no table loaded): then the
   /// request goes to the node over ZeroMQ as before. Called concurrently from
   /// every HTTP thread. Empty: always over ZeroMQ.
-  std::function<std::optional<std::string>(std::string_view args)>
-      local_similar;
+  struct similar_answer {
+    std::string json;  ///< the answer's body
+    std::string table; ///< id of the table it came from (actors::table_id)
+  };
+  std::function<std::optional<similar_answer>(std::string_view args)> local_similar;
+  /// Id of this node's current similar-items table ("" while it has none). A
+  /// node keeps the answers an owner gave it for /v1/similar/{item}
+  /// (http.similar_cache_entries of them) and answers the same request again
+  /// itself while the owner's table and its own have the same id: the lists of
+  /// one ALS run, which never change. Empty: nothing is kept.
+  std::function<std::string()> similar_table;
   /// The node that owns `item` and the http://HOST:PORT its HTTP server is
   /// reachable at from here, when that is another node; nullopt otherwise. A
   /// /v1/similar/{item} request for such an item is forwarded there (its owner

@@ -370,6 +370,25 @@ class HttpThreeNodes(unittest.TestCase):
             line = [l for l in text.splitlines() if l.startswith("eddy_log_bytes ")]
             self.assertEqual(len(line), 1, text[:500])
             self.assertGreater(int(line[0].split()[1]), 0)
+        # A node keeps the answers owners gave it for /v1/similar/{item} and gives
+        # them again itself while its own table is the owner's: the second request
+        # for another node's item is a kept answer, and still the CLI's.
+        def kept_hits(node):
+            text = http(c, "/metrics", node=node)[2].decode()
+            line = [l for l in text.splitlines()
+                    if l.startswith("eddy_http_similar_cache_hits_total ")]
+            self.assertEqual(len(line), 1, text[:500])
+            return int(line[0].split()[1])
+        before = [kept_hits(node) for node in (0, 1, 2)]
+        for node in (0, 1, 2):
+            for item in items[:6]:
+                want = cli(c, "similar", item, "-k", "5", node=node)
+                for _ in range(2):
+                    got = get(c, "/v1/similar/{item}",
+                              f"/v1/similar/{urllib.parse.quote(item, safe='')}?k=5", node)
+                    self.assertEqual(got, want, (node, item))
+        self.assertGreater(sum(kept_hits(node) for node in (0, 1, 2)), sum(before))
+        # (The same requests after the next model must not get these answers.)
         # A new model: every node's answers switch to version 2 (no stale cache), and
         # still equal the CLI, for an item of each node.
         run([EDDY, "train", "--connect", c.endpoint(0), "--json", "--factors", "16",
