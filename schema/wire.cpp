@@ -114,11 +114,17 @@ inline char* put_int(char* p, std::int64_t v) noexcept {
   return p;
 }
 
-// Ids are short: 4 to 16 bytes are copied inline by two overlapping moves
+// Ids are short: 4 to 32 bytes are copied inline by two overlapping moves
 // instead of a call into memcpy per string, which was the largest cost of
 // encoding a shard log record.
 inline void put_bytes(char* p, const char* s, std::size_t n) noexcept {
-  if (n >= 8 && n <= 16) {
+  if (n > 16 && n <= 32) {
+    char a[16], b[16];
+    std::memcpy(a, s, 16);
+    std::memcpy(b, s + n - 16, 16);
+    std::memcpy(p, a, 16);
+    std::memcpy(p + n - 16, b, 16);
+  } else if (n >= 8 && n <= 16) {
     std::uint64_t a, b;
     std::memcpy(&a, s, 8);
     std::memcpy(&b, s + n - 8, 8);
