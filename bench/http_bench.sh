@@ -157,6 +157,10 @@ echo "== the non-owner again with nothing kept ([http] similar_cache_entries = 0
 scripts/cluster.sh stop >/dev/null
 printf '[http]\nthreads = %s\nsimilar_cache_entries = 0\n' "$threads" >"$run_dir/extra.toml"
 EDDY_EXTRA_CONFIG=$run_dir/extra.toml scripts/cluster.sh start 3 >/dev/null
+for _ in $(seq 150); do # every node sees the others again (heartbeats), as before the restart
+  [ "$("$bin" status --connect "tcp://127.0.0.1:$base" --json 2>/dev/null | grep -o '"alive":true' | wc -l)" -ge 3 ] && break
+  sleep 0.2
+done
 curl -sf "http://127.0.0.1:$((base + 250 + other))/v1/similar/$item?k=10" >/dev/null ||
   { echo "http_bench: /v1/similar/$item fails on n$((other + 1)) after the restart" >&2; exit 1; }
 paced similar_forwarded "$other" "/v1/similar/$item?k=10" "$rate"
