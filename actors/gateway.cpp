@@ -337,7 +337,7 @@ void on_batch(gateway_actor* self, std::string rid, std::string corr, std::strin
   st.split_shards.clear();
   for (auto& e : b->events) {
     const auto hash = models::item_hash(e.item);
-    const auto shard = cluster::jump_hash(hash, env.cfg.shards); // cluster::shard_of
+    const auto shard = cluster::shard_of_hash(hash, env.cfg.shards);
     auto& s = split[shard];
     if (s.events.empty())
       st.split_shards.push_back(shard);

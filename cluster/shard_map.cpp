@@ -1,16 +1,11 @@
 #include "cluster/shard_map.hpp"
 
-#include "models/item_key.hpp"
 #include "schema/error.hpp"
 
 #include <algorithm>
 #include <xxhash.h>
 
 namespace eddy::cluster {
-
-std::uint64_t item_hash(std::string_view item) noexcept {
-  return models::item_hash(item);
-}
 
 std::uint32_t jump_hash(std::uint64_t key, std::uint32_t buckets) noexcept {
   // Lamping & Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm"

@@ -1,6 +1,8 @@
 #pragma once
 // The one routing function (STYLE.md habit 4) and the shard -> owner map.
 
+#include "models/item_key.hpp"
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -10,15 +12,21 @@
 namespace eddy::cluster {
 
 /// xxh64 of the item's bytes, seed 0 (XXH64 from Debian's libxxhash).
-std::uint64_t item_hash(std::string_view item) noexcept;
+using models::item_hash;
 
 /// Lamping & Veach's jump consistent hash: a bucket in [0, buckets).
 std::uint32_t jump_hash(std::uint64_t key, std::uint32_t buckets) noexcept;
 
+/// shard_of for an item whose item_hash is known already (ingest keeps the hash for
+/// the shard's tables).
+inline std::uint32_t shard_of_hash(std::uint64_t hash, std::uint32_t shards) noexcept {
+  return jump_hash(hash, shards);
+}
+
 /// shard_of(item, S) = jump_hash(xxh64(item), S). Pure; used by ingest, queries and
 /// tests alike. `shards` >= 1.
 inline std::uint32_t shard_of(std::string_view item, std::uint32_t shards) noexcept {
-  return jump_hash(item_hash(item), shards);
+  return shard_of_hash(item_hash(item), shards);
 }
 
 /// Owner of each shard among the live nodes, by rendezvous (highest random weight)
