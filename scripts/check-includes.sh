@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Layering check (STYLE.md habit 1, DESIGN.md §7): models/ is pure math (std + Eigen);
+# Layering check (STYLE.md habit 1, DESIGN.md §7): models/ is pure math (std, Eigen, absl containers, libxxhash);
 # schema/ never sees the runtime (CAF, ZeroMQ, spdlog). Exits 1 naming each offender.
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
