@@ -62,7 +62,7 @@ struct http_config {
   std::uint32_t timeout_ms = 5000;         ///< how long a request waits for the cluster
   /// Owners' /v1/similar/{item} answers a node keeps (and reuses while its own
   /// similar table is the owner's); 0 = forward every request.
-  std::uint32_t similar_cache_entries = 65536;
+  std::uint32_t similar_cache_entries = 10000;
 };
 
 struct cluster_config {
