@@ -37,8 +37,8 @@
 # offered requests/s of the paced /v1/similar cases), EDDY_BENCH_TRENDING_RATE (200:
 # of the paced /v1/trending cases, which gather from every shard of every node),
 # EDDY_BENCH_HTTP_THREADS (64: [http] threads per node; each serves one
-# connection at a time), EDDY_BENCH_SETTLE (20: seconds between the restart and
-# the similar_forwarded case). Needs wrk (scripts/setup.sh).
+# connection at a time), EDDY_BENCH_SETTLE (20: seconds of pause before the
+# similar_forwarded case). Needs wrk (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -162,10 +162,10 @@ for _ in $(seq 150); do # every node sees the others again (heartbeats), as befo
   [ "$("$bin" status --connect "tcp://127.0.0.1:$base" --json 2>/dev/null | grep -o '"alive":true' | wc -l)" -ge 3 ] && break
   sleep 0.2
 done
-# The other cases run on nodes that have been up for minutes. For some seconds
-# after a restart, forwarded requests were 2-4x slower here (p50 2-4 ms instead of
-# 0.8-0.9; the cause is not known: the nodes are idle then), so this case waits
-# the same way. EDDY_BENCH_SETTLE=0 measures right after the restart.
+# A pause first: right after the saturation runs above, forwarded requests were
+# 2-4x slower here (p50 2-4 ms instead of 0.8-0.9), while the same case right
+# after a restart without those runs before it was not; the machine, not the
+# nodes, needs the pause (they are idle then). EDDY_BENCH_SETTLE=0 skips it.
 sleep "${EDDY_BENCH_SETTLE:-20}"
 curl -sf "http://127.0.0.1:$((base + 250 + other))/v1/similar/$item?k=10" >/dev/null ||
   { echo "http_bench: /v1/similar/$item fails on n$((other + 1)) after the restart" >&2; exit 1; }
