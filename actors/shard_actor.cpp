@@ -17,26 +17,19 @@ namespace eddy::actors {
 void shard_data::count(std::span<const event_view> events_of_batch,
                        std::span<const std::uint64_t> item_hashes) {
   EDDY_ASSERT(item_hashes.size() == events_of_batch.size());
-  // Every lookup of a chunk first, so that the cache misses of cold items
-  // overlap; the reserve keeps the entries found in place while new items are
-  // inserted (chunks bound what it may add to the map's capacity).
-  constexpr std::size_t chunk = 64;
   thread_local std::vector<std::uint64_t*> found; // reused
-  for (std::size_t at = 0; at < events_of_batch.size(); at += chunk) {
-    const std::size_t n = std::min(chunk, events_of_batch.size() - at);
-    item_counts.reserve(item_counts.size() + n);
-    found.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      auto it =
-        item_counts.find(models::hashed_item{events_of_batch[at + i].item, item_hashes[at + i]});
-      found[i] = it == item_counts.end() ? nullptr : &it->second;
-    }
+  for (std::size_t at = 0; at < events_of_batch.size(); at += models::lookup_chunk) {
+    const std::size_t n = std::min(models::lookup_chunk, events_of_batch.size() - at);
+    auto key_of = [&](std::size_t i) {
+      return models::hashed_item{events_of_batch[at + i].item, item_hashes[at + i]};
+    };
+    models::find_all(item_counts, n, key_of, found);
     for (std::size_t i = 0; i < n; ++i) {
       if (found[i] != nullptr) {
         ++*found[i];
         continue;
       }
-      const models::hashed_item key{events_of_batch[at + i].item, item_hashes[at + i]};
+      const auto key = key_of(i);
       if (auto it = item_counts.find(key); it != item_counts.end())
         ++it->second; // new in this chunk, inserted by an earlier event
       else

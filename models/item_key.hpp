@@ -6,10 +6,12 @@
 // again (hashed_item). Tables keyed by std::string use item_key_hash and
 // item_key_eq, which accept the id alone too.
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace eddy::models {
 
@@ -61,5 +63,24 @@ struct item_key_eq {
     return same_id(a.id, b);
   }
 };
+
+/// Batch updates of a per-item table look every item of a chunk up first, so
+/// that the cache misses of cold items overlap instead of stalling one update
+/// after another: find_all sets found[i] to the value of key_of(i), i < n (null:
+/// absent), after reserving room for n more entries, so that those pointers stay
+/// valid while the updates insert up to n new items. Callers go in chunks of at
+/// most lookup_chunk, which bounds what the reserve adds to the table's capacity.
+inline constexpr std::size_t lookup_chunk = 64;
+
+template <class Map, class KeyOf>
+void find_all(Map& map, std::size_t n, KeyOf&& key_of,
+              std::vector<typename Map::mapped_type*>& found) {
+  map.reserve(map.size() + n);
+  found.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto it = map.find(key_of(i));
+    found[i] = it == map.end() ? nullptr : &it->second;
+  }
+}
 
 } // namespace eddy::models

@@ -867,21 +867,13 @@ add_status trending_table::add(const hashed_item& item, std::uint8_t type, std::
 }
 
 void trending_table::add(std::span<const trend_event> events) {
-  // Every lookup of a chunk first, each asking for its item's block: the cache
-  // misses of cold items overlap instead of stalling one add after another. No
-  // insert happens there (a late event must not create its item), and the
-  // reserve keeps the entries found in place while the adds insert new items.
-  // Chunks bound what the reserve may add to the table's capacity.
-  constexpr std::size_t chunk = 64;
-  for (std::size_t at = 0; at < events.size(); at += chunk) {
-    const auto part = events.subspan(at, std::min(chunk, events.size() - at));
-    items_.reserve(items_.size() + part.size());
-    found_.resize(part.size());
-    for (std::size_t i = 0; i < part.size(); ++i) {
-      auto it = items_.find(part[i].item);
-      found_[i] = it == items_.end() ? nullptr : &it->second;
-      if (found_[i] != nullptr) found_[i]->prefetch();
-    }
+  // Lookups first (find_all), then the item blocks requested, then the adds in
+  // order. The lookups insert nothing: a late event must not create its item.
+  for (std::size_t at = 0; at < events.size(); at += lookup_chunk) {
+    const auto part = events.subspan(at, std::min(lookup_chunk, events.size() - at));
+    find_all(items_, part.size(), [&](std::size_t i) { return part[i].item; }, found_);
+    for (auto* f : found_)
+      if (f != nullptr) f->prefetch();
     for (std::size_t i = 0; i < part.size(); ++i)
       (void)add(part[i].item, part[i].type, part[i].ts, found_[i]);
   }
