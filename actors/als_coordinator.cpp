@@ -129,12 +129,23 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+// Rows of one worker's block that another worker's block references: row
+// local[i] of the block goes to position positions[i] of the other's needed rows.
+struct rows_plan {
+  std::vector<std::int32_t> local, positions;
+};
+
 struct worker_info {
   std::string node;
   als::load_reply loaded;
   std::vector<std::int32_t> user_rows, item_rows; ///< global indices, ascending
   std::vector<std::int32_t> need_items,
       need_users; ///< what its blocks reference
+  /// to[side][j]: which of this worker's rows of `side` worker j needs (empty for itself).
+  std::vector<rows_plan> to[2];
+  // Its answer to the half-step in progress (reduced in worker order at the end).
+  Eigen::MatrixXd partial_gram;
+  models::loss_terms loss;
 };
 
 struct iteration_record {
@@ -223,12 +234,14 @@ std::string seconds_text(int ms) {
 
 void on_reply(coord_actor* self, const std::string& node, std::string bytes);
 
-void send_to(coord_actor* self, const std::string& node, std::string bytes) {
+// `awaited`: the step waits for the node's answer ("rows" messages are not).
+void send_to(coord_actor* self, const std::string& node, std::string bytes,
+             bool awaited = true) {
   auto& st = self->state;
   auto& env = *st.a.env;
   if (st.finished) return;
   *st.bytes_sink += bytes.size();
-  st.waiting.insert(node);
+  if (awaited) st.waiting.insert(node);
   if (node == env.me) {
     self->request(st.a.local_worker,
                   std::chrono::milliseconds{st.a.settings.step_timeout_ms},
@@ -334,24 +347,88 @@ std::size_t user_owner(const std::string& user,
   return best;
 }
 
+// After the blocks are assigned: which rows each worker's solves send to which
+// other worker (the rows of its block that the other's block of the other side
+// references), so that no worker gets a row it does not need or solved itself.
+void plan_exchange(coord_actor* self) {
+  auto& ws = self->state.workers;
+  auto plan = [](const std::vector<std::int32_t>& rows, const std::vector<std::int32_t>& need) {
+    rows_plan p;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      auto it = std::lower_bound(need.begin(), need.end(), rows[r]);
+      if (it == need.end() || *it != rows[r]) continue;
+      p.local.push_back(static_cast<std::int32_t>(r));
+      p.positions.push_back(static_cast<std::int32_t>(it - need.begin()));
+    }
+    return p;
+  };
+  for (auto& w : ws)
+    for (auto& t : w.to)
+      t.assign(ws.size(), rows_plan{});
+  for (std::size_t i = 0; i < ws.size(); ++i)
+    for (std::size_t j = 0; j < ws.size(); ++j) {
+      if (i == j) continue; // a worker places its own rows itself
+      ws[i].to[0][j] = plan(ws[i].user_rows, ws[j].need_users);
+      ws[i].to[1][j] = plan(ws[i].item_rows, ws[j].need_items);
+    }
+}
+
+// The first half-step of a run sends every block the rows it references; later
+// ones only the gram: the rows went out as "rows" messages when they were solved.
 void start_half(coord_actor* self, als::side which) {
   auto& st = self->state;
   const bool users = which == als::side::users;
   begin_step(self, std::string{users ? "solve users" : "solve items"} +
                        ", iteration " + std::to_string(st.iteration));
+  const bool first = users && st.iteration == 1;
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& w : st.workers) {
     als::solve_request r;
     r.run = st.run;
     r.which = which;
     r.want_loss = !users;
+    r.placed = !first;
     r.gram = users ? st.gram_y : st.gram_x;
-    r.other = users ? gather_rows(st.y, w.need_items)
-                    : gather_rows(st.x, w.need_users);
+    if (first) r.other = gather_rows(st.y, w.need_items);
     out.emplace_back(w.node, als::encode(r));
   }
   for (auto& [node, bytes] : out)
     send_to(self, node, std::move(bytes));
+}
+
+// A worker's solve reply, taken as it comes: its rows go into the model and, unless
+// this is the run's last half-step, on to the workers whose next half-step needs
+// them, while slower workers still solve.
+void solve_reply_in(coord_actor* self, const std::string& node, const std::string& bytes) {
+  auto& st = self->state;
+  const auto k = st.a.settings.als.factors;
+  auto r = als::decode_solve_reply(bytes);
+  if (!r) {
+    fail(self, "node " + node + " answered step '" + st.step + "' with " + r.err().message);
+    return;
+  }
+  auto& w = st.workers[st.index_of.at(node)];
+  const bool users = r->which == als::side::users;
+  auto& target = users ? st.x : st.y;
+  auto& rows = users ? w.user_rows : w.item_rows;
+  if (r->rows.rows() != static_cast<Eigen::Index>(rows.size()) ||
+      (r->rows.rows() > 0 && r->rows.cols() != k) || r->partial_gram.rows() != k) {
+    fail(self, "node " + node + " answered step '" + st.step +
+                   "' with blocks of the wrong size");
+    return;
+  }
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    target.row(rows[i]) = r->rows.row(static_cast<Eigen::Index>(i));
+  w.partial_gram = std::move(r->partial_gram);
+  w.loss = r->loss;
+  if (!users && st.iteration >= st.a.settings.als.iterations) return; // nothing follows
+  const auto next = users ? als::side::items : als::side::users;
+  auto& plans = w.to[users ? 0 : 1];
+  for (std::size_t j = 0; j < st.workers.size(); ++j)
+    if (!plans[j].local.empty())
+      send_to(self, st.workers[j].node,
+              als::encode_rows(st.run, next, plans[j].positions, r->rows, plans[j].local),
+              false);
 }
 
 void start_iteration(coord_actor* self) {
@@ -384,6 +461,7 @@ void send_assign(coord_actor* self, als::side which) {
     (users ? w.need_items : w.need_users) = als::needed_columns(r.block);
     r.rows =
         users ? gather_rows(st.x, w.user_rows) : gather_rows(st.y, w.item_rows);
+    r.globals = users ? w.user_rows : w.item_rows;
     out.emplace_back(w.node, als::encode(r));
   }
   if (!users) { // the blocks are with the workers now
@@ -799,30 +877,12 @@ void half_done(coord_actor* self) {
   const auto k = s.als.factors;
   Eigen::MatrixXd g = Eigen::MatrixXd::Zero(k, k);
   models::loss_terms terms;
-  bool users = false;
+  const bool users = st.step.starts_with("solve users");
   // Workers in configuration order: the reduction order does not depend on
   // which reply came first.
   for (auto& w : st.workers) {
-    auto r = als::decode_solve_reply(st.replies.at(w.node));
-    if (!r) {
-      fail(self, "node " + w.node + " answered step '" + st.step + "' with " +
-                     r.err().message);
-      return;
-    }
-    users = r->which == als::side::users;
-    auto& target = users ? st.x : st.y;
-    auto& rows = users ? w.user_rows : w.item_rows;
-    if (r->rows.rows() != static_cast<Eigen::Index>(rows.size()) ||
-        (r->rows.rows() > 0 && r->rows.cols() != k) ||
-        r->partial_gram.rows() != k) {
-      fail(self, "node " + w.node + " answered step '" + st.step +
-                     "' with blocks of the wrong size");
-      return;
-    }
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      target.row(rows[i]) = r->rows.row(static_cast<Eigen::Index>(i));
-    g += r->partial_gram;
-    terms.merge(r->loss);
+    g += w.partial_gram;
+    terms.merge(w.loss);
   }
   st.replies.clear();
   if (users) {
@@ -870,6 +930,7 @@ void step_done(coord_actor* self) {
   } else if (st.step == "assign users") {
     send_assign(self, als::side::items);
   } else if (st.step == "assign items") {
+    plan_exchange(self);
     st.setup_seconds =
         std::chrono::duration<double>(clock_type::now() - st.t_start).count();
     if (st.a.settings.als.iterations == 0)
@@ -902,17 +963,22 @@ void step_done(coord_actor* self) {
 
 void on_reply(coord_actor* self, const std::string& node, std::string bytes) {
   auto& st = self->state;
-  if (st.finished || !st.waiting.count(node)) return;
+  if (st.finished) return;
   *st.bytes_sink += bytes.size();
   if (node != st.a.env->me) *st.network_sink += bytes.size();
-  if (als::op_of(bytes) == "error") {
+  const auto op = als::op_of(bytes);
+  if (op == "error") { // of a step or of a "rows" message: either spoils the run
     fail(self, "node " + node + " failed step '" + st.step +
                    "': " + als::decode_error(bytes));
     return;
   }
+  if (op == "placed" || !st.waiting.count(node)) return;
   st.waiting.erase(node);
-  st.replies[node] = std::move(bytes);
-  if (st.waiting.empty()) step_done(self);
+  if (op == "solved")
+    solve_reply_in(self, node, bytes);
+  else
+    st.replies[node] = std::move(bytes);
+  if (st.waiting.empty() && !st.finished) step_done(self);
 }
 
 caf::behavior coordinator(coord_actor* self, coordinator_args a) {
@@ -932,7 +998,7 @@ caf::behavior coordinator(coord_actor* self, coordinator_args a) {
   auto& env = *st.a.env;
   for (auto& n : env.cfg.nodes) {
     st.index_of[n.id] = st.workers.size();
-    st.workers.push_back(worker_info{n.id, {}, {}, {}, {}, {}});
+    st.workers.emplace_back().node = n.id;
   }
   self->send(self, timer_atom::value);
   if (!st.a.down.empty()) {

@@ -226,15 +226,16 @@ std::string encode(const load_reply& m) {
 
 std::string encode(const assign_request& m) {
   string_sink buf(8 * m.block.indptr.size() + 8 * m.block.indices.size() +
-                  4 * static_cast<std::size_t>(m.rows.size()));
+                  4 * static_cast<std::size_t>(m.rows.size()) + 4 * m.globals.size());
   packer pk(buf);
-  pack_head(pk, "assign", m.run, 6);
+  pack_head(pk, "assign", m.run, 7);
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pk.pack_int32(m.factors);
   pk.pack_int32(m.cg_steps);
   pk.pack_int32(m.threads);
   pack_csr(pk, m.block);
   pack_factors(pk, m.rows);
+  bin::pack(pk, m.globals);
   return done(buf);
 }
 
@@ -248,12 +249,38 @@ std::string encode_assigned(std::uint64_t run) {
 std::string encode(const solve_request& m) {
   string_sink buf(4 * static_cast<std::size_t>(m.gram.size() + m.other.size()));
   packer pk(buf);
-  pack_head(pk, "solve", m.run, 5);
+  pack_head(pk, "solve", m.run, 6);
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pk.pack(m.want_loss);
+  pk.pack(m.placed);
   pk.pack_int64(m.gram.rows());
   bin::pack(pk, m.gram.data(), static_cast<std::size_t>(m.gram.size()));
   pack_factors(pk, m.other);
+  return done(buf);
+}
+
+std::string encode_rows(std::uint64_t run, side which, const std::vector<std::int32_t>& positions,
+                        const models::factor_matrix& src,
+                        const std::vector<std::int32_t>& src_rows) {
+  const auto k = static_cast<std::size_t>(src.cols());
+  const auto bytes = 4 * k * src_rows.size();
+  string_sink buf(4 * positions.size() + bytes);
+  packer pk(buf);
+  pack_head(pk, "rows", run, 4);
+  pk.pack_uint8(static_cast<std::uint8_t>(which));
+  bin::pack(pk, positions);
+  pk.pack_int64(static_cast<std::int64_t>(k));
+  // Gathered straight into the message: no intermediate block.
+  pk.pack_bin(static_cast<std::uint32_t>(bytes));
+  for (auto r : src_rows)
+    buf.write(reinterpret_cast<const char*>(src.row(r).data()), 4 * k);
+  return done(buf);
+}
+
+std::string encode_placed(std::uint64_t run) {
+  string_sink buf(0);
+  packer pk(buf);
+  pack_head(pk, "placed", run, 0);
   return done(buf);
 }
 
@@ -368,7 +395,7 @@ expected<load_reply> decode_load_reply(std::string_view bytes) {
 
 expected<assign_request> decode_assign_request(std::string_view bytes) {
   return guarded("assign", [&] {
-    reader r{bytes, "assign", 6};
+    reader r{bytes, "assign", 7};
     assign_request m;
     m.run = r.run;
     m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
@@ -377,8 +404,10 @@ expected<assign_request> decode_assign_request(std::string_view bytes) {
     m.threads = r.at(3).as<int>();
     m.block = csr_of(r.at(4));
     m.rows = factors_of(r.at(5));
+    m.globals = bin::read<std::int32_t>(r.at(6));
     if (m.factors < 1 || m.cg_steps < 0 || m.threads < 1 ||
-        m.rows.rows() != m.block.rows || m.rows.cols() != m.factors)
+        m.rows.rows() != m.block.rows || m.rows.cols() != m.factors ||
+        m.globals.size() != static_cast<std::size_t>(m.block.rows))
       throw malformed{"block and factor rows do not match"};
     return m;
   });
@@ -390,16 +419,36 @@ expected<std::uint64_t> decode_assigned(std::string_view bytes) {
 
 expected<solve_request> decode_solve_request(std::string_view bytes) {
   return guarded("solve", [&] {
-    reader r{bytes, "solve", 5};
+    reader r{bytes, "solve", 6};
     solve_request m;
     m.run = r.run;
     m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
     m.want_loss = r.at(1).as<bool>();
-    auto k = r.at(2).as<std::int64_t>();
+    m.placed = r.at(2).as<bool>();
+    auto k = r.at(3).as<std::int64_t>();
     if (k < 1 || k > 4096) throw malformed{"bad gram size"};
     m.gram.resize(k, k);
-    bin::read_into(r.at(3), m.gram.data(), static_cast<std::size_t>(k * k));
-    m.other = factors_of(r.at(4));
+    bin::read_into(r.at(4), m.gram.data(), static_cast<std::size_t>(k * k));
+    m.other = factors_of(r.at(5));
+    if (m.placed && m.other.rows() != 0) throw malformed{"placed solve with rows"};
+    return m;
+  });
+}
+
+expected<rows_message> decode_rows(std::string_view bytes) {
+  return guarded("rows", [&] {
+    reader r{bytes, "rows", 4};
+    rows_message m;
+    m.run = r.run;
+    m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
+    m.positions = bin::read<std::int32_t>(r.at(1));
+    m.k = r.at(2).as<std::int64_t>();
+    const auto& o = r.at(3);
+    if (m.k < 1 || m.k > 4096 || o.type != msgpack::type::BIN ||
+        o.via.bin.size != 4 * static_cast<std::size_t>(m.k) * m.positions.size())
+      throw malformed{"rows of the wrong size"};
+    // Bodies are referenced in `bytes` (reference_bodies), not copied.
+    m.rows = std::string_view{o.via.bin.ptr, o.via.bin.size};
     return m;
   });
 }

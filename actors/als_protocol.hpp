@@ -19,12 +19,21 @@
 //          its items, columns = GLOBAL user index), values = confidences 1 +
 //          alpha r; the block's initial factor rows (warm starts); factors, CG
 //          steps, threads.
-//  solve   one half-step of one side: the k x k gram (reg included) and the
-//  rows
-//          of the other side that the block's CSR references (in ascending
-//          global index). The worker solves its rows and answers the new rows,
-//          their partial gram (rows^T rows, float64) and, if asked, their loss
-//          terms.
+//  solve   one half-step of one side: the k x k gram (reg included) and,
+//          in the first half-step of a run, the rows of the other side that
+//          the block's CSR references (in ascending global index). The worker
+//          solves its rows and answers the new rows, their partial gram
+//          (rows^T rows, float64) and, if asked, their loss terms. Later
+//          half-steps carry no rows ("placed"): the worker solves over the
+//          rows placed since its last solve of that side, and refuses to
+//          solve unless every needed row was placed.
+//  rows    rows that another worker just solved and this worker's block of
+//          `which` references, with their positions in that block's needed
+//          rows ("placed"). The coordinator sends them as each solve reply
+//          comes in, so they travel while slower workers still solve, and
+//          before the next "solve" on the same link (links keep order). A
+//          worker places its own new rows itself (assign gives each block row's
+//          global index), so no row travels back to the node that solved it.
 //  join    after the last iteration (the similar-items table, DESIGN.md §5): a
 //          share of the LSH buckets of the normalized item factors, over the
 //          rows they reference (renumbered 0..m-1, with their global item
@@ -77,14 +86,27 @@ struct assign_request {
   /// block's items, cols = global users.
   models::csr_matrix block;
   models::factor_matrix rows; ///< warm starts
+  std::vector<std::int32_t> globals; ///< global index of each block row
 };
 
 struct solve_request {
   std::uint64_t run = 0;
   side which = side::users;
   bool want_loss = false;
+  /// Solve over the rows placed by "rows" messages and the worker itself;
+  /// `other` is then empty.
+  bool placed = false;
   Eigen::MatrixXf gram;        ///< k x k, reg included
   models::factor_matrix other; ///< needed rows of the other side, ascending
+};
+
+/// Rows for a block's needed rows: rows.row(i) goes to position positions[i].
+struct rows_message {
+  std::uint64_t run = 0;
+  side which = side::users; ///< the block that needs them (rows of the other side)
+  std::vector<std::int32_t> positions;
+  std::string_view rows; ///< positions.size() x k float32, in the decoded bytes
+  std::int64_t k = 0;
 };
 
 struct solve_reply {
@@ -130,6 +152,11 @@ std::string encode(const assign_request& m);
 std::string encode_assigned(std::uint64_t run);
 std::string encode(const solve_request& m);
 std::string encode(const solve_reply& m);
+/// Rows src_rows[i] of src, to be placed at positions[i] (same length).
+std::string encode_rows(std::uint64_t run, side which, const std::vector<std::int32_t>& positions,
+                        const models::factor_matrix& src,
+                        const std::vector<std::int32_t>& src_rows);
+std::string encode_placed(std::uint64_t run);
 std::string encode(const join_request& m);
 std::string encode(const join_reply& m);
 std::string encode(const store_request& m);
@@ -142,6 +169,8 @@ expected<assign_request> decode_assign_request(std::string_view bytes);
 expected<std::uint64_t> decode_assigned(std::string_view bytes);
 expected<solve_request> decode_solve_request(std::string_view bytes);
 expected<solve_reply> decode_solve_reply(std::string_view bytes);
+/// The view's rows point into `bytes`, which must outlive it.
+expected<rows_message> decode_rows(std::string_view bytes);
 expected<join_request> decode_join_request(std::string_view bytes);
 expected<join_reply> decode_join_reply(std::string_view bytes);
 expected<store_request> decode_store_request(std::string_view bytes);

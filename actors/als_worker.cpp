@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <unordered_map>
 
 namespace eddy::actors {
@@ -21,11 +22,19 @@ namespace {
 constexpr auto scan_timeout = std::chrono::minutes{10};
 
 // One block of a side: its CSR with the columns renumbered to positions in
-// `needed` (the other side's rows the coordinator sends), and its factor rows.
+// `needed` (the other side's rows it references, ascending global index), its
+// factor rows, and `other`, the needed rows as last placed: by "rows" messages
+// (rows other workers solved) and by this worker (its own rows of the other
+// side, at own_pos of the other block). `placed` counts the rows placed since
+// the block's last solve.
 struct block {
   models::csr_matrix c;
   std::vector<std::int32_t> needed;
   models::factor_matrix rows;
+  std::vector<std::int32_t> globals; // global index of each row
+  std::vector<std::int32_t> own_pos; // per row: its position in the other block's needed, or -1
+  models::factor_matrix other;
+  std::size_t placed = 0;
 };
 
 struct worker_state {
@@ -124,8 +133,10 @@ std::string aggregate(const als::load_request& req,
   return als::encode(out);
 }
 
-block make_block(models::csr_matrix c, models::factor_matrix rows) {
+block make_block(models::csr_matrix c, models::factor_matrix rows,
+                 std::vector<std::int32_t> globals) {
   block b;
+  b.globals = std::move(globals);
   b.needed = als::needed_columns(c);
   for (auto& col : c.indices)
     col = static_cast<std::int32_t>(
@@ -133,8 +144,44 @@ block make_block(models::csr_matrix c, models::factor_matrix rows) {
         b.needed.begin());
   c.cols = static_cast<std::int32_t>(b.needed.size());
   b.c = std::move(c);
+  b.other.resize(static_cast<Eigen::Index>(b.needed.size()), rows.cols());
   b.rows = std::move(rows);
   return b;
+}
+
+// Once both blocks are in: where each block's rows go in the other block's needed rows.
+void link_blocks(block& a, block& b) {
+  auto positions = [](const block& from, const block& to) {
+    std::vector<std::int32_t> pos(from.globals.size(), -1);
+    for (std::size_t r = 0; r < pos.size(); ++r) {
+      auto it = std::lower_bound(to.needed.begin(), to.needed.end(), from.globals[r]);
+      if (it != to.needed.end() && *it == from.globals[r])
+        pos[r] = static_cast<std::int32_t>(it - to.needed.begin());
+    }
+    return pos;
+  };
+  a.own_pos = positions(a, b);
+  b.own_pos = positions(b, a);
+}
+
+std::string place_rows(worker_actor* self, const als::rows_message& m) {
+  auto& st = self->state;
+  if (!st.assigned || m.run != st.run)
+    return als::encode_error(m.run, "node " + st.node + " has no blocks of training run " +
+                                        std::to_string(m.run) + " (restarted?)");
+  auto& b = st.blocks[static_cast<int>(m.which)];
+  const auto k = b.other.cols();
+  if (m.k != k)
+    return als::encode_error(m.run, "node " + st.node + ": rows of the wrong width");
+  const auto row_bytes = 4 * static_cast<std::size_t>(k);
+  for (std::size_t i = 0; i < m.positions.size(); ++i) {
+    const auto p = m.positions[i];
+    if (p < 0 || p >= b.other.rows())
+      return als::encode_error(m.run, "node " + st.node + ": row position out of range");
+    std::memcpy(b.other.row(p).data(), m.rows.data() + i * row_bytes, row_bytes);
+  }
+  b.placed += m.positions.size();
+  return als::encode_placed(m.run);
 }
 
 std::string solve(worker_actor* self, const als::solve_request& req) {
@@ -146,19 +193,36 @@ std::string solve(worker_actor* self, const als::solve_request& req) {
   auto& b = st.blocks[static_cast<int>(req.which)];
   const auto k = b.rows.cols();
   if (req.gram.rows() != k || req.gram.cols() != k ||
-      req.other.rows() != static_cast<Eigen::Index>(b.needed.size()) ||
-      (req.other.rows() > 0 && req.other.cols() != k))
+      (!req.placed && (req.other.rows() != static_cast<Eigen::Index>(b.needed.size()) ||
+                       (req.other.rows() > 0 && req.other.cols() != k))))
     return als::encode_error(req.run, "node " + st.node +
                                           ": solve request of the wrong shape");
+  if (req.placed && b.placed != b.needed.size())
+    return als::encode_error(
+        req.run, "node " + st.node + ": " + std::to_string(b.placed) + " of the " +
+                     std::to_string(b.needed.size()) +
+                     " rows this step needs arrived (a 'rows' message was lost or "
+                     "repeated)");
+  if (!req.placed) b.other = std::move(req.other);
+  b.placed = 0;
   als::solve_reply out;
   out.run = req.run;
   out.which = req.which;
-  models::solve_rows(b.c, req.other, req.gram, st.cg_steps, b.rows, st.threads);
+  models::solve_rows(b.c, b.other, req.gram, st.cg_steps, b.rows, st.threads);
   out.partial_gram = models::gram_double(b.rows, st.threads);
   if (req.want_loss)
-    out.loss = models::loss_rows(b.c, b.rows, req.other, req.gram, st.threads);
-  out.rows = b.rows;
-  return als::encode(out);
+    out.loss = models::loss_rows(b.c, b.rows, b.other, req.gram, st.threads);
+  // This worker's new rows that its other block needs: placed here, never sent back.
+  auto& o = st.blocks[1 - static_cast<int>(req.which)];
+  for (std::size_t r = 0; r < b.own_pos.size(); ++r)
+    if (b.own_pos[r] >= 0) {
+      o.other.row(b.own_pos[r]) = b.rows.row(static_cast<Eigen::Index>(r));
+      ++o.placed;
+    }
+  out.rows = std::move(b.rows); // encoded from here, then taken back
+  auto e = als::encode(out);
+  b.rows = std::move(out.rows);
+  return e;
 }
 
 std::string join(const als::join_request& req) {
@@ -273,16 +337,22 @@ caf::behavior als_worker(worker_actor* self, std::string node,
             st.run = req->run;
             st.cg_steps = req->cg_steps;
             st.threads = req->threads;
-            st.blocks[static_cast<int>(req->which)] =
-                make_block(std::move(req->block), std::move(req->rows));
+            st.blocks[static_cast<int>(req->which)] = make_block(
+                std::move(req->block), std::move(req->rows), std::move(req->globals));
             st.sides |= 1 << static_cast<int>(req->which);
             st.assigned = st.sides == 3;
+            if (st.assigned) link_blocks(st.blocks[0], st.blocks[1]);
             return als::encode_assigned(st.run);
           }
           if (op == "solve") {
             auto req = als::decode_solve_request(bytes);
             if (!req) return als::encode_error(0, req.err().message);
             return solve(self, *req);
+          }
+          if (op == "rows") {
+            auto m = als::decode_rows(bytes);
+            if (!m) return als::encode_error(0, m.err().message);
+            return place_rows(self, *m);
           }
           if (op == "join") {
             auto req = als::decode_join_request(bytes);

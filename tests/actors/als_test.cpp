@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <unistd.h>
 
@@ -104,12 +105,14 @@ TEST(als_protocol, messages_round_trip) {
   a.threads = 1;
   a.block = small_csr().transpose();
   a.rows = models::init_factors(4, 2, 1, 1, 0.1F);
+  a.globals = {3, 5, 8, 13};
   auto a2 = als::decode_assign_request(als::encode(a));
   ASSERT_TRUE(a2) << a2.err().message;
   EXPECT_EQ(a2->which, als::side::items);
   EXPECT_EQ(a2->block.indices, a.block.indices);
   EXPECT_EQ(a2->block.values, a.block.values);
   EXPECT_EQ(a2->rows, a.rows);
+  EXPECT_EQ(a2->globals, a.globals);
   const auto user_rows = models::init_factors(3, 2, 1, 0, 0.1F);
 
   als::solve_request s;
@@ -124,6 +127,32 @@ TEST(als_protocol, messages_round_trip) {
   EXPECT_TRUE(s2->want_loss);
   EXPECT_EQ(s2->gram, s.gram);
   EXPECT_EQ(s2->other, s.other);
+  EXPECT_FALSE(s2->placed);
+  s.placed = true; // the rows were placed beforehand: none travel with the gram
+  s.other = models::factor_matrix(0, 2);
+  s2 = als::decode_solve_request(als::encode(s));
+  ASSERT_TRUE(s2) << s2.err().message;
+  EXPECT_TRUE(s2->placed);
+  EXPECT_EQ(s2->other.rows(), 0);
+
+  // "rows": the chosen rows of a block, gathered into the message in the given order.
+  const std::vector<std::int32_t> positions{2, 0};
+  const auto bytes = als::encode_rows(9, als::side::users, positions, a.rows, {3, 1});
+  EXPECT_EQ(als::op_of(bytes), "rows");
+  auto rm = als::decode_rows(bytes);
+  ASSERT_TRUE(rm) << rm.err().message;
+  EXPECT_EQ(rm->run, 9u);
+  EXPECT_EQ(rm->which, als::side::users);
+  EXPECT_EQ(rm->positions, positions);
+  ASSERT_EQ(rm->k, 2);
+  ASSERT_EQ(rm->rows.size(), 2 * 2 * sizeof(float));
+  float got[4];
+  std::memcpy(got, rm->rows.data(), sizeof got);
+  EXPECT_EQ(got[0], a.rows(3, 0));
+  EXPECT_EQ(got[1], a.rows(3, 1));
+  EXPECT_EQ(got[2], a.rows(1, 0));
+  EXPECT_EQ(got[3], a.rows(1, 1));
+  EXPECT_EQ(als::op_of(als::encode_placed(9)), "placed");
 
   als::solve_reply sr;
   sr.run = 1;
@@ -151,6 +180,22 @@ TEST(als_protocol, malformed_messages_are_errors) {
   auto r = als::decode_assign_request(als::encode(a));
   ASSERT_FALSE(r);
   EXPECT_NE(r.err().message.find("do not match"), std::string::npos);
+  a.rows = models::factor_matrix(small_csr().rows, 2);
+  a.globals = {0}; // not one global index per block row
+  r = als::decode_assign_request(als::encode(a));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.err().message.find("do not match"), std::string::npos);
+  // Rows whose bytes do not match their positions and width.
+  auto bytes = als::encode_rows(1, als::side::items, {0, 1}, a.rows, {0});
+  auto rm = als::decode_rows(bytes);
+  ASSERT_FALSE(rm);
+  EXPECT_NE(rm.err().message.find("wrong size"), std::string::npos);
+  // A placed solve carrying rows anyway.
+  als::solve_request s;
+  s.placed = true;
+  s.gram = Eigen::MatrixXf::Identity(2, 2);
+  s.other = models::factor_matrix(1, 2);
+  EXPECT_FALSE(als::decode_solve_request(als::encode(s)));
 }
 
 TEST(als_protocol, needed_columns_and_args) {
