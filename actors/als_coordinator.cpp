@@ -175,6 +175,7 @@ struct coord_state {
   double conf_sum = 0;
   models::factor_matrix x, y;
   Eigen::MatrixXf gram_x, gram_y;
+  double x_norm2 = 0; ///< |X|^2 after the last users half-step (trace of X^T X)
   int iteration = 0;
   std::vector<iteration_record> history;
   iteration_record current;
@@ -347,9 +348,25 @@ std::size_t user_owner(const std::string& user,
   return best;
 }
 
-// After the blocks are assigned: which rows each worker's solves send to which
-// other worker (the rows of its block that the other's block of the other side
-// references), so that no worker gets a row it does not need or solved itself.
+// The ascending columns that rows `rows` of m reference (what a block built
+// from them needs of the other side: als::needed_columns of that block).
+std::vector<std::int32_t> needed_by(const models::csr_matrix& m,
+                                    const std::vector<std::int32_t>& rows) {
+  std::vector<char> used(static_cast<std::size_t>(m.cols), 0);
+  for (auto r : rows)
+    for (auto e = m.indptr[static_cast<std::size_t>(r)];
+         e < m.indptr[static_cast<std::size_t>(r) + 1]; ++e)
+      used[static_cast<std::size_t>(m.indices[static_cast<std::size_t>(e)])] = 1;
+  std::vector<std::int32_t> out;
+  for (std::size_t c = 0; c < used.size(); ++c)
+    if (used[c]) out.push_back(static_cast<std::int32_t>(c));
+  return out;
+}
+
+// Before the blocks are assigned: which rows each worker's solves send to
+// which other worker (the rows of its block that the other's block of the
+// other side references), so that no worker gets a row it does not need or
+// solved itself.
 void plan_exchange(coord_actor* self) {
   auto& ws = self->state.workers;
   auto plan = [](const std::vector<std::int32_t>& rows, const std::vector<std::int32_t>& need) {
@@ -374,13 +391,16 @@ void plan_exchange(coord_actor* self) {
 }
 
 // The first half-step of a run sends every block the rows it references; later
-// ones only the gram: the rows went out as "rows" messages when they were solved.
+// ones only the gram: the workers sent each other their new rows ("rows") as
+// soon as they had solved them. The coordinator wants the rows themselves only
+// for the model (the last iteration) or to compute the gram itself.
 void start_half(coord_actor* self, als::side which) {
   auto& st = self->state;
   const bool users = which == als::side::users;
   begin_step(self, std::string{users ? "solve users" : "solve items"} +
                        ", iteration " + std::to_string(st.iteration));
   const bool first = users && st.iteration == 1;
+  const bool last = st.iteration >= st.a.settings.als.iterations;
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& w : st.workers) {
     als::solve_request r;
@@ -388,6 +408,8 @@ void start_half(coord_actor* self, als::side which) {
     r.which = which;
     r.want_loss = !users;
     r.placed = !first;
+    r.want_rows = last || st.a.settings.gram == "coordinator";
+    r.share = !(last && !users); // the run's last half-step: nothing follows
     r.gram = users ? st.gram_y : st.gram_x;
     if (first) r.other = gather_rows(st.y, w.need_items);
     out.emplace_back(w.node, als::encode(r));
@@ -396,9 +418,8 @@ void start_half(coord_actor* self, als::side which) {
     send_to(self, node, std::move(bytes));
 }
 
-// A worker's solve reply, taken as it comes: its rows go into the model and, unless
-// this is the run's last half-step, on to the workers whose next half-step needs
-// them, while slower workers still solve.
+// A worker's solve reply: its rows (when asked for) go into the model as they
+// come; the gram and loss terms wait for the others (reduced in worker order).
 void solve_reply_in(coord_actor* self, const std::string& node, const std::string& bytes) {
   auto& st = self->state;
   const auto k = st.a.settings.als.factors;
@@ -411,24 +432,21 @@ void solve_reply_in(coord_actor* self, const std::string& node, const std::strin
   const bool users = r->which == als::side::users;
   auto& target = users ? st.x : st.y;
   auto& rows = users ? w.user_rows : w.item_rows;
-  if (r->rows.rows() != static_cast<Eigen::Index>(rows.size()) ||
+  const bool with_rows = st.iteration >= st.a.settings.als.iterations ||
+                         st.a.settings.gram == "coordinator";
+  if ((with_rows && r->rows.rows() != static_cast<Eigen::Index>(rows.size())) ||
       (r->rows.rows() > 0 && r->rows.cols() != k) || r->partial_gram.rows() != k) {
     fail(self, "node " + node + " answered step '" + st.step +
                    "' with blocks of the wrong size");
     return;
   }
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    target.row(rows[i]) = r->rows.row(static_cast<Eigen::Index>(i));
+  for (Eigen::Index i = 0; i < r->rows.rows(); ++i)
+    target.row(rows[static_cast<std::size_t>(i)]) = r->rows.row(i);
   w.partial_gram = std::move(r->partial_gram);
   w.loss = r->loss;
-  if (!users && st.iteration >= st.a.settings.als.iterations) return; // nothing follows
-  const auto next = users ? als::side::items : als::side::users;
-  auto& plans = w.to[users ? 0 : 1];
-  for (std::size_t j = 0; j < st.workers.size(); ++j)
-    if (!plans[j].local.empty())
-      send_to(self, st.workers[j].node,
-              als::encode_rows(st.run, next, plans[j].positions, r->rows, plans[j].local),
-              false);
+  // The rows the worker sent its peers: counted like the coordinator's messages.
+  *st.bytes_sink += r->shared_bytes;
+  *st.network_sink += r->shared_bytes;
 }
 
 void start_iteration(coord_actor* self) {
@@ -458,10 +476,13 @@ void send_assign(coord_actor* self, als::side which) {
     r.threads = s.als.threads;
     r.block = sub_rows(users ? st.conf : st.conf_t,
                        users ? w.user_rows : w.item_rows);
-    (users ? w.need_items : w.need_users) = als::needed_columns(r.block);
     r.rows =
         users ? gather_rows(st.x, w.user_rows) : gather_rows(st.y, w.item_rows);
     r.globals = users ? w.user_rows : w.item_rows;
+    const auto& plans = w.to[users ? 0 : 1];
+    for (std::size_t j = 0; j < plans.size(); ++j)
+      if (!plans[j].local.empty())
+        r.peers.push_back({st.workers[j].node, plans[j].local, plans[j].positions});
     out.emplace_back(w.node, als::encode(r));
   }
   if (!users) { // the blocks are with the workers now
@@ -534,6 +555,11 @@ void build_and_assign(coord_actor* self) {
     st.workers[static_cast<std::size_t>(
                    item_owner[static_cast<std::size_t>(i)])]
         .item_rows.push_back(i);
+  for (auto& w : st.workers) {
+    w.need_items = needed_by(conf, w.user_rows);
+    w.need_users = needed_by(conf_t, w.item_rows);
+  }
+  plan_exchange(self);
   st.x = models::init_factors(st.users.size(), s.als.factors, s.als.seed, 0,
                               s.als.init_scale);
   st.y = models::init_factors(st.items.size(), s.als.factors, s.als.seed, 1,
@@ -888,14 +914,14 @@ void half_done(coord_actor* self) {
   if (users) {
     st.gram_x = s.gram == "coordinator" ? models::gram(st.x, s.als.reg, s.als.threads)
                                          : with_reg(g, s.als.reg);
+    st.x_norm2 = g.trace(); // |X|^2 for the loss: the rows stay with the workers
     start_half(self, als::side::items);
     return;
   }
   st.gram_y = s.gram == "coordinator" ? models::gram(st.y, s.als.reg, s.als.threads)
                                        : with_reg(g, s.als.reg);
   auto& h = st.current;
-  h.loss = terms.value +
-           static_cast<double>(s.als.reg) * st.x.cast<double>().squaredNorm();
+  h.loss = terms.value + static_cast<double>(s.als.reg) * st.x_norm2;
   const double denom = terms.confidence_sum +
                        static_cast<double>(st.users.size()) * st.items.size() -
                        static_cast<double>(terms.nnz);
@@ -930,7 +956,6 @@ void step_done(coord_actor* self) {
   } else if (st.step == "assign users") {
     send_assign(self, als::side::items);
   } else if (st.step == "assign items") {
-    plan_exchange(self);
     st.setup_seconds =
         std::chrono::duration<double>(clock_type::now() - st.t_start).count();
     if (st.a.settings.als.iterations == 0)

@@ -1,8 +1,9 @@
 #pragma once
 // The ALS coordinator (DESIGN.md §5): one per training run, spawned by the
-// gateway of the node a client sends ["train", ARGS] to. Hub and spoke: it
-// talks to the ALS worker of every configured node (its own directly, the
-// others through the gateways: ["als", corr, bytes] / ["alsr", corr, bytes]).
+// gateway of the node a client sends ["train", ARGS] to. It talks to the ALS
+// worker of every configured node (its own directly, the others through the
+// gateways: ["als", corr, bytes] / ["alsr", corr, bytes]); the factor rows of
+// the half-steps go from worker to worker over the same links, not through it.
 //
 //  1. load: every worker scans its shard logs and sends r(user, item) for its
 //     items. The coordinator builds the GLOBAL id maps (ids in byte order, so 1
@@ -15,9 +16,14 @@
 //     1 items: the same start as models::fit).
 //  3. per iteration, the user half-step then the item half-step: the k x k gram
 //     of the other side (reduced from the workers' partial grams, reg added)
-//     and ONLY the other side's rows the block references go to each worker; it
-//     answers its new rows, their partial gram and (item half-step) its loss
-//     terms. loss = sum of the terms + reg |X|^2, normalized like models::loss.
+//     goes to each worker; it solves its rows over ONLY the other side's rows
+//     its block references, which the workers that solved them sent it
+//     directly ("rows", planned here at assign; the first half-step's come
+//     with the request), and answers their partial gram and (item half-step)
+//     its loss terms; its new rows it sends on to the workers that need them,
+//     and to the coordinator only in the last iteration (the model) or with
+//     gram=coordinator. loss = sum of the terms + reg |X|^2 (the trace of the
+//     users' reduced gram), normalized like models::loss.
 //  4. similar items (unless similar=0): the coordinator hashes the normalized
 //     item factors into LSH buckets (models/lsh.hpp), spreads the buckets over
 //     the workers by key ("join": each gets its buckets and the vectors of

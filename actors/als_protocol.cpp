@@ -226,9 +226,10 @@ std::string encode(const load_reply& m) {
 
 std::string encode(const assign_request& m) {
   string_sink buf(8 * m.block.indptr.size() + 8 * m.block.indices.size() +
-                  4 * static_cast<std::size_t>(m.rows.size()) + 4 * m.globals.size());
+                  4 * static_cast<std::size_t>(m.rows.size()) + 4 * m.globals.size() +
+                  8 * m.globals.size());
   packer pk(buf);
-  pack_head(pk, "assign", m.run, 7);
+  pack_head(pk, "assign", m.run, 8);
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pk.pack_int32(m.factors);
   pk.pack_int32(m.cg_steps);
@@ -236,6 +237,13 @@ std::string encode(const assign_request& m) {
   pack_csr(pk, m.block);
   pack_factors(pk, m.rows);
   bin::pack(pk, m.globals);
+  pk.pack_array(static_cast<std::uint32_t>(m.peers.size()));
+  for (const auto& p : m.peers) {
+    pk.pack_array(3);
+    pk.pack(p.node);
+    bin::pack(pk, p.local);
+    bin::pack(pk, p.positions);
+  }
   return done(buf);
 }
 
@@ -249,10 +257,12 @@ std::string encode_assigned(std::uint64_t run) {
 std::string encode(const solve_request& m) {
   string_sink buf(4 * static_cast<std::size_t>(m.gram.size() + m.other.size()));
   packer pk(buf);
-  pack_head(pk, "solve", m.run, 6);
+  pack_head(pk, "solve", m.run, 8);
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pk.pack(m.want_loss);
   pk.pack(m.placed);
+  pk.pack(m.want_rows);
+  pk.pack(m.share);
   pk.pack_int64(m.gram.rows());
   bin::pack(pk, m.gram.data(), static_cast<std::size_t>(m.gram.size()));
   pack_factors(pk, m.other);
@@ -288,7 +298,7 @@ std::string encode(const solve_reply& m) {
   string_sink buf(4 * static_cast<std::size_t>(m.rows.size()) +
                   8 * static_cast<std::size_t>(m.partial_gram.size()));
   packer pk(buf);
-  pack_head(pk, "solved", m.run, 7);
+  pack_head(pk, "solved", m.run, 8);
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pack_factors(pk, m.rows);
   pk.pack_int64(m.partial_gram.rows());
@@ -297,6 +307,7 @@ std::string encode(const solve_reply& m) {
   pk.pack_double(m.loss.value);
   pk.pack_double(m.loss.confidence_sum);
   pk.pack_int64(m.loss.nnz);
+  pk.pack_uint64(m.shared_bytes);
   return done(buf);
 }
 
@@ -395,7 +406,7 @@ expected<load_reply> decode_load_reply(std::string_view bytes) {
 
 expected<assign_request> decode_assign_request(std::string_view bytes) {
   return guarded("assign", [&] {
-    reader r{bytes, "assign", 7};
+    reader r{bytes, "assign", 8};
     assign_request m;
     m.run = r.run;
     m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
@@ -409,6 +420,21 @@ expected<assign_request> decode_assign_request(std::string_view bytes) {
         m.rows.rows() != m.block.rows || m.rows.cols() != m.factors ||
         m.globals.size() != static_cast<std::size_t>(m.block.rows))
       throw malformed{"block and factor rows do not match"};
+    const auto& peers = r.at(7);
+    if (peers.type != msgpack::type::ARRAY) throw malformed{"peers is not an array"};
+    for (std::uint32_t i = 0; i < peers.via.array.size; ++i) {
+      const auto& e = peers.via.array.ptr[i];
+      if (e.type != msgpack::type::ARRAY || e.via.array.size != 3)
+        throw malformed{"bad peer entry"};
+      assign_request::peer_rows p;
+      p.node = e.via.array.ptr[0].as<std::string>();
+      p.local = bin::read<std::int32_t>(e.via.array.ptr[1]);
+      p.positions = bin::read<std::int32_t>(e.via.array.ptr[2]);
+      if (p.local.size() != p.positions.size()) throw malformed{"bad peer entry"};
+      for (auto l : p.local)
+        if (l < 0 || l >= m.block.rows) throw malformed{"peer row out of range"};
+      m.peers.push_back(std::move(p));
+    }
     return m;
   });
 }
@@ -419,17 +445,19 @@ expected<std::uint64_t> decode_assigned(std::string_view bytes) {
 
 expected<solve_request> decode_solve_request(std::string_view bytes) {
   return guarded("solve", [&] {
-    reader r{bytes, "solve", 6};
+    reader r{bytes, "solve", 8};
     solve_request m;
     m.run = r.run;
     m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
     m.want_loss = r.at(1).as<bool>();
     m.placed = r.at(2).as<bool>();
-    auto k = r.at(3).as<std::int64_t>();
+    m.want_rows = r.at(3).as<bool>();
+    m.share = r.at(4).as<bool>();
+    auto k = r.at(5).as<std::int64_t>();
     if (k < 1 || k > 4096) throw malformed{"bad gram size"};
     m.gram.resize(k, k);
-    bin::read_into(r.at(4), m.gram.data(), static_cast<std::size_t>(k * k));
-    m.other = factors_of(r.at(5));
+    bin::read_into(r.at(6), m.gram.data(), static_cast<std::size_t>(k * k));
+    m.other = factors_of(r.at(7));
     if (m.placed && m.other.rows() != 0) throw malformed{"placed solve with rows"};
     return m;
   });
@@ -455,7 +483,7 @@ expected<rows_message> decode_rows(std::string_view bytes) {
 
 expected<solve_reply> decode_solve_reply(std::string_view bytes) {
   return guarded("solved", [&] {
-    reader r{bytes, "solved", 7};
+    reader r{bytes, "solved", 8};
     solve_reply m;
     m.run = r.run;
     m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
@@ -467,6 +495,7 @@ expected<solve_reply> decode_solve_reply(std::string_view bytes) {
     m.loss.value = r.at(4).as<double>();
     m.loss.confidence_sum = r.at(5).as<double>();
     m.loss.nnz = r.at(6).as<std::int64_t>();
+    m.shared_bytes = r.at(7).as<std::uint64_t>();
     return m;
   });
 }

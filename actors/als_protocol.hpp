@@ -22,18 +22,22 @@
 //  solve   one half-step of one side: the k x k gram (reg included) and,
 //          in the first half-step of a run, the rows of the other side that
 //          the block's CSR references (in ascending global index). The worker
-//          solves its rows and answers the new rows, their partial gram
-//          (rows^T rows, float64) and, if asked, their loss terms. Later
-//          half-steps carry no rows ("placed"): the worker solves over the
-//          rows placed since its last solve of that side, and refuses to
-//          solve unless every needed row was placed.
-//  rows    rows that another worker just solved and this worker's block of
-//          `which` references, with their positions in that block's needed
-//          rows ("placed"). The coordinator sends them as each solve reply
-//          comes in, so they travel while slower workers still solve, and
-//          before the next "solve" on the same link (links keep order). A
-//          worker places its own new rows itself (assign gives each block row's
-//          global index), so no row travels back to the node that solved it.
+//          solves its rows and answers their partial gram (rows^T rows,
+//          float64), if asked their loss terms, and if asked the new rows
+//          themselves (the coordinator wants them for the model: in the last
+//          iteration, or every time with gram=coordinator). Later half-steps
+//          carry no rows ("placed"): the worker solves over the rows placed
+//          since its last solve of that side, waiting for any still on their
+//          way, and refuses to solve with a row missing or placed twice.
+//          With "share", the worker then sends its new rows straight to the
+//          workers whose blocks reference them ("rows").
+//  rows    worker -> worker: rows the sender just solved that the receiver's
+//          block of `which` references, with their positions in that block's
+//          needed rows ("placed"). They travel while slower workers still
+//          solve, and never through the coordinator. A worker places its own
+//          new rows itself (assign gives each block row's global index), so
+//          no row travels to the node that solved it. assign tells each
+//          worker which of its rows each peer needs.
 //  join    after the last iteration (the similar-items table, DESIGN.md §5): a
 //          share of the LSH buckets of the normalized item factors, over the
 //          rows they reference (renumbered 0..m-1, with their global item
@@ -87,6 +91,13 @@ struct assign_request {
   models::csr_matrix block;
   models::factor_matrix rows; ///< warm starts
   std::vector<std::int32_t> globals; ///< global index of each block row
+  /// After each solve with "share": rows local[i] of the block go to the
+  /// peer's needed rows at positions[i].
+  struct peer_rows {
+    std::string node;
+    std::vector<std::int32_t> local, positions;
+  };
+  std::vector<peer_rows> peers;
 };
 
 struct solve_request {
@@ -96,6 +107,8 @@ struct solve_request {
   /// Solve over the rows placed by "rows" messages and the worker itself;
   /// `other` is then empty.
   bool placed = false;
+  bool want_rows = false; ///< the reply carries the new rows
+  bool share = false;     ///< send the new rows to the peers that need them
   Eigen::MatrixXf gram;        ///< k x k, reg included
   models::factor_matrix other; ///< needed rows of the other side, ascending
 };
@@ -112,9 +125,10 @@ struct rows_message {
 struct solve_reply {
   std::uint64_t run = 0;
   side which = side::users;
-  models::factor_matrix rows;   ///< the block's new rows
+  models::factor_matrix rows;   ///< the block's new rows (0 rows unless wanted)
   Eigen::MatrixXd partial_gram; ///< rows^T rows
   models::loss_terms loss;
+  std::uint64_t shared_bytes = 0; ///< "rows" bytes sent to peers after this solve
 };
 
 struct join_request {

@@ -13,6 +13,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 namespace eddy::actors {
@@ -26,21 +27,31 @@ constexpr auto scan_timeout = std::chrono::minutes{10};
 // factor rows, and `other`, the needed rows as last placed: by "rows" messages
 // (rows other workers solved) and by this worker (its own rows of the other
 // side, at own_pos of the other block). `placed` counts the rows placed since
-// the block's last solve.
+// the block's last solve; a solve that finds rows still on their way waits in
+// `pending` until they are in.
+struct pending_solve {
+  als::solve_request req;
+  caf::typed_response_promise<std::string> rp;
+};
+
 struct block {
   models::csr_matrix c;
   std::vector<std::int32_t> needed;
   models::factor_matrix rows;
   std::vector<std::int32_t> globals; // global index of each row
   std::vector<std::int32_t> own_pos; // per row: its position in the other block's needed, or -1
+  std::vector<als::assign_request::peer_rows> peers; // where "share" sends which rows
   models::factor_matrix other;
   std::size_t placed = 0;
+  std::optional<pending_solve> pending;
+  std::string broken; // why a "rows" message could not be placed ("" if none)
 };
 
 struct worker_state {
   std::string node;
   std::string models_dir;
   std::vector<caf::actor> shards;
+  peer_sender send_peer;
   std::uint64_t run = 0;
   bool assigned = false; // both blocks of `run` are in
   int sides = 0;         // bit per side received
@@ -133,10 +144,9 @@ std::string aggregate(const als::load_request& req,
   return als::encode(out);
 }
 
-block make_block(models::csr_matrix c, models::factor_matrix rows,
-                 std::vector<std::int32_t> globals) {
+block make_block(als::assign_request&& req) {
   block b;
-  b.globals = std::move(globals);
+  auto& c = req.block;
   b.needed = als::needed_columns(c);
   for (auto& col : c.indices)
     col = static_cast<std::int32_t>(
@@ -144,8 +154,10 @@ block make_block(models::csr_matrix c, models::factor_matrix rows,
         b.needed.begin());
   c.cols = static_cast<std::int32_t>(b.needed.size());
   b.c = std::move(c);
-  b.other.resize(static_cast<Eigen::Index>(b.needed.size()), rows.cols());
-  b.rows = std::move(rows);
+  b.other.resize(static_cast<Eigen::Index>(b.needed.size()), req.rows.cols());
+  b.rows = std::move(req.rows);
+  b.globals = std::move(req.globals);
+  b.peers = std::move(req.peers);
   return b;
 }
 
@@ -164,27 +176,58 @@ void link_blocks(block& a, block& b) {
   b.own_pos = positions(b, a);
 }
 
-std::string place_rows(worker_actor* self, const als::rows_message& m) {
-  auto& st = self->state;
-  if (!st.assigned || m.run != st.run)
-    return als::encode_error(m.run, "node " + st.node + " has no blocks of training run " +
-                                        std::to_string(m.run) + " (restarted?)");
-  auto& b = st.blocks[static_cast<int>(m.which)];
-  const auto k = b.other.cols();
-  if (m.k != k)
-    return als::encode_error(m.run, "node " + st.node + ": rows of the wrong width");
-  const auto row_bytes = 4 * static_cast<std::size_t>(k);
-  for (std::size_t i = 0; i < m.positions.size(); ++i) {
-    const auto p = m.positions[i];
-    if (p < 0 || p >= b.other.rows())
-      return als::encode_error(m.run, "node " + st.node + ": row position out of range");
-    std::memcpy(b.other.row(p).data(), m.rows.data() + i * row_bytes, row_bytes);
-  }
-  b.placed += m.positions.size();
-  return als::encode_placed(m.run);
+// A solve waiting for rows is answered with an error when its blocks go away.
+void drop_pending(block& b, const std::string& why) {
+  if (!b.pending) return;
+  auto p = std::move(*b.pending);
+  b.pending.reset();
+  p.rp.deliver(als::encode_error(p.req.run, why));
 }
 
 std::string solve(worker_actor* self, const als::solve_request& req) {
+  auto& st = self->state;
+  auto& b = st.blocks[static_cast<int>(req.which)];
+  if (!b.broken.empty()) return als::encode_error(req.run, b.broken);
+  if (req.placed && b.placed != b.needed.size())
+    return als::encode_error(
+        req.run, "node " + st.node + ": " + std::to_string(b.placed) + " rows placed for the " +
+                     std::to_string(b.needed.size()) +
+                     " this step needs (a 'rows' message was repeated)");
+  if (!req.placed) b.other = req.other;
+  b.placed = 0;
+  const auto next = req.which == als::side::users ? als::side::items : als::side::users;
+  als::solve_reply out;
+  out.run = req.run;
+  out.which = req.which;
+
+  models::solve_rows(b.c, b.other, req.gram, st.cg_steps, b.rows, st.threads);
+  // The new rows first go where the next half-step needs them, so that they
+  // travel while this worker computes its gram and loss: its own other block
+  // (placed here), and the peers' blocks.
+  auto& o = st.blocks[static_cast<int>(next)];
+  for (std::size_t r = 0; r < b.own_pos.size(); ++r)
+    if (b.own_pos[r] >= 0) {
+      o.other.row(b.own_pos[r]) = b.rows.row(static_cast<Eigen::Index>(r));
+      ++o.placed;
+    }
+  if (req.share)
+    for (const auto& p : b.peers) {
+      auto bytes = als::encode_rows(req.run, next, p.positions, b.rows, p.local);
+      out.shared_bytes += bytes.size();
+      st.send_peer(p.node, std::move(bytes));
+    }
+  out.partial_gram = models::gram_double(b.rows, st.threads);
+  if (req.want_loss)
+    out.loss = models::loss_rows(b.c, b.rows, b.other, req.gram, st.threads);
+  if (!req.want_rows) return als::encode(out);
+  out.rows = std::move(b.rows); // encoded from here, then taken back
+  auto e = als::encode(out);
+  b.rows = std::move(out.rows);
+  return e;
+}
+
+// A solve request: answered now, or once the rows it needs are all placed.
+caf::result<std::string> on_solve(worker_actor* self, als::solve_request&& req) {
   auto& st = self->state;
   if (!st.assigned || req.run != st.run)
     return als::encode_error(
@@ -197,32 +240,43 @@ std::string solve(worker_actor* self, const als::solve_request& req) {
                        (req.other.rows() > 0 && req.other.cols() != k))))
     return als::encode_error(req.run, "node " + st.node +
                                           ": solve request of the wrong shape");
-  if (req.placed && b.placed != b.needed.size())
-    return als::encode_error(
-        req.run, "node " + st.node + ": " + std::to_string(b.placed) + " of the " +
-                     std::to_string(b.needed.size()) +
-                     " rows this step needs arrived (a 'rows' message was lost or "
-                     "repeated)");
-  if (!req.placed) b.other = std::move(req.other);
-  b.placed = 0;
-  als::solve_reply out;
-  out.run = req.run;
-  out.which = req.which;
-  models::solve_rows(b.c, b.other, req.gram, st.cg_steps, b.rows, st.threads);
-  out.partial_gram = models::gram_double(b.rows, st.threads);
-  if (req.want_loss)
-    out.loss = models::loss_rows(b.c, b.rows, b.other, req.gram, st.threads);
-  // This worker's new rows that its other block needs: placed here, never sent back.
-  auto& o = st.blocks[1 - static_cast<int>(req.which)];
-  for (std::size_t r = 0; r < b.own_pos.size(); ++r)
-    if (b.own_pos[r] >= 0) {
-      o.other.row(b.own_pos[r]) = b.rows.row(static_cast<Eigen::Index>(r));
-      ++o.placed;
-    }
-  out.rows = std::move(b.rows); // encoded from here, then taken back
-  auto e = als::encode(out);
-  b.rows = std::move(out.rows);
-  return e;
+  if (b.pending)
+    return als::encode_error(req.run, "node " + st.node +
+                                          ": a solve of this side is waiting for its rows already");
+  if (req.placed && b.broken.empty() && b.placed < b.needed.size()) {
+    auto rp = self->make_response_promise<std::string>();
+    b.pending = pending_solve{std::move(req), rp};
+    return rp;
+  }
+  return solve(self, req);
+}
+
+std::string place_rows(worker_actor* self, const als::rows_message& m) {
+  auto& st = self->state;
+  if (!st.assigned || m.run != st.run)
+    return als::encode_error(m.run, "node " + st.node + " has no blocks of training run " +
+                                        std::to_string(m.run) + " (restarted?)");
+  auto& b = st.blocks[static_cast<int>(m.which)];
+  const auto k = b.other.cols();
+  const auto row_bytes = 4 * static_cast<std::size_t>(k);
+  bool ok = m.k == k;
+  for (std::size_t i = 0; ok && i < m.positions.size(); ++i) {
+    const auto p = m.positions[i];
+    ok = p >= 0 && p < b.other.rows();
+    if (ok) std::memcpy(b.other.row(p).data(), m.rows.data() + i * row_bytes, row_bytes);
+  }
+  if (!ok) { // the solve that needs these rows fails with this message
+    b.broken = "node " + st.node + ": a 'rows' message did not fit its block";
+    drop_pending(b, b.broken);
+    return als::encode_error(m.run, b.broken);
+  }
+  b.placed += m.positions.size();
+  if (b.pending && b.placed >= b.needed.size()) {
+    auto p = std::move(*b.pending);
+    b.pending.reset();
+    p.rp.deliver(solve(self, p.req));
+  }
+  return als::encode_placed(m.run);
 }
 
 std::string join(const als::join_request& req) {
@@ -252,7 +306,9 @@ std::string store(worker_actor* self, const als::store_request& req) {
 }
 
 caf::behavior als_worker(worker_actor* self, std::string node,
-                         std::vector<caf::actor> shards, std::string models_dir) {
+                         std::vector<caf::actor> shards, std::string models_dir,
+                         peer_sender send_peer) {
+  self->state.send_peer = std::move(send_peer);
   self->state.node = std::move(node);
   self->state.models_dir = std::move(models_dir);
   self->state.shards = std::move(shards);
@@ -337,8 +393,10 @@ caf::behavior als_worker(worker_actor* self, std::string node,
             st.run = req->run;
             st.cg_steps = req->cg_steps;
             st.threads = req->threads;
-            st.blocks[static_cast<int>(req->which)] = make_block(
-                std::move(req->block), std::move(req->rows), std::move(req->globals));
+            auto& b = st.blocks[static_cast<int>(req->which)];
+            drop_pending(b, "node " + st.node + ": training run " + std::to_string(req->run) +
+                                " replaced this one");
+            b = make_block(std::move(*req));
             st.sides |= 1 << static_cast<int>(req->which);
             st.assigned = st.sides == 3;
             if (st.assigned) link_blocks(st.blocks[0], st.blocks[1]);
@@ -347,7 +405,7 @@ caf::behavior als_worker(worker_actor* self, std::string node,
           if (op == "solve") {
             auto req = als::decode_solve_request(bytes);
             if (!req) return als::encode_error(0, req.err().message);
-            return solve(self, *req);
+            return on_solve(self, std::move(*req));
           }
           if (op == "rows") {
             auto m = als::decode_rows(bytes);
@@ -472,9 +530,9 @@ caf::behavior model_server(server_actor* self, std::string node, std::string dir
 
 caf::actor spawn_als_worker(caf::actor_system& sys, std::string node,
                             std::vector<caf::actor> local_shards,
-                            std::string models_dir) {
+                            std::string models_dir, peer_sender send_peer) {
   return sys.spawn(als_worker, std::move(node), std::move(local_shards),
-                   std::move(models_dir));
+                   std::move(models_dir), std::move(send_peer));
 }
 
 caf::actor spawn_model_server(caf::actor_system& sys, std::string node,

@@ -2,7 +2,8 @@
 // The ALS worker (one per node) and the model server (one per node).
 //
 // Worker: (als_atom, std::string request) -> std::string reply, with the
-// requests and replies of actors/als_protocol.hpp (load / assign / solve). It
+// requests and replies of actors/als_protocol.hpp (load / assign / solve /
+// rows); after a solve it sends its new rows to the workers that need them. It
 // reads the training data from its node's shard actors (scan_atom) and keeps
 // its blocks and their factor rows between half-steps (the warm starts). Math
 // runs on the worker's scheduler thread, `threads` std::threads per solve.
@@ -25,15 +26,20 @@
 #include "actors/messages.hpp"
 
 #include <caf/fwd.hpp>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace eddy::actors {
 
-/// `models_dir`: where "store" writes this node's similar-items lists.
+/// Sends an ALS message to another node's worker (its answer is not awaited).
+using peer_sender = std::function<void(const std::string& node, std::string bytes)>;
+
+/// `models_dir`: where "store" writes this node's similar-items lists;
+/// `send_peer`: how "rows" reach the other workers.
 caf::actor spawn_als_worker(caf::actor_system& sys, std::string node,
                             std::vector<caf::actor> local_shards,
-                            std::string models_dir);
+                            std::string models_dir, peer_sender send_peer);
 
 caf::actor spawn_model_server(caf::actor_system& sys, std::string node,
                               std::string models_dir);

@@ -199,7 +199,14 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
         env->trending[d->shard] = spawn_trending(sys, d->shard, std::move(d->trend));
       env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard], group);
     }
-    env->als_worker = spawn_als_worker(sys, me->id, env->shards, (dir / "models").string());
+    // Rows between workers go straight to the peer's worker (its gateway routes
+    // "als"); the "alsr" answer is dropped by this node's gateway (no coordinator
+    // awaits it): a row that cannot be placed fails the solve that needs it.
+    auto send_peer = [env](const std::string& node, std::string bytes) {
+      env->io->send(env->dealer_of.at(node), {"als", std::string(8, '\0'), std::move(bytes)});
+    };
+    env->als_worker =
+      spawn_als_worker(sys, me->id, env->shards, (dir / "models").string(), send_peer);
     env->model_server = spawn_model_server(sys, me->id, (dir / "models").string());
     auto gw = spawn_gateway(sys, env);
     io.start(

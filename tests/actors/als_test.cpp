@@ -106,6 +106,7 @@ TEST(als_protocol, messages_round_trip) {
   a.block = small_csr().transpose();
   a.rows = models::init_factors(4, 2, 1, 1, 0.1F);
   a.globals = {3, 5, 8, 13};
+  a.peers = {{"n2", {0, 3}, {7, 1}}, {"n3", {}, {}}};
   auto a2 = als::decode_assign_request(als::encode(a));
   ASSERT_TRUE(a2) << a2.err().message;
   EXPECT_EQ(a2->which, als::side::items);
@@ -113,6 +114,11 @@ TEST(als_protocol, messages_round_trip) {
   EXPECT_EQ(a2->block.values, a.block.values);
   EXPECT_EQ(a2->rows, a.rows);
   EXPECT_EQ(a2->globals, a.globals);
+  ASSERT_EQ(a2->peers.size(), 2u);
+  EXPECT_EQ(a2->peers[0].node, "n2");
+  EXPECT_EQ(a2->peers[0].local, a.peers[0].local);
+  EXPECT_EQ(a2->peers[0].positions, a.peers[0].positions);
+  EXPECT_TRUE(a2->peers[1].local.empty());
   const auto user_rows = models::init_factors(3, 2, 1, 0, 0.1F);
 
   als::solve_request s;
@@ -128,11 +134,17 @@ TEST(als_protocol, messages_round_trip) {
   EXPECT_EQ(s2->gram, s.gram);
   EXPECT_EQ(s2->other, s.other);
   EXPECT_FALSE(s2->placed);
+  EXPECT_FALSE(s2->want_rows);
+  EXPECT_FALSE(s2->share);
   s.placed = true; // the rows were placed beforehand: none travel with the gram
+  s.want_rows = true;
+  s.share = true;
   s.other = models::factor_matrix(0, 2);
   s2 = als::decode_solve_request(als::encode(s));
   ASSERT_TRUE(s2) << s2.err().message;
   EXPECT_TRUE(s2->placed);
+  EXPECT_TRUE(s2->want_rows);
+  EXPECT_TRUE(s2->share);
   EXPECT_EQ(s2->other.rows(), 0);
 
   // "rows": the chosen rows of a block, gathered into the message in the given order.
@@ -159,11 +171,13 @@ TEST(als_protocol, messages_round_trip) {
   sr.rows = a.rows;
   sr.partial_gram = Eigen::MatrixXd::Constant(2, 2, 0.25);
   sr.loss = {1.5, 7.0, 3};
+  sr.shared_bytes = 123456;
   auto sr2 = als::decode_solve_reply(als::encode(sr));
   ASSERT_TRUE(sr2) << sr2.err().message;
   EXPECT_EQ(sr2->rows, sr.rows);
   EXPECT_EQ(sr2->partial_gram, sr.partial_gram);
   EXPECT_EQ(sr2->loss.nnz, 3);
+  EXPECT_EQ(sr2->shared_bytes, 123456u);
 
   EXPECT_EQ(als::op_of(als::encode_error(3, "disk full")), "error");
   EXPECT_EQ(als::decode_error(als::encode_error(3, "disk full")), "disk full");
@@ -185,6 +199,12 @@ TEST(als_protocol, malformed_messages_are_errors) {
   r = als::decode_assign_request(als::encode(a));
   ASSERT_FALSE(r);
   EXPECT_NE(r.err().message.find("do not match"), std::string::npos);
+  // A peer entry naming a row the block does not have.
+  a.globals.assign(static_cast<std::size_t>(small_csr().rows), 0);
+  a.peers = {{"n2", {0, 99}, {0, 1}}};
+  r = als::decode_assign_request(als::encode(a));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.err().message.find("out of range"), std::string::npos);
   // Rows whose bytes do not match their positions and width.
   auto bytes = als::encode_rows(1, als::side::items, {0, 1}, a.rows, {0});
   auto rm = als::decode_rows(bytes);
