@@ -113,6 +113,10 @@ models::csr_matrix csr_of(const msgpack::object& o) {
   return m;
 }
 
+side side_of(const msgpack::object& o) {
+  return o.as<std::uint8_t>() == 0 ? side::users : side::items;
+}
+
 models::factor_matrix factors_of(const msgpack::object& o) {
   if (o.type != msgpack::type::ARRAY || o.via.array.size != 3)
     throw malformed{"not a factor matrix"};
@@ -409,7 +413,7 @@ expected<assign_request> decode_assign_request(std::string_view bytes) {
     reader r{bytes, "assign", 8};
     assign_request m;
     m.run = r.run;
-    m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
+    m.which = side_of(r.at(0));
     m.factors = r.at(1).as<int>();
     m.cg_steps = r.at(2).as<int>();
     m.threads = r.at(3).as<int>();
@@ -448,7 +452,7 @@ expected<solve_request> decode_solve_request(std::string_view bytes) {
     reader r{bytes, "solve", 8};
     solve_request m;
     m.run = r.run;
-    m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
+    m.which = side_of(r.at(0));
     m.want_loss = r.at(1).as<bool>();
     m.placed = r.at(2).as<bool>();
     m.want_rows = r.at(3).as<bool>();
@@ -468,7 +472,7 @@ expected<rows_message> decode_rows(std::string_view bytes) {
     reader r{bytes, "rows", 4};
     rows_message m;
     m.run = r.run;
-    m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
+    m.which = side_of(r.at(0));
     m.positions = bin::read<std::int32_t>(r.at(1));
     m.k = r.at(2).as<std::int64_t>();
     const auto& o = r.at(3);
@@ -486,7 +490,7 @@ expected<solve_reply> decode_solve_reply(std::string_view bytes) {
     reader r{bytes, "solved", 8};
     solve_reply m;
     m.run = r.run;
-    m.which = r.at(0).as<std::uint8_t>() == 0 ? side::users : side::items;
+    m.which = side_of(r.at(0));
     m.rows = factors_of(r.at(1));
     auto k = r.at(2).as<std::int64_t>();
     if (k < 0 || k > 4096) throw malformed{"bad gram size"};

@@ -75,8 +75,9 @@ its = r["iterations"]
 secs = [i["seconds"] for i in its]
 print(f"  {sys.argv[2]} node(s): setup {r['setup_seconds']:.1f} s, per iteration median "
       f"{statistics.median(secs):.3f} s (min {min(secs):.3f}, max {max(secs):.3f}), "
-      f"{its[-1]['bytes'] / 1e6:.0f} MB exchanged per iteration "
-      f"({its[-1]['network_bytes'] / 1e6:.0f} MB between processes), "
+      f"{statistics.median(i['bytes'] for i in its) / 1e6:.0f} MB exchanged per iteration "
+      f"({statistics.median(i['network_bytes'] for i in its) / 1e6:.0f} MB between processes; "
+      f"the last iteration also sends the rows to the coordinator), "
       f"final normalized loss {its[-1]['normalized_loss']:.5f}", file=sys.stderr)
 print(f"{statistics.median(secs):.4f} {its[-1]['normalized_loss']:.5f}")
 PY
