@@ -235,14 +235,12 @@ std::string seconds_text(int ms) {
 
 void on_reply(coord_actor* self, const std::string& node, std::string bytes);
 
-// `awaited`: the step waits for the node's answer ("rows" messages are not).
-void send_to(coord_actor* self, const std::string& node, std::string bytes,
-             bool awaited = true) {
+void send_to(coord_actor* self, const std::string& node, std::string bytes) {
   auto& st = self->state;
   auto& env = *st.a.env;
   if (st.finished) return;
   *st.bytes_sink += bytes.size();
-  if (awaited) st.waiting.insert(node);
+  st.waiting.insert(node);
   if (node == env.me) {
     self->request(st.a.local_worker,
                   std::chrono::milliseconds{st.a.settings.step_timeout_ms},
@@ -988,16 +986,15 @@ void step_done(coord_actor* self) {
 
 void on_reply(coord_actor* self, const std::string& node, std::string bytes) {
   auto& st = self->state;
-  if (st.finished) return;
+  if (st.finished || !st.waiting.count(node)) return;
   *st.bytes_sink += bytes.size();
   if (node != st.a.env->me) *st.network_sink += bytes.size();
   const auto op = als::op_of(bytes);
-  if (op == "error") { // of a step or of a "rows" message: either spoils the run
+  if (op == "error") {
     fail(self, "node " + node + " failed step '" + st.step +
                    "': " + als::decode_error(bytes));
     return;
   }
-  if (op == "placed" || !st.waiting.count(node)) return;
   st.waiting.erase(node);
   if (op == "solved")
     solve_reply_in(self, node, bytes);

@@ -271,10 +271,14 @@ std::string place_rows(worker_actor* self, const als::rows_message& m) {
     return als::encode_error(m.run, b.broken);
   }
   b.placed += m.positions.size();
-  if (b.pending && b.placed >= b.needed.size()) {
+  if (b.pending && b.placed >= b.needed.size()) { // the waiting solve can run now
     auto p = std::move(*b.pending);
     b.pending.reset();
-    p.rp.deliver(solve(self, p.req));
+    try {
+      p.rp.deliver(solve(self, p.req));
+    } catch (const std::exception& e) { // answered like the handler's own failures
+      p.rp.deliver(als::encode_error(p.req.run, "node " + st.node + ": " + e.what()));
+    }
   }
   return als::encode_placed(m.run);
 }

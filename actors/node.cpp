@@ -200,8 +200,8 @@ int run_node(const cluster::cluster_config& cfg, const node_options& opt) {
       env->shards[d->shard] = spawn_shard(sys, d, cfg.log, env->trending[d->shard], group);
     }
     // Rows between workers go straight to the peer's worker (its gateway routes
-    // "als"); the "alsr" answer is dropped by this node's gateway (no coordinator
-    // awaits it): a row that cannot be placed fails the solve that needs it.
+    // "als"); nobody awaits the "alsr" answer (no coordinator knows its
+    // correlation id): a row that cannot be placed fails the solve that needs it.
     auto send_peer = [env](const std::string& node, std::string bytes) {
       env->io->send(env->dealer_of.at(node), {"als", std::string(8, '\0'), std::move(bytes)});
     };
