@@ -10,6 +10,8 @@
 # ingested with eddy ingest through bench/als-bench.toml. Seconds per iteration are
 # the coordinator's per-iteration wall times (both half-steps, all messages); the
 # median over the iterations is reported. All processes share this machine's cores.
+# Each side (fit(), 1 node, 3 nodes) runs EDDY_BENCH_RUNS times (default 2),
+# interleaved, and keeps its best run; every run is printed.
 #
 #   bench/als_cluster_bench.sh [BUILD_DIR]      (default build; EDDY_BASE_PORT 21551)
 # Ends with: RESULT single_s_per_iter=... single_with_loss_s_per_iter=...
@@ -46,15 +48,18 @@ with gzip.open(sys.argv[1], "rt") as f, open(sys.argv[2], "w") as out:
 PY
 fi
 
-echo "== single process: bench_als (fit(), same settings)"
-"$build/bin/bench_als" --data "$data" --iterations "$iterations" --baseline-iterations 0 \
-  | tee "$work/single.txt"
-single=$(grep '^RESULT' "$work/single.txt")
-single_s=$(sed -E 's/^RESULT seconds_per_iteration=([0-9.]+).*/\1/' <<<"$single")
-single_loss=$(sed -E 's/.*normalized_loss=([0-9.eE+-]+).*/\1/' <<<"$single")
-single_loss_s=$(sed -E 's/.*loss_seconds_per_iteration=([0-9.]+).*/\1/' <<<"$single")
+single_run() { # run: appends "seconds loss_seconds loss" to $work/single
+  echo "== single process, run $1: bench_als (fit(), same settings)"
+  "$build/bin/bench_als" --data "$data" --iterations "$iterations" --baseline-iterations 0 \
+    | tee "$work/single-$1.txt"
+  local r
+  r=$(grep '^RESULT' "$work/single-$1.txt")
+  echo "$(sed -E 's/^RESULT seconds_per_iteration=([0-9.]+).*/\1/' <<<"$r")" \
+    "$(sed -E 's/.*loss_seconds_per_iteration=([0-9.]+).*/\1/' <<<"$r")" \
+    "$(sed -E 's/.*normalized_loss=([0-9.eE+-]+).*/\1/' <<<"$r")" >>"$work/single"
+}
 
-train_on() { # nodes port: writes "median_seconds final_loss" to cluster-N/result
+train_on() { # nodes port: appends "median_seconds final_loss" to cluster-N.results
   local n=$1 port=$2 dir=$work/cluster-$1
   export EDDY_RUN_DIR=$dir EDDY_BASE_PORT=$port EDDY_BIN=$eddy
   scripts/cluster.sh stop >/dev/null 2>&1 || true
@@ -68,27 +73,38 @@ train_on() { # nodes port: writes "median_seconds final_loss" to cluster-N/resul
       --iterations "$iterations" >"$dir/train.json" && ok=1
   scripts/cluster.sh stop >/dev/null 2>&1 || true
   [ $ok -eq 1 ] || { echo "als_cluster_bench: training on $n node(s) failed (logs in $dir/logs)" >&2; exit 1; }
-  python3 - "$dir/train.json" "$n" >"$dir/result" <<'PY'
+  python3 - "$dir/train.json" "$n" >>"$work/cluster-$n.results" <<'PY'
 import json, statistics, sys
 r = json.load(open(sys.argv[1]))
 its = r["iterations"]
 secs = [i["seconds"] for i in its]
 print(f"  {sys.argv[2]} node(s): setup {r['setup_seconds']:.1f} s, per iteration median "
       f"{statistics.median(secs):.3f} s (min {min(secs):.3f}, max {max(secs):.3f}), "
-      f"{statistics.median(i['bytes'] for i in its) / 1e6:.0f} MB exchanged per iteration "
-      f"({statistics.median(i['network_bytes'] for i in its) / 1e6:.0f} MB between processes; "
+      f"{statistics.median(i['bytes'] for i in its) / 1e6:.1f} MB exchanged per iteration "
+      f"({statistics.median(i['network_bytes'] for i in its) / 1e6:.1f} MB between processes; "
       f"the last iteration also sends the rows to the coordinator), "
       f"final normalized loss {its[-1]['normalized_loss']:.5f}", file=sys.stderr)
 print(f"{statistics.median(secs):.4f} {its[-1]['normalized_loss']:.5f}")
 PY
 }
 
-echo "== 1 node (eddy train, coordinator and worker in one process)"
-train_on 1 "$base"
-read -r one_s one_loss <"$work/cluster-1/result"
-echo "== 3 nodes (three processes on this machine)"
-train_on 3 "$((base + 10))"
-read -r three_s three_loss <"$work/cluster-3/result"
+# Both sides run $runs times, interleaved (the load of this shared machine comes and
+# goes for minutes), and each keeps its best run: the same rule for both sides of
+# the ratio.
+runs=${EDDY_BENCH_RUNS:-2}
+rm -f "$work/single" "$work"/cluster-*.results
+for run in $(seq 1 "$runs"); do
+  single_run "$run"
+  echo "== 1 node, run $run (eddy train, coordinator and worker in one process)"
+  train_on 1 "$base"
+  echo "== 3 nodes, run $run (three processes on this machine)"
+  train_on 3 "$((base + 10))"
+done
+best() { sort -g "$1" | head -1; } # the line with the fewest seconds
+read -r single_s single_loss_s single_loss < <(best "$work/single")
+read -r one_s one_loss < <(best "$work/cluster-1.results")
+read -r three_s three_loss < <(best "$work/cluster-3.results")
+echo "best of $runs: single $single_s s (+ $single_loss_s s loss), 1 node $one_s s, 3 nodes $three_s s"
 
 python3 - "$single_s" "$one_s" "$three_s" "$single_loss" "$three_loss" "$single_loss_s" <<'PY'
 import sys
