@@ -108,7 +108,9 @@ struct solve_request {
   /// `other` is then empty.
   bool placed = false;
   bool want_rows = false; ///< the reply carries the new rows
-  bool share = false;     ///< send the new rows to the peers that need them
+  /// Send the new rows to the peers that need them. false only in the run's
+  /// last half-step: nothing follows, and the worker frees its blocks.
+  bool share = false;
   Eigen::MatrixXf gram;        ///< k x k, reg included
   models::factor_matrix other; ///< needed rows of the other side, ascending
 };

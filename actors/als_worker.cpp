@@ -219,10 +219,15 @@ std::string solve(worker_actor* self, const als::solve_request& req) {
   out.partial_gram = models::gram_double(b.rows, st.threads);
   if (req.want_loss)
     out.loss = models::loss_rows(b.c, b.rows, b.other, req.gram, st.threads);
-  if (!req.want_rows) return als::encode(out);
-  out.rows = std::move(b.rows); // encoded from here, then taken back
+  if (req.want_rows) out.rows = std::move(b.rows);
   auto e = als::encode(out);
-  b.rows = std::move(out.rows);
+  if (!req.share) { // the run's last half-step: its blocks are of no further use
+    st.blocks[0] = {};
+    st.blocks[1] = {};
+    st.assigned = false;
+  } else if (req.want_rows) {
+    b.rows = std::move(out.rows); // taken back: the next half-step starts from them
+  }
   return e;
 }
 

@@ -5,7 +5,8 @@
 // requests and replies of actors/als_protocol.hpp (load / assign / solve /
 // rows); after a solve it sends its new rows to the workers that need them. It
 // reads the training data from its node's shard actors (scan_atom) and keeps
-// its blocks and their factor rows between half-steps (the warm starts). Math
+// its blocks and their factor rows between half-steps (the warm starts) until
+// the run's last half-step, which frees them. Math
 // runs on the worker's scheduler thread, `threads` std::threads per solve.
 //
 // The worker also runs its share of the similar-items join ("join") and

@@ -122,6 +122,17 @@ TEST_F(worker_fixture, waits_for_rows_on_their_way_and_shares_its_own) {
   auto items = als::decode_solve_reply(items_bytes);
   ASSERT_TRUE(items) << als::decode_error(items_bytes);
   EXPECT_EQ(items->rows.rows(), 2);
+
+  // The run's last half-step (nothing to share): answered, then the blocks are freed.
+  const models::factor_matrix items23 = models::init_factors(2, k, 9, 1, 0.1F);
+  EXPECT_EQ(als::op_of(ask(als::encode_rows(5, als::side::users, {2, 3}, items23, {0, 1}))),
+            "placed");
+  auto last = solve(als::side::users, true);
+  last.share = false;
+  EXPECT_EQ(als::op_of(ask(als::encode(last))), "solved");
+  const auto after = ask(als::encode(solve(als::side::items, true)));
+  ASSERT_EQ(als::op_of(after), "error");
+  EXPECT_NE(als::decode_error(after).find("has no blocks"), std::string::npos);
 }
 
 TEST_F(worker_fixture, a_repeated_or_misfit_rows_message_fails_the_solve_that_needs_it) {
