@@ -235,6 +235,21 @@ std::string seconds_text(int ms) {
 
 void on_reply(coord_actor* self, const std::string& node, std::string bytes);
 
+// ZeroMQ drops a peer link that carries a message above its maxmsgsize (4 x
+// limits.max_frame_bytes, actors/node.cpp): a step that needs one fails instead.
+bool fits_links(coord_actor* self, const std::string& step, std::size_t bytes,
+                const std::string& where) {
+  const auto max_bytes = 4 * self->state.a.env->cfg.limits.max_frame_bytes;
+  if (bytes <= max_bytes) return true;
+  fail(self, "step '" + step + "' needs a " + std::to_string(bytes >> 20) + " MB message " +
+                 where + ", more than the node links carry (" + std::to_string(max_bytes >> 20) +
+                 " MB = 4 x limits.max_frame_bytes): raise limits.max_frame_bytes "
+                 "in the cluster config (configs/CLUSTER.md), or train with fewer factors "
+                 "(for the similar-items steps: fewer --lsh-tables or --similar-n, or "
+                 "--no-similar)");
+  return false;
+}
+
 void send_to(coord_actor* self, const std::string& node, std::string bytes) {
   auto& st = self->state;
   auto& env = *st.a.env;
@@ -260,21 +275,7 @@ void send_to(coord_actor* self, const std::string& node, std::string bytes) {
             });
     return;
   }
-  // ZeroMQ drops a peer link that carries a message above its maxmsgsize (4 x
-  // limits.max_frame_bytes, actors/node.cpp): refuse to send one.
-  const auto max_bytes = 4 * env.cfg.limits.max_frame_bytes;
-  if (bytes.size() > max_bytes) {
-    fail(self,
-         "step '" + st.step + "' needs a " +
-             std::to_string(bytes.size() >> 20) + " MB message to node " +
-             node + ", more than the node links carry (" +
-             std::to_string(max_bytes >> 20) +
-             " MB = 4 x limits.max_frame_bytes): raise limits.max_frame_bytes "
-             "in the cluster config (configs/CLUSTER.md), or train with fewer factors "
-             "(for the similar-items steps: fewer --lsh-tables or --similar-n, or "
-             "--no-similar)");
-    return;
-  }
+  if (!fits_links(self, st.step, bytes.size(), "to node " + node)) return;
   *st.network_sink += bytes.size();
   std::string corr(8, '\0');
   auto id = (st.run << 20) ^ st.next_corr++;
@@ -558,6 +559,24 @@ void build_and_assign(coord_actor* self) {
     w.need_users = needed_by(conf_t, w.item_rows);
   }
   plan_exchange(self);
+  // The messages of the half-steps that do not pass through the coordinator's
+  // send_to: rows between workers, and the rows of the last iteration's replies.
+  const auto row_bytes = 4 * static_cast<std::size_t>(s.als.factors) + 4;
+  for (std::size_t i = 0; i < st.workers.size(); ++i) {
+    const auto& w = st.workers[i];
+    for (int side = 0; side < 2; ++side)
+      for (std::size_t j = 0; j < w.to[side].size(); ++j)
+        if (!fits_links(self, "solve " + std::string{side == 0 ? "users" : "items"},
+                        w.to[side][j].local.size() * row_bytes + 1024,
+                        "from node " + w.node + " to node " + st.workers[j].node))
+          return;
+    if (w.node != st.a.env->me && // the coordinator's own worker answers in-process
+        (!fits_links(self, "solve users", w.user_rows.size() * row_bytes + 1024,
+                     "from node " + w.node) ||
+         !fits_links(self, "solve items", w.item_rows.size() * row_bytes + 1024,
+                     "from node " + w.node)))
+      return;
+  }
   st.x = models::init_factors(st.users.size(), s.als.factors, s.als.seed, 0,
                               s.als.init_scale);
   st.y = models::init_factors(st.items.size(), s.als.factors, s.als.seed, 1,
