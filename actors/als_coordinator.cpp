@@ -389,10 +389,11 @@ void plan_exchange(coord_actor* self) {
     }
 }
 
-// The first half-step of a run sends every block the rows it references; later
-// ones only the gram: the workers sent each other their new rows ("rows") as
-// soon as they had solved them. The coordinator wants the rows themselves only
-// for the model (the last iteration) or to compute the gram itself.
+// A half-step sends each worker the gram only: the workers send each other
+// the rows they need ("rows"), their new rows as soon as they have solved them,
+// and at the start of the run their initial item rows. The coordinator wants
+// the rows themselves only for the model (the last iteration) or to compute
+// the gram itself.
 void start_half(coord_actor* self, als::side which) {
   auto& st = self->state;
   const bool users = which == als::side::users;
@@ -406,11 +407,10 @@ void start_half(coord_actor* self, als::side which) {
     r.run = st.run;
     r.which = which;
     r.want_loss = !users;
-    r.placed = !first;
+    r.start = first;
     r.want_rows = last || st.a.settings.gram == "coordinator";
     r.share = !(last && !users); // the run's last half-step: nothing follows
     r.gram = users ? st.gram_y : st.gram_x;
-    if (first) r.other = gather_rows(st.y, w.need_items);
     out.emplace_back(w.node, als::encode(r));
   }
   for (auto& [node, bytes] : out)

@@ -18,8 +18,9 @@
 //     of the other side (reduced from the workers' partial grams, reg added)
 //     goes to each worker; it solves its rows over ONLY the other side's rows
 //     its block references, which the workers that solved them sent it
-//     directly ("rows", planned here at assign; the first half-step's come
-//     with the request), and answers their partial gram and (item half-step)
+//     directly ("rows", planned here at assign; the run's first half-step
+//     starts with the workers sending each other their initial item rows),
+//     and answers their partial gram and (item half-step)
 //     its loss terms; its new rows it sends on to the workers that need them,
 //     and to the coordinator only in the last iteration (the model) or with
 //     gram=coordinator. loss = sum of the terms + reg |X|^2 (the trace of the

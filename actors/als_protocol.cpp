@@ -259,17 +259,16 @@ std::string encode_assigned(std::uint64_t run) {
 }
 
 std::string encode(const solve_request& m) {
-  string_sink buf(4 * static_cast<std::size_t>(m.gram.size() + m.other.size()));
+  string_sink buf(4 * static_cast<std::size_t>(m.gram.size()));
   packer pk(buf);
-  pack_head(pk, "solve", m.run, 8);
+  pack_head(pk, "solve", m.run, 7);
   pk.pack_uint8(static_cast<std::uint8_t>(m.which));
   pk.pack(m.want_loss);
-  pk.pack(m.placed);
+  pk.pack(m.start);
   pk.pack(m.want_rows);
   pk.pack(m.share);
   pk.pack_int64(m.gram.rows());
   bin::pack(pk, m.gram.data(), static_cast<std::size_t>(m.gram.size()));
-  pack_factors(pk, m.other);
   return done(buf);
 }
 
@@ -449,20 +448,18 @@ expected<std::uint64_t> decode_assigned(std::string_view bytes) {
 
 expected<solve_request> decode_solve_request(std::string_view bytes) {
   return guarded("solve", [&] {
-    reader r{bytes, "solve", 8};
+    reader r{bytes, "solve", 7};
     solve_request m;
     m.run = r.run;
     m.which = side_of(r.at(0));
     m.want_loss = r.at(1).as<bool>();
-    m.placed = r.at(2).as<bool>();
+    m.start = r.at(2).as<bool>();
     m.want_rows = r.at(3).as<bool>();
     m.share = r.at(4).as<bool>();
     auto k = r.at(5).as<std::int64_t>();
     if (k < 1 || k > 4096) throw malformed{"bad gram size"};
     m.gram.resize(k, k);
     bin::read_into(r.at(6), m.gram.data(), static_cast<std::size_t>(k * k));
-    m.other = factors_of(r.at(7));
-    if (m.placed && m.other.rows() != 0) throw malformed{"placed solve with rows"};
     return m;
   });
 }

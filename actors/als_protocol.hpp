@@ -19,18 +19,17 @@
 //          its items, columns = GLOBAL user index), values = confidences 1 +
 //          alpha r; the block's initial factor rows (warm starts); factors, CG
 //          steps, threads.
-//  solve   one half-step of one side: the k x k gram (reg included) and,
-//          in the first half-step of a run, the rows of the other side that
-//          the block's CSR references (in ascending global index). The worker
-//          solves its rows and answers their partial gram (rows^T rows,
-//          float64), if asked their loss terms, and if asked the new rows
+//  solve   one half-step of one side: the k x k gram (reg included). The
+//          worker solves its rows over the other side's rows its block
+//          references, placed there by "rows" messages and by itself, waiting
+//          for any still on their way (a row missing, repeated or out of place
+//          fails the solve); it answers their partial gram (rows^T rows,
+//          float64), if asked its loss terms, and if asked the new rows
 //          themselves (the coordinator wants them for the model: in the last
-//          iteration, or every time with gram=coordinator). Later half-steps
-//          carry no rows ("placed"): the worker solves over the rows placed
-//          since its last solve of that side, waiting for any still on their
-//          way, and refuses to solve with a row missing or placed twice.
-//          With "share", the worker then sends its new rows straight to the
-//          workers whose blocks reference them ("rows").
+//          iteration, or every time with gram=coordinator). With "share", it
+//          then sends its new rows straight to the workers whose blocks
+//          reference them ("rows"). The run's first solve ("start") first
+//          shares the initial rows of the worker's other block the same way.
 //  rows    worker -> worker: rows the sender just solved that the receiver's
 //          block of `which` references, with their positions in that block's
 //          needed rows ("placed"). They travel while slower workers still
@@ -104,15 +103,14 @@ struct solve_request {
   std::uint64_t run = 0;
   side which = side::users;
   bool want_loss = false;
-  /// Solve over the rows placed by "rows" messages and the worker itself;
-  /// `other` is then empty.
-  bool placed = false;
+  /// The run's first half-step: first send the initial rows of the other
+  /// block to the peers that need them (and place this worker's own).
+  bool start = false;
   bool want_rows = false; ///< the reply carries the new rows
   /// Send the new rows to the peers that need them. false only in the run's
   /// last half-step: nothing follows, and the worker frees its blocks.
   bool share = false;
-  Eigen::MatrixXf gram;        ///< k x k, reg included
-  models::factor_matrix other; ///< needed rows of the other side, ascending
+  Eigen::MatrixXf gram; ///< k x k, reg included
 };
 
 /// Rows for a block's needed rows: rows.row(i) goes to position positions[i].

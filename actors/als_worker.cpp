@@ -32,6 +32,7 @@ constexpr auto scan_timeout = std::chrono::minutes{10};
 struct pending_solve {
   als::solve_request req;
   caf::typed_response_promise<std::string> rp;
+  std::uint64_t shared = 0; // bytes its start sent already
 };
 
 struct block {
@@ -184,38 +185,48 @@ void drop_pending(block& b, const std::string& why) {
   p.rp.deliver(als::encode_error(p.req.run, why));
 }
 
-std::string solve(worker_actor* self, const als::solve_request& req) {
+// The rows of block `from` where the blocks of side `to` need them: this
+// worker's own block (placed here) and, with `send`, the peers' (as "rows").
+// Returns the bytes sent.
+std::uint64_t share_rows(worker_actor* self, std::uint64_t run, const block& from, als::side to,
+                         bool send) {
+  auto& st = self->state;
+  auto& o = st.blocks[static_cast<int>(to)];
+  for (std::size_t r = 0; r < from.own_pos.size(); ++r)
+    if (from.own_pos[r] >= 0) {
+      o.other.row(from.own_pos[r]) = from.rows.row(static_cast<Eigen::Index>(r));
+      ++o.placed;
+    }
+  std::uint64_t sent = 0;
+  if (send)
+    for (const auto& p : from.peers) {
+      auto bytes = als::encode_rows(run, to, p.positions, from.rows, p.local);
+      sent += bytes.size();
+      st.send_peer(p.node, std::move(bytes));
+    }
+  return sent;
+}
+
+// Solves the rows of block `req.which` over its placed rows (all in: placed
+// == needed). `shared`: bytes this request sent already (its start).
+std::string solve(worker_actor* self, const als::solve_request& req, std::uint64_t shared) {
   auto& st = self->state;
   auto& b = st.blocks[static_cast<int>(req.which)];
   if (!b.broken.empty()) return als::encode_error(req.run, b.broken);
-  if (req.placed && b.placed != b.needed.size())
+  if (b.placed != b.needed.size())
     return als::encode_error(
         req.run, "node " + st.node + ": " + std::to_string(b.placed) + " rows placed for the " +
                      std::to_string(b.needed.size()) +
                      " this step needs (a 'rows' message was repeated)");
-  if (!req.placed) b.other = req.other;
   b.placed = 0;
-  const auto next = req.which == als::side::users ? als::side::items : als::side::users;
   als::solve_reply out;
   out.run = req.run;
   out.which = req.which;
-
   models::solve_rows(b.c, b.other, req.gram, st.cg_steps, b.rows, st.threads);
   // The new rows first go where the next half-step needs them, so that they
-  // travel while this worker computes its gram and loss: its own other block
-  // (placed here), and the peers' blocks.
-  auto& o = st.blocks[static_cast<int>(next)];
-  for (std::size_t r = 0; r < b.own_pos.size(); ++r)
-    if (b.own_pos[r] >= 0) {
-      o.other.row(b.own_pos[r]) = b.rows.row(static_cast<Eigen::Index>(r));
-      ++o.placed;
-    }
-  if (req.share)
-    for (const auto& p : b.peers) {
-      auto bytes = als::encode_rows(req.run, next, p.positions, b.rows, p.local);
-      out.shared_bytes += bytes.size();
-      st.send_peer(p.node, std::move(bytes));
-    }
+  // travel while this worker computes its gram and loss.
+  const auto next = req.which == als::side::users ? als::side::items : als::side::users;
+  out.shared_bytes = shared + share_rows(self, req.run, b, next, req.share);
   out.partial_gram = models::gram_double(b.rows, st.threads);
   if (req.want_loss)
     out.loss = models::loss_rows(b.c, b.rows, b.other, req.gram, st.threads);
@@ -240,20 +251,20 @@ caf::result<std::string> on_solve(worker_actor* self, als::solve_request&& req) 
                      std::to_string(req.run) + " (restarted?)");
   auto& b = st.blocks[static_cast<int>(req.which)];
   const auto k = b.rows.cols();
-  if (req.gram.rows() != k || req.gram.cols() != k ||
-      (!req.placed && (req.other.rows() != static_cast<Eigen::Index>(b.needed.size()) ||
-                       (req.other.rows() > 0 && req.other.cols() != k))))
+  if (req.gram.rows() != k || req.gram.cols() != k)
     return als::encode_error(req.run, "node " + st.node +
                                           ": solve request of the wrong shape");
   if (b.pending)
     return als::encode_error(req.run, "node " + st.node +
                                           ": a solve of this side is waiting for its rows already");
-  if (req.placed && b.broken.empty() && b.placed < b.needed.size()) {
+  const auto& other_block = st.blocks[1 - static_cast<int>(req.which)];
+  const auto shared = req.start ? share_rows(self, req.run, other_block, req.which, true) : 0;
+  if (b.broken.empty() && b.placed < b.needed.size()) {
     auto rp = self->make_response_promise<std::string>();
-    b.pending = pending_solve{std::move(req), rp};
+    b.pending = pending_solve{std::move(req), rp, shared};
     return rp;
   }
-  return solve(self, req);
+  return solve(self, req, shared);
 }
 
 std::string place_rows(worker_actor* self, const als::rows_message& m) {
@@ -280,7 +291,7 @@ std::string place_rows(worker_actor* self, const als::rows_message& m) {
     auto p = std::move(*b.pending);
     b.pending.reset();
     try {
-      p.rp.deliver(solve(self, p.req));
+      p.rp.deliver(solve(self, p.req, p.shared));
     } catch (const std::exception& e) { // answered like the handler's own failures
       p.rp.deliver(als::encode_error(p.req.run, "node " + st.node + ": " + e.what()));
     }

@@ -119,33 +119,27 @@ TEST(als_protocol, messages_round_trip) {
   EXPECT_EQ(a2->peers[0].local, a.peers[0].local);
   EXPECT_EQ(a2->peers[0].positions, a.peers[0].positions);
   EXPECT_TRUE(a2->peers[1].local.empty());
-  const auto user_rows = models::init_factors(3, 2, 1, 0, 0.1F);
-
   als::solve_request s;
   s.run = 1;
   s.which = als::side::items;
   s.want_loss = true;
   s.gram = Eigen::MatrixXf::Identity(2, 2);
-  s.other = user_rows;
   auto s2 = als::decode_solve_request(als::encode(s));
   ASSERT_TRUE(s2) << s2.err().message;
   EXPECT_EQ(s2->which, als::side::items);
   EXPECT_TRUE(s2->want_loss);
   EXPECT_EQ(s2->gram, s.gram);
-  EXPECT_EQ(s2->other, s.other);
-  EXPECT_FALSE(s2->placed);
+  EXPECT_FALSE(s2->start);
   EXPECT_FALSE(s2->want_rows);
   EXPECT_FALSE(s2->share);
-  s.placed = true; // the rows were placed beforehand: none travel with the gram
+  s.start = true;
   s.want_rows = true;
   s.share = true;
-  s.other = models::factor_matrix(0, 2);
   s2 = als::decode_solve_request(als::encode(s));
   ASSERT_TRUE(s2) << s2.err().message;
-  EXPECT_TRUE(s2->placed);
+  EXPECT_TRUE(s2->start);
   EXPECT_TRUE(s2->want_rows);
   EXPECT_TRUE(s2->share);
-  EXPECT_EQ(s2->other.rows(), 0);
 
   // "rows": the chosen rows of a block, gathered into the message in the given order.
   const std::vector<std::int32_t> positions{2, 0};
@@ -210,12 +204,13 @@ TEST(als_protocol, malformed_messages_are_errors) {
   auto rm = als::decode_rows(bytes);
   ASSERT_FALSE(rm);
   EXPECT_NE(rm.err().message.find("wrong size"), std::string::npos);
-  // A placed solve carrying rows anyway.
+  // A solve cut short inside its gram.
   als::solve_request s;
-  s.placed = true;
   s.gram = Eigen::MatrixXf::Identity(2, 2);
-  s.other = models::factor_matrix(1, 2);
-  EXPECT_FALSE(als::decode_solve_request(als::encode(s)));
+  auto bad = als::encode(s);
+  EXPECT_TRUE(als::decode_solve_request(bad));
+  bad.pop_back();
+  EXPECT_FALSE(als::decode_solve_request(bad));
 }
 
 TEST(als_protocol, needed_columns_and_args) {

@@ -76,16 +76,31 @@ struct worker_fixture : ::testing::Test {
     return out;
   }
 
-  als::solve_request solve(als::side which, bool placed) {
+  als::solve_request solve(als::side which, bool start = false) {
     als::solve_request s;
     s.run = 5;
     s.which = which;
-    s.placed = placed;
+    s.start = start;
     s.share = true;
     s.want_rows = true;
     s.gram = Eigen::MatrixXf::Identity(k, k) * 0.5F;
-    if (!placed) s.other = models::init_factors(4, k, 7, 1, 0.1F); // items 0..3
     return s;
+  }
+
+  // The run's start: the users solve shares this worker's initial item rows
+  // and waits for n2's (items 2 and 3), then shares its new user rows.
+  als::solve_reply start_users() {
+    auto pending = self->request(worker, std::chrono::seconds{30}, als_atom::value,
+                                 als::encode(solve(als::side::users, true)));
+    const models::factor_matrix items23 = models::init_factors(2, k, 9, 1, 0.1F);
+    EXPECT_EQ(als::op_of(ask(als::encode_rows(5, als::side::users, {2, 3}, items23, {0, 1}))),
+              "placed");
+    std::string bytes;
+    pending.receive([&](std::string& r) { bytes = std::move(r); },
+                    [&](caf::error& e) { ADD_FAILURE() << to_string(e); });
+    auto r = als::decode_solve_reply(bytes);
+    EXPECT_TRUE(r) << als::decode_error(bytes);
+    return r ? *r : als::solve_reply{};
   }
 };
 
@@ -93,27 +108,33 @@ TEST_F(worker_fixture, waits_for_rows_on_their_way_and_shares_its_own) {
   ASSERT_EQ(als::op_of(ask(als::encode(user_block(5)))), "assigned");
   ASSERT_EQ(als::op_of(ask(als::encode(item_block(5)))), "assigned");
 
-  // Users, with the item rows in the request: the new user rows go to n2.
-  auto users = als::decode_solve_reply(ask(als::encode(solve(als::side::users, false))));
-  ASSERT_TRUE(users) << users.err().message;
-  ASSERT_EQ(users->rows.rows(), 2);
+  // Users: the initial item 0 goes to n2 first, then the new user rows.
+  const auto users = start_users();
+  ASSERT_EQ(users.rows.rows(), 2);
   {
     std::lock_guard lock{mu};
-    ASSERT_EQ(sent.size(), 1u);
+    ASSERT_EQ(sent.size(), 2u);
     EXPECT_EQ(sent[0].first, "n2");
-    auto m = als::decode_rows(sent[0].second);
+    auto first = als::decode_rows(sent[0].second);
+    ASSERT_TRUE(first) << first.err().message;
+    EXPECT_EQ(first->which, als::side::users);
+    EXPECT_EQ(first->positions, (std::vector<std::int32_t>{0}));
+    const models::factor_matrix item0 = item_block(5).rows.topRows(1);
+    EXPECT_EQ(0, std::memcmp(first->rows.data(), item0.data(), first->rows.size()));
+    EXPECT_EQ(sent[1].first, "n2");
+    auto m = als::decode_rows(sent[1].second);
     ASSERT_TRUE(m) << m.err().message;
     EXPECT_EQ(m->which, als::side::items);
     EXPECT_EQ(m->positions, (std::vector<std::int32_t>{0, 1}));
     ASSERT_EQ(m->rows.size(), sizeof(float) * 2 * k);
-    EXPECT_EQ(0, std::memcmp(m->rows.data(), users->rows.data(), m->rows.size()));
-    EXPECT_EQ(users->shared_bytes, sent[0].second.size());
+    EXPECT_EQ(0, std::memcmp(m->rows.data(), users.rows.data(), m->rows.size()));
+    EXPECT_EQ(users.shared_bytes, sent[0].second.size() + sent[1].second.size());
   }
 
   // Items: users 0 and 1 are placed (this worker's own), user 2 (n2's) is not
   // yet. The solve waits for it: its answer comes once the rows are placed.
   auto items_pending = self->request(worker, std::chrono::seconds{30}, als_atom::value,
-                                     als::encode(solve(als::side::items, true)));
+                                     als::encode(solve(als::side::items)));
   const models::factor_matrix user2 = models::init_factors(1, k, 9, 0, 0.1F);
   EXPECT_EQ(als::op_of(ask(als::encode_rows(5, als::side::items, {2}, user2, {0}))), "placed");
   std::string items_bytes;
@@ -127,10 +148,10 @@ TEST_F(worker_fixture, waits_for_rows_on_their_way_and_shares_its_own) {
   const models::factor_matrix items23 = models::init_factors(2, k, 9, 1, 0.1F);
   EXPECT_EQ(als::op_of(ask(als::encode_rows(5, als::side::users, {2, 3}, items23, {0, 1}))),
             "placed");
-  auto last = solve(als::side::users, true);
+  auto last = solve(als::side::users);
   last.share = false;
   EXPECT_EQ(als::op_of(ask(als::encode(last))), "solved");
-  const auto after = ask(als::encode(solve(als::side::items, true)));
+  const auto after = ask(als::encode(solve(als::side::items)));
   ASSERT_EQ(als::op_of(after), "error");
   EXPECT_NE(als::decode_error(after).find("has no blocks"), std::string::npos);
 }
@@ -138,12 +159,12 @@ TEST_F(worker_fixture, waits_for_rows_on_their_way_and_shares_its_own) {
 TEST_F(worker_fixture, a_repeated_or_misfit_rows_message_fails_the_solve_that_needs_it) {
   ASSERT_EQ(als::op_of(ask(als::encode(user_block(5)))), "assigned");
   ASSERT_EQ(als::op_of(ask(als::encode(item_block(5)))), "assigned");
-  ASSERT_EQ(als::op_of(ask(als::encode(solve(als::side::users, false)))), "solved");
+  ASSERT_EQ(start_users().rows.rows(), 2);
   const models::factor_matrix user2 = models::init_factors(1, k, 9, 0, 0.1F);
   const auto rows = als::encode_rows(5, als::side::items, {2}, user2, {0});
   ASSERT_EQ(als::op_of(ask(rows)), "placed");
   ASSERT_EQ(als::op_of(ask(rows)), "placed"); // the same rows twice: 4 placed for 3
-  auto reply = ask(als::encode(solve(als::side::items, true)));
+  auto reply = ask(als::encode(solve(als::side::items)));
   ASSERT_EQ(als::op_of(reply), "error");
   EXPECT_NE(als::decode_error(reply).find("4 rows placed for the 3"), std::string::npos)
       << als::decode_error(reply);
@@ -153,7 +174,7 @@ TEST_F(worker_fixture, a_repeated_or_misfit_rows_message_fails_the_solve_that_ne
   reply = ask(misfit);
   ASSERT_EQ(als::op_of(reply), "error");
   EXPECT_NE(als::decode_error(reply).find("did not fit"), std::string::npos);
-  reply = ask(als::encode(solve(als::side::users, true)));
+  reply = ask(als::encode(solve(als::side::users)));
   ASSERT_EQ(als::op_of(reply), "error");
   EXPECT_NE(als::decode_error(reply).find("did not fit"), std::string::npos);
 
