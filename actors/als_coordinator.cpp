@@ -560,8 +560,10 @@ void build_and_assign(coord_actor* self) {
   }
   plan_exchange(self);
   // The messages of the half-steps that do not pass through the coordinator's
-  // send_to: rows between workers, and the rows of the last iteration's replies.
-  const auto row_bytes = 4 * static_cast<std::size_t>(s.als.factors) + 4;
+  // send_to: rows between workers, and the last iteration's replies (rows and
+  // the float64 partial gram).
+  const auto k = static_cast<std::size_t>(s.als.factors);
+  const auto row_bytes = 4 * k + 4, reply_bytes = 8 * k * k + 1024;
   for (std::size_t i = 0; i < st.workers.size(); ++i) {
     const auto& w = st.workers[i];
     for (int side = 0; side < 2; ++side)
@@ -571,9 +573,9 @@ void build_and_assign(coord_actor* self) {
                         "from node " + w.node + " to node " + st.workers[j].node))
           return;
     if (w.node != st.a.env->me && // the coordinator's own worker answers in-process
-        (!fits_links(self, "solve users", w.user_rows.size() * row_bytes + 1024,
+        (!fits_links(self, "solve users", w.user_rows.size() * row_bytes + reply_bytes,
                      "from node " + w.node) ||
-         !fits_links(self, "solve items", w.item_rows.size() * row_bytes + 1024,
+         !fits_links(self, "solve items", w.item_rows.size() * row_bytes + reply_bytes,
                      "from node " + w.node)))
       return;
   }

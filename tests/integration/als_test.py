@@ -299,6 +299,17 @@ class DistributedAls(unittest.TestCase):
                             self.one.endpoint(0)], env=self.one.env).stdout)
         self.assertEqual(r["model"], f"n1/als-{b['version']}")
 
+    @unittest.skipUnless(MOVIELENS, "needs ../shared/data/ml-latest-small")
+    def test_2b_a_message_above_the_node_links_fails_before_training(self):
+        # 1024 factors: a node's last reply (its ~3,000 item rows and the float64
+        # partial gram, about 22 MB) would not pass a 16 MB node link.
+        r = train(self.three, "--factors", "1024", "--iterations", "1", "--no-similar",
+                  check=False)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("more than the node links carry", r.stderr)
+        self.assertIn("raise limits.max_frame_bytes", r.stderr)
+        self.assertNotIn("did not answer", r.stderr)
+
     def test_3_a_node_killed_while_training_fails_the_run(self):
         c = self.three
         p = subprocess.Popen([EDDY, "train", "--connect", c.endpoint(0), *TRAIN,
