@@ -17,8 +17,9 @@
 //  (CSR
 //          rows = its users, columns = GLOBAL item index) or item block (rows =
 //          its items, columns = GLOBAL user index), values = confidences 1 +
-//          alpha r; the block's initial factor rows (warm starts); factors, CG
-//          steps, threads.
+//          alpha r; the block's initial factor rows (warm starts) and their
+//          global indices; which of its rows each peer's block needs; factors,
+//          CG steps, threads.
 //  solve   one half-step of one side: the k x k gram (reg included). The
 //          worker solves its rows over the other side's rows its block
 //          references, placed there by "rows" messages and by itself, waiting
