@@ -312,11 +312,18 @@ class DistributedAls(unittest.TestCase):
 
     def test_3_a_node_killed_while_training_fails_the_run(self):
         c = self.three
+        log = os.path.join(c.dir, "logs", "n1.log")  # the coordinator's node
+        seen = os.path.getsize(log)
         p = subprocess.Popen([EDDY, "train", "--connect", c.endpoint(0), *TRAIN,
                               "--iterations", "1000", "--step-timeout-ms", "10000"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=c.env)
-        time.sleep(1.0)
+
+        def training():  # this run has finished an iteration: n3 dies mid-run
+            with open(log, errors="replace") as f:
+                f.seek(seen)
+                return " iteration 1:" in f.read()
+        harness.wait_until(training, 60, "the run's first iteration")
         t0 = time.monotonic()
         run([CLUSTER, "kill", "n3"], env=c.env)
         out, err = p.communicate(timeout=30)
