@@ -17,6 +17,7 @@
 # Ends with: RESULT single_s_per_iter=... single_with_loss_s_per_iter=...
 #            one_node_s_per_iter=... three_node_s_per_iter=... three_vs_single=...
 #            three_vs_single_with_loss=... three_vs_one=... loss_single=... loss_three=...
+#            single_gflops=... one_node_gflops=... three_node_gflops=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-${EDDY_BUILD_DIR:-build}}
@@ -48,7 +49,7 @@ with gzip.open(sys.argv[1], "rt") as f, open(sys.argv[2], "w") as out:
 PY
 fi
 
-single_run() { # run: appends "seconds loss_seconds loss" to $work/single
+single_run() { # run: appends "seconds loss_seconds loss gflops" to $work/single
   echo "== single process, run $1: bench_als (fit(), same settings)"
   "$build/bin/bench_als" --data "$data" --iterations "$iterations" --baseline-iterations 0 \
     | tee "$work/single-$1.txt"
@@ -56,7 +57,8 @@ single_run() { # run: appends "seconds loss_seconds loss" to $work/single
   r=$(grep '^RESULT' "$work/single-$1.txt")
   echo "$(sed -E 's/^RESULT seconds_per_iteration=([0-9.]+).*/\1/' <<<"$r")" \
     "$(sed -E 's/.*loss_seconds_per_iteration=([0-9.]+).*/\1/' <<<"$r")" \
-    "$(sed -E 's/.*normalized_loss=([0-9.eE+-]+).*/\1/' <<<"$r")" >>"$work/single"
+    "$(sed -E 's/.*normalized_loss=([0-9.eE+-]+).*/\1/' <<<"$r")" \
+    "$(sed -E 's/.* gflops=([0-9.]+).*/\1/' <<<"$r")" >>"$work/single"
 }
 
 train_on() { # nodes port: appends "median_seconds final_loss" to cluster-N.results
@@ -101,22 +103,30 @@ for run in $(seq 1 "$runs"); do
   train_on 3 "$((base + 10))"
 done
 best() { sort -g "$1" | head -1; } # the line with the fewest seconds
-read -r single_s single_loss_s single_loss < <(best "$work/single")
+read -r single_s single_loss_s single_loss single_gflops < <(best "$work/single")
 read -r one_s one_loss < <(best "$work/cluster-1.results")
 read -r three_s three_loss < <(best "$work/cluster-3.results")
 echo "best of $runs: single $single_s s (+ $single_loss_s s loss), 1 node $one_s s, 3 nodes $three_s s"
 
-python3 - "$single_s" "$one_s" "$three_s" "$single_loss" "$three_loss" "$single_loss_s" <<'PY'
+python3 - "$single_s" "$one_s" "$three_s" "$single_loss" "$three_loss" "$single_loss_s" \
+  "$single_gflops" <<'PY'
 import sys
-single, one, three, loss_s = (float(x) for x in sys.argv[1:4] + sys.argv[6:7])
+single, one, three, loss_s, gflops = (float(x) for x in sys.argv[1:4] + sys.argv[6:8])
+# The solves' floating-point work per iteration (bench_als counts it), over each
+# side's seconds per iteration (the clusters' include the loss).
+gflop = gflops * single
 # eddy train evaluates the loss every iteration (its progress line) inside the
 # half-steps; bench_als times that evaluation apart: both baselines are shown.
 with_loss = single + loss_s
 print(f"3 nodes / single process = {three / single:.2f} (solves only), "
       f"{three / with_loss:.2f} (single process also evaluating the loss per iteration, "
       f"as eddy train does; target <= 1.3); 3 nodes / 1 node = {three / one:.2f}")
+print(f"achieved GFLOP/s ({gflop:.2f} GFLOP of solves per iteration): single process "
+      f"{gflops:.1f}, 1 node {gflop / one:.1f}, 3 nodes {gflop / three:.1f}")
 print(f"RESULT single_s_per_iter={single:.4f} single_with_loss_s_per_iter={with_loss:.4f} "
       f"one_node_s_per_iter={one:.4f} three_node_s_per_iter={three:.4f} "
       f"three_vs_single={three / single:.3f} three_vs_single_with_loss={three / with_loss:.3f} "
-      f"three_vs_one={three / one:.3f} loss_single={sys.argv[4]} loss_three={sys.argv[5]}")
+      f"three_vs_one={three / one:.3f} loss_single={sys.argv[4]} loss_three={sys.argv[5]} "
+      f"single_gflops={gflops:.1f} one_node_gflops={gflop / one:.1f} "
+      f"three_node_gflops={gflop / three:.1f}")
 PY
