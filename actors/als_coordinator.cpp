@@ -129,20 +129,14 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-// Rows of one worker's block that another worker's block references: row
-// local[i] of the block goes to position positions[i] of the other's needed rows.
-struct rows_plan {
-  std::vector<std::int32_t> local, positions;
-};
-
 struct worker_info {
   std::string node;
   als::load_reply loaded;
   std::vector<std::int32_t> user_rows, item_rows; ///< global indices, ascending
   std::vector<std::int32_t> need_items,
       need_users; ///< what its blocks reference
-  /// to[side][j]: which of this worker's rows of `side` worker j needs (empty for itself).
-  std::vector<rows_plan> to[2];
+  /// to[side][j]: which of this worker's rows of `side` worker j needs (none for itself).
+  std::vector<als::assign_request::peer_rows> to[2];
   // Its answer to the half-step in progress (reduced in worker order at the end).
   Eigen::MatrixXd partial_gram;
   models::loss_terms loss;
@@ -347,29 +341,16 @@ std::size_t user_owner(const std::string& user,
   return best;
 }
 
-// The ascending columns that rows `rows` of m reference (what a block built
-// from them needs of the other side: als::needed_columns of that block).
-std::vector<std::int32_t> needed_by(const models::csr_matrix& m,
-                                    const std::vector<std::int32_t>& rows) {
-  std::vector<char> used(static_cast<std::size_t>(m.cols), 0);
-  for (auto r : rows)
-    for (auto e = m.indptr[static_cast<std::size_t>(r)];
-         e < m.indptr[static_cast<std::size_t>(r) + 1]; ++e)
-      used[static_cast<std::size_t>(m.indices[static_cast<std::size_t>(e)])] = 1;
-  std::vector<std::int32_t> out;
-  for (std::size_t c = 0; c < used.size(); ++c)
-    if (used[c]) out.push_back(static_cast<std::int32_t>(c));
-  return out;
-}
-
 // Before the blocks are assigned: which rows each worker's solves send to
 // which other worker (the rows of its block that the other's block of the
 // other side references), so that no worker gets a row it does not need or
 // solved itself.
 void plan_exchange(coord_actor* self) {
   auto& ws = self->state.workers;
-  auto plan = [](const std::vector<std::int32_t>& rows, const std::vector<std::int32_t>& need) {
-    rows_plan p;
+  auto plan = [](const std::vector<std::int32_t>& rows, const worker_info& peer,
+                 const std::vector<std::int32_t>& need) {
+    als::assign_request::peer_rows p;
+    p.node = peer.node;
     for (std::size_t r = 0; r < rows.size(); ++r) {
       auto it = std::lower_bound(need.begin(), need.end(), rows[r]);
       if (it == need.end() || *it != rows[r]) continue;
@@ -380,13 +361,19 @@ void plan_exchange(coord_actor* self) {
   };
   for (auto& w : ws)
     for (auto& t : w.to)
-      t.assign(ws.size(), rows_plan{});
+      t.assign(ws.size(), {});
   for (std::size_t i = 0; i < ws.size(); ++i)
     for (std::size_t j = 0; j < ws.size(); ++j) {
       if (i == j) continue; // a worker places its own rows itself
-      ws[i].to[0][j] = plan(ws[i].user_rows, ws[j].need_users);
-      ws[i].to[1][j] = plan(ws[i].item_rows, ws[j].need_items);
+      ws[i].to[0][j] = plan(ws[i].user_rows, ws[j], ws[j].need_users);
+      ws[i].to[1][j] = plan(ws[i].item_rows, ws[j], ws[j].need_items);
     }
+}
+
+// Whether the half-step's replies carry the rows: for the model (the last
+// iteration) or for the coordinator's own gram.
+bool rows_wanted(const coord_state& st) {
+  return st.iteration >= st.a.settings.als.iterations || st.a.settings.gram == "coordinator";
 }
 
 // A half-step sends each worker the gram only: the workers send each other
@@ -408,7 +395,7 @@ void start_half(coord_actor* self, als::side which) {
     r.which = which;
     r.want_loss = !users;
     r.start = first;
-    r.want_rows = last || st.a.settings.gram == "coordinator";
+    r.want_rows = rows_wanted(st);
     r.share = !(last && !users); // the run's last half-step: nothing follows
     r.gram = users ? st.gram_y : st.gram_x;
     out.emplace_back(w.node, als::encode(r));
@@ -431,9 +418,7 @@ void solve_reply_in(coord_actor* self, const std::string& node, const std::strin
   const bool users = r->which == als::side::users;
   auto& target = users ? st.x : st.y;
   auto& rows = users ? w.user_rows : w.item_rows;
-  const bool with_rows = st.iteration >= st.a.settings.als.iterations ||
-                         st.a.settings.gram == "coordinator";
-  if ((with_rows && r->rows.rows() != static_cast<Eigen::Index>(rows.size())) ||
+  if ((rows_wanted(st) && r->rows.rows() != static_cast<Eigen::Index>(rows.size())) ||
       (r->rows.rows() > 0 && r->rows.cols() != k) || r->partial_gram.rows() != k) {
     fail(self, "node " + node + " answered step '" + st.step +
                    "' with blocks of the wrong size");
@@ -478,10 +463,8 @@ void send_assign(coord_actor* self, als::side which) {
     r.rows =
         users ? gather_rows(st.x, w.user_rows) : gather_rows(st.y, w.item_rows);
     r.globals = users ? w.user_rows : w.item_rows;
-    const auto& plans = w.to[users ? 0 : 1];
-    for (std::size_t j = 0; j < plans.size(); ++j)
-      if (!plans[j].local.empty())
-        r.peers.push_back({st.workers[j].node, plans[j].local, plans[j].positions});
+    for (const auto& p : w.to[users ? 0 : 1])
+      if (!p.local.empty()) r.peers.push_back(p);
     out.emplace_back(w.node, als::encode(r));
   }
   if (!users) { // the blocks are with the workers now
@@ -555,8 +538,8 @@ void build_and_assign(coord_actor* self) {
                    item_owner[static_cast<std::size_t>(i)])]
         .item_rows.push_back(i);
   for (auto& w : st.workers) {
-    w.need_items = needed_by(conf, w.user_rows);
-    w.need_users = needed_by(conf_t, w.item_rows);
+    w.need_items = als::needed_columns(conf, w.user_rows);
+    w.need_users = als::needed_columns(conf_t, w.item_rows);
   }
   plan_exchange(self);
   // The messages of the half-steps that do not pass through the coordinator's

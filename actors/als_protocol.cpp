@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 
 namespace eddy::actors::als {
 
@@ -183,11 +184,23 @@ expected<std::map<std::string, std::string>> parse_args(std::string_view args) {
   return out;
 }
 
-std::vector<std::int32_t> needed_columns(const models::csr_matrix& m) {
-  std::vector<std::int32_t> cols = m.indices;
-  std::sort(cols.begin(), cols.end());
-  cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+std::vector<std::int32_t> needed_columns(const models::csr_matrix& m,
+                                         const std::vector<std::int32_t>& rows) {
+  std::vector<char> used(static_cast<std::size_t>(m.cols), 0);
+  for (auto r : rows)
+    for (auto e = m.indptr[static_cast<std::size_t>(r)];
+         e < m.indptr[static_cast<std::size_t>(r) + 1]; ++e)
+      used[static_cast<std::size_t>(m.indices[static_cast<std::size_t>(e)])] = 1;
+  std::vector<std::int32_t> cols;
+  for (std::size_t c = 0; c < used.size(); ++c)
+    if (used[c]) cols.push_back(static_cast<std::int32_t>(c));
   return cols;
+}
+
+std::vector<std::int32_t> needed_columns(const models::csr_matrix& m) {
+  std::vector<std::int32_t> all(static_cast<std::size_t>(m.rows));
+  std::iota(all.begin(), all.end(), 0);
+  return needed_columns(m, all);
 }
 
 std::string op_of(std::string_view bytes) {

@@ -158,6 +158,9 @@ expected<std::map<std::string, std::string>> parse_args(std::string_view args);
 /// The ascending, unique columns a CSR references: the other side's rows a
 /// block needs.
 std::vector<std::int32_t> needed_columns(const models::csr_matrix& m);
+/// The same for rows `rows` of m only (what a block built from them needs).
+std::vector<std::int32_t> needed_columns(const models::csr_matrix& m,
+                                         const std::vector<std::int32_t>& rows);
 
 std::string op_of(std::string_view bytes); ///< "" if malformed
 

@@ -177,6 +177,13 @@ void link_blocks(block& a, block& b) {
   b.own_pos = positions(b, a);
 }
 
+// The error answer for a message of a run whose blocks this worker does not hold.
+std::optional<std::string> not_in_run(const worker_state& st, std::uint64_t run) {
+  if (st.assigned && run == st.run) return std::nullopt;
+  return als::encode_error(run, "node " + st.node + " has no blocks of training run " +
+                                    std::to_string(run) + " (restarted, or the run ended?)");
+}
+
 // A solve waiting for rows is answered with an error when its blocks go away.
 void drop_pending(block& b, const std::string& why) {
   if (!b.pending) return;
@@ -245,10 +252,7 @@ std::string solve(worker_actor* self, const als::solve_request& req, std::uint64
 // A solve request: answered now, or once the rows it needs are all placed.
 caf::result<std::string> on_solve(worker_actor* self, als::solve_request&& req) {
   auto& st = self->state;
-  if (!st.assigned || req.run != st.run)
-    return als::encode_error(
-        req.run, "node " + st.node + " has no blocks of training run " +
-                     std::to_string(req.run) + " (restarted?)");
+  if (auto why = not_in_run(st, req.run)) return *why;
   auto& b = st.blocks[static_cast<int>(req.which)];
   const auto k = b.rows.cols();
   if (req.gram.rows() != k || req.gram.cols() != k)
@@ -269,9 +273,7 @@ caf::result<std::string> on_solve(worker_actor* self, als::solve_request&& req) 
 
 std::string place_rows(worker_actor* self, const als::rows_message& m) {
   auto& st = self->state;
-  if (!st.assigned || m.run != st.run)
-    return als::encode_error(m.run, "node " + st.node + " has no blocks of training run " +
-                                        std::to_string(m.run) + " (restarted?)");
+  if (auto why = not_in_run(st, m.run)) return *why;
   auto& b = st.blocks[static_cast<int>(m.which)];
   const auto k = b.other.cols();
   const auto row_bytes = 4 * static_cast<std::size_t>(k);

@@ -216,6 +216,8 @@ TEST(als_protocol, malformed_messages_are_errors) {
 TEST(als_protocol, needed_columns_and_args) {
   EXPECT_EQ(als::needed_columns(small_csr()),
             (std::vector<std::int32_t>{0, 1, 3}));
+  EXPECT_EQ(als::needed_columns(small_csr(), {0}), (std::vector<std::int32_t>{1, 3}));
+  EXPECT_EQ(als::needed_columns(small_csr(), {2, 1}), (std::vector<std::int32_t>{0}));
   auto a = als::parse_args("user=a%26b&k=5");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->at("user"), "a&b");
