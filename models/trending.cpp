@@ -57,50 +57,135 @@ std::uint64_t mix64(std::uint64_t x) { // murmur3 fmix64
   return x;
 }
 
-// The Holt recursion, shared by the double state and the packed one.
+// Forecaster values in double while they are stepped; Seas is the season
+// profile's storage (double in holt_state, float in the packed form).
 template <class Seas>
-void step_core(bool& ready, double& level, double& trend, double& variance, std::uint32_t& idle,
-               std::uint64_t& steps, Seas* season, const trending_params& p, std::int64_t bucket,
-               double y) {
-  Seas* slot = p.season ? season + season_slot(p, bucket) : nullptr;
+struct holt_work {
+  bool ready = false;
+  double level = 0.0, trend = 0.0, variance = 0.0;
+  std::uint32_t idle = 0;
+  std::uint64_t steps = 0;
+  Seas* season = nullptr; // season_slots entries when p.season, else null
+};
+
+// One bucket with count y through the Holt recursion, the season slot and the
+// robust clip included. y may be 0: this is also how empty buckets are
+// stepped one at a time. Bookkeeping (idle, reset) is the caller's.
+template <class Seas>
+void holt_update(holt_work<Seas>& w, const trending_params& p, std::int64_t bucket, double y) {
+  Seas* slot = w.season != nullptr ? w.season + season_slot(p, bucket) : nullptr;
   const double seas = slot != nullptr ? static_cast<double>(*slot) : 0.0;
-  if (!ready) {
-    if (y == 0.0) return; // no history yet: empty buckets teach nothing
-    ready = true;
-    level = y - seas;
-    trend = 0.0;
-    variance = 0.0;
-    idle = 0;
-    steps = 1;
-    return;
-  }
-  const double f = level + trend + seas;
+  const double f = w.level + w.trend + seas;
   double e = y - f;
   if (p.robust_clip > 0.0) {
     // Robust Holt (Gelper, Fried & Croux 2010): a residual beyond robust_clip
     // spreads updates the forecaster as if it were that large, so a surge does not
     // teach the forecast (and the spread) its own height within a few buckets.
     // spread^2 = max(variance, f, poisson_floor); the square root only when clipping.
-    const double spread2 = std::max(variance, std::max(f, p.poisson_floor));
+    const double spread2 = std::max(w.variance, std::max(f, p.poisson_floor));
     if (e * e > p.robust_clip * p.robust_clip * spread2) {
       const double lim = p.robust_clip * std::sqrt(spread2);
       e = std::clamp(e, -lim, lim);
     }
   }
   const double yc = f + e; // the observation as the forecaster learns it
-  variance = (1.0 - p.variance_alpha) * variance + p.variance_alpha * (e * e);
-  const double next = p.alpha * (yc - seas) + (1.0 - p.alpha) * (level + trend);
-  trend = p.beta * (next - level) + (1.0 - p.beta) * trend;
+  w.variance = (1.0 - p.variance_alpha) * w.variance + p.variance_alpha * (e * e);
+  const double next = p.alpha * (yc - seas) + (1.0 - p.alpha) * (w.level + w.trend);
+  w.trend = p.beta * (next - w.level) + (1.0 - p.beta) * w.trend;
   if (slot != nullptr) *slot = static_cast<Seas>(p.gamma * (yc - next) + (1.0 - p.gamma) * seas);
-  level = next;
-  ++steps;
-  idle = y == 0.0 ? idle + 1 : 0;
-  if (idle >= p.horizon_buckets) { // idle for the whole horizon: forget
-    ready = false;
-    level = trend = variance = 0.0;
-    idle = 0;
-    steps = 0;
+  w.level = next;
+}
+
+// Could an unclipped run of k empty buckets from x = (l, t) clip one of them?
+// Clipping needs e^2 = f^2 > clip^2 * max(variance, f, floor), so f above
+// max(clip^2, clip * sqrt(floor)) or below -clip * sqrt(floor). A bound on |f_j|
+// answers most runs; the forecasts themselves the rest.
+bool run_may_clip(const trending_params& p, std::span<const empty_run> runs, std::uint32_t k,
+                  double l, double t) {
+  if (p.robust_clip <= 0.0) return false;
+  const double low = p.robust_clip * std::sqrt(p.poisson_floor);
+  const double high = std::max(p.robust_clip * p.robust_clip, low);
+  const empty_run& r = runs[k];
+  if (r.fl_max * std::abs(l) + r.ft_max * std::abs(t) <= low) return false;
+  for (std::uint32_t j = 0; j < k; ++j) {
+    const double f = runs[j].fl * l + runs[j].ft * t;
+    if (f > high || f < -low) return true;
   }
+  return false;
+}
+
+// Applies w's pending empty buckets [bucket - idle, bucket) to its values
+// (not to idle or steps). `runs` has at least idle + 1 entries when the closed
+// form applies (no season, idle <= max_closed_run).
+template <class Seas>
+void apply_pending(holt_work<Seas>& w, const trending_params& p, std::span<const empty_run> runs,
+                   std::int64_t bucket) {
+  const std::uint32_t k = w.idle;
+  if (k == 0 || !w.ready) return;
+  if (w.season == nullptr && k < runs.size() && !run_may_clip(p, runs, k, w.level, w.trend)) {
+    const empty_run& r = runs[k];
+    const double l = w.level, t = w.trend;
+    w.variance = r.g * w.variance + (r.vll * l * l + r.vlt * l * t + r.vtt * t * t);
+    w.level = r.ll * l + r.lt * t;
+    w.trend = r.tl * l + r.tt * t;
+    return;
+  }
+  for (std::int64_t b = bucket - k; b < bucket; ++b)
+    holt_update(w, p, b, 0.0);
+}
+
+// The runs a pending count of k needs: the caller's table, or one built here.
+template <class F>
+void with_runs(const trending_params& p, std::span<const empty_run> runs, std::uint32_t k, F&& f) {
+  if (k == 0 || p.season || k >= max_closed_run || k < runs.size()) return f(runs);
+  const auto built = empty_runs(p, k + 1);
+  f(std::span<const empty_run>{built});
+}
+
+// Folds bucket b with count y: an empty bucket is counted (and the
+// horizon_buckets-th one resets), a non-empty one applies the pending empty
+// buckets and then steps.
+template <class Seas>
+void step_core(holt_work<Seas>& w, const trending_params& p, std::span<const empty_run> runs,
+               std::int64_t bucket, double y) {
+  if (!w.ready) {
+    if (y == 0.0) return; // no history yet: empty buckets teach nothing
+    const double seas = w.season != nullptr ? static_cast<double>(w.season[season_slot(p, bucket)]) : 0.0;
+    w.ready = true;
+    w.level = y - seas;
+    w.trend = 0.0;
+    w.variance = 0.0;
+    w.idle = 0;
+    w.steps = 1;
+    return;
+  }
+  if (y == 0.0) {
+    if (++w.idle < p.horizon_buckets) return;
+    // Idle for the whole horizon: forget. The season profile learns from
+    // every step up to the reset.
+    if (w.season != nullptr) apply_pending(w, p, runs, bucket + 1);
+    w = holt_work<Seas>{false, 0.0, 0.0, 0.0, 0, 0, w.season};
+    return;
+  }
+  apply_pending(w, p, runs, bucket);
+  w.steps += w.idle + 1;
+  w.idle = 0;
+  holt_update(w, p, bucket, y);
+}
+
+// k empty buckets first, first + 1, ...: k step_core(.., 0) calls in O(1)
+// (with the season, a run that reaches the reset steps up to it).
+template <class Seas>
+void skip_core(holt_work<Seas>& w, const trending_params& p, std::int64_t first, std::int64_t k) {
+  if (k <= 0 || !w.ready) return;
+  const std::int64_t h = p.horizon_buckets;
+  if (static_cast<std::int64_t>(w.idle) + k < h) {
+    w.idle += static_cast<std::uint32_t>(k);
+    return;
+  }
+  const std::int64_t reset_at = first - w.idle + h - 1; // the run's last step
+  w.idle = static_cast<std::uint32_t>(h - 1);
+  step_core(w, p, {}, reset_at, 0.0);
 }
 
 // Ring cells are 1, 2 or 4 bytes wide (widened when a count outgrows them).
@@ -142,45 +227,33 @@ void store_cell(std::byte* ring, unsigned width, std::size_t slot, std::uint32_t
   }
 }
 
-// for_each_nonzero on W-byte cells (the width is a constant in the scan loop).
-template <unsigned W, class F>
-void for_each_nonzero_of(const std::byte* ring, std::size_t first_slot, std::size_t k,
-                         std::size_t horizon, F& f) {
-  constexpr std::size_t per_word = 8 / W;
-  const std::size_t head = std::min(k, horizon - first_slot);
-  std::size_t j = 0;
-  auto segment = [&](std::size_t slot, std::size_t len) {
-    std::size_t i = 0;
-    for (; i + per_word <= len; i += per_word) {
-      std::uint64_t word;
-      std::memcpy(&word, ring + (slot + i) * W, 8);
-      if (word == 0) continue;
-      for (std::size_t t = 0; t < per_word; ++t)
-        if (const std::uint32_t c = load_cell_of<W>(ring, slot + i + t); c != 0) f(j + i + t, c);
-    }
-    for (; i < len; ++i)
-      if (const std::uint32_t c = load_cell_of<W>(ring, slot + i); c != 0) f(j + i, c);
-    j += len;
-  };
-  segment(first_slot, head);
-  segment(0, k - head);
+// Bits [a, a + len) of a bit array (len <= 64, a + len within the array), bit
+// a lowest.
+std::uint64_t get_bits(const std::uint64_t* words, std::size_t a, std::size_t len) {
+  const std::size_t w = a >> 6, o = a & 63;
+  std::uint64_t x = words[w] >> o;
+  if (o != 0 && o + len > 64) x |= words[w + 1] << (64 - o);
+  return len == 64 ? x : x & ((std::uint64_t{1} << len) - 1);
 }
 
-// Calls f(j, c) for every non-zero cell c of the ring slots first_slot,
-// first_slot + 1, ... (k of them, wrapping at the ring's end), in order; j is
-// the cell's index in that sequence. Most cells a slide scans are zero (a
-// sparse series has a few events per horizon), so zero 8-byte words are
-// skipped whole.
-template <class F>
-void for_each_nonzero(const std::byte* ring, unsigned width, std::size_t first_slot,
-                      std::size_t k, std::size_t horizon, F&& f) {
-  switch (width) {
-  case 1:
-    return for_each_nonzero_of<1>(ring, first_slot, k, horizon, f);
-  case 2:
-    return for_each_nonzero_of<2>(ring, first_slot, k, horizon, f);
-  default:
-    return for_each_nonzero_of<4>(ring, first_slot, k, horizon, f);
+// Bits of the ring slots first_slot, first_slot + 1, ... (len <= 64 of them,
+// wrapping at the ring's end `horizon`), the first lowest.
+std::uint64_t ring_bits(const std::uint64_t* words, std::size_t first_slot, std::size_t len,
+                        std::size_t horizon) {
+  const std::size_t head = std::min(len, horizon - first_slot);
+  std::uint64_t x = get_bits(words, first_slot, head);
+  if (head < len) x |= get_bits(words, 0, len - head) << head;
+  return x;
+}
+
+// Clears bits [a, a + len) of a bit array.
+void clear_bits(std::uint64_t* words, std::size_t a, std::size_t len) {
+  while (len != 0) {
+    const std::size_t o = a & 63, n = std::min(len, 64 - o);
+    const std::uint64_t mask = n == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n) - 1) << o;
+    words[a >> 6] &= ~mask;
+    a += n;
+    len -= n;
   }
 }
 
@@ -232,6 +305,31 @@ holt_state make_holt(const trending_params& p) {
   return s;
 }
 
+std::vector<empty_run> empty_runs(const trending_params& p, std::size_t n) {
+  std::vector<empty_run> out;
+  out.reserve(n);
+  empty_run r; // k = 0: the identity, no variance added, f_0 = l + t
+  const double a = p.alpha, b = p.beta, va = p.variance_alpha, g = 1.0 - va;
+  while (out.size() < n) {
+    out.push_back(r);
+    empty_run next;
+    next.ll = (1.0 - a) * (r.ll + r.tl);
+    next.lt = (1.0 - a) * (r.lt + r.tt);
+    next.tl = -a * b * r.ll + (1.0 - a * b) * r.tl;
+    next.tt = -a * b * r.lt + (1.0 - a * b) * r.tt;
+    next.g = g * r.g;
+    next.vll = g * r.vll + va * (r.fl * r.fl);
+    next.vlt = g * r.vlt + va * (2.0 * r.fl * r.ft);
+    next.vtt = g * r.vtt + va * (r.ft * r.ft);
+    next.fl = next.ll + next.tl;
+    next.ft = next.lt + next.tt;
+    next.fl_max = std::max(r.fl_max, std::abs(r.fl));
+    next.ft_max = std::max(r.ft_max, std::abs(r.ft));
+    r = next;
+  }
+  return out;
+}
+
 std::uint32_t season_slot(const trending_params& p, std::int64_t bucket) {
   if (!p.season) return 0;
   const std::int64_t per_day = day_ms / p.bucket_ms;
@@ -239,14 +337,68 @@ std::uint32_t season_slot(const trending_params& p, std::int64_t bucket) {
   return static_cast<std::uint32_t>(in_day / (per_day / p.season_slots));
 }
 
-double holt_forecast(const holt_state& s, const trending_params& p, std::int64_t bucket) {
-  double f = s.level + s.trend;
-  if (p.season) f += s.season[season_slot(p, bucket)];
-  return f;
+namespace {
+
+holt_work<double> work_of(holt_state& s) {
+  return {s.ready, s.level, s.trend, s.variance, s.idle, s.steps,
+          s.season.empty() ? nullptr : s.season.data()};
 }
 
-double holt_spread(const holt_state& s, const trending_params& p, double f) {
-  return std::max(std::sqrt(s.variance), std::sqrt(std::max(f, p.poisson_floor)));
+void store(holt_state& s, const holt_work<double>& w) {
+  s.ready = w.ready;
+  s.level = w.level;
+  s.trend = w.trend;
+  s.variance = w.variance;
+  s.idle = w.idle;
+  s.steps = w.steps;
+}
+
+holt_work<float> work_of(const holt_packed& s, float* season) {
+  return {s.ready != 0, s.level, s.trend, s.variance, s.idle, 0, season};
+}
+
+void store(holt_packed& s, const holt_work<float>& w) {
+  s.ready = w.ready ? 1u : 0u;
+  s.level = static_cast<float>(w.level);
+  s.trend = static_cast<float>(w.trend);
+  s.variance = static_cast<float>(w.variance);
+  s.idle = w.idle;
+}
+
+// w's values as of bucket b (w is a copy: its season, if any, is scratch).
+template <class Seas>
+holt_values current(holt_work<Seas> w, const trending_params& p, std::span<const empty_run> runs,
+                    std::int64_t bucket) {
+  with_runs(p, runs, w.idle, [&](std::span<const empty_run> r) { apply_pending(w, p, r, bucket); });
+  holt_values v;
+  v.ready = w.ready;
+  v.level = w.level;
+  v.trend = w.trend;
+  v.variance = w.variance;
+  if (w.season != nullptr) v.seasonal = static_cast<double>(w.season[season_slot(p, bucket)]);
+  return v;
+}
+
+} // namespace
+
+holt_values holt_current(const holt_state& s, const trending_params& p, std::int64_t bucket) {
+  holt_state copy = s; // the season profile steps in the copy
+  return current(work_of(copy), p, {}, bucket);
+}
+
+holt_values holt_current(const holt_packed& s, const float* season, const trending_params& p,
+                         std::int64_t bucket, std::span<const empty_run> runs) {
+  std::vector<float> seas;
+  if (p.season) seas.assign(season, season + p.season_slots);
+  return current(work_of(s, p.season ? seas.data() : nullptr), p, runs, bucket);
+}
+
+double holt_forecast(const holt_state& s, const trending_params& p, std::int64_t bucket) {
+  return holt_current(s, p, bucket).forecast();
+}
+
+double holt_spread(const holt_values& v, const trending_params& p) {
+  return std::max(std::sqrt(v.variance), std::sqrt(std::max(v.forecast(), p.poisson_floor)));
 }
 
 double trending_score(double y, double forecast, double spread, const trending_params& p) {
@@ -255,31 +407,42 @@ double trending_score(double y, double forecast, double spread, const trending_p
 }
 
 void holt_step(holt_state& s, const trending_params& p, std::int64_t bucket, double y) {
-  step_core(s.ready, s.level, s.trend, s.variance, s.idle, s.steps, s.season.data(), p, bucket,
-            y);
+  auto w = work_of(s);
+  with_runs(p, {}, y == 0.0 ? 0 : w.idle,
+            [&](std::span<const empty_run> r) { step_core(w, p, r, bucket, y); });
+  store(s, w);
 }
 
 void holt_catch_up(holt_state& s, const trending_params& p, std::int64_t first,
                    std::int64_t k) {
-  // Stepping until the reset is exact by construction; after it the state is
-  // unready and every further empty step is a no-op, so skipping them is too.
-  for (std::int64_t i = 0; i < k && s.ready; ++i)
-    holt_step(s, p, first + i, 0.0);
+  auto w = work_of(s);
+  skip_core(w, p, first, k);
+  store(s, w);
 }
 
 void holt_step(holt_packed& s, float* season, const trending_params& p, std::int64_t bucket,
-               double y) {
+               double y, std::span<const empty_run> runs) {
   if (!s.ready && y == 0.0) return;
-  bool ready = s.ready != 0;
-  double level = s.level, trend = s.trend, variance = s.variance;
-  std::uint32_t idle = s.idle;
-  std::uint64_t steps = 0;
-  step_core(ready, level, trend, variance, idle, steps, season, p, bucket, y);
-  s.ready = ready ? 1u : 0u;
-  s.level = static_cast<float>(level);
-  s.trend = static_cast<float>(trend);
-  s.variance = static_cast<float>(variance);
-  s.idle = idle;
+  if (y == 0.0 && s.idle + 1u < p.horizon_buckets) { // the common empty bucket
+    ++s.idle;
+    return;
+  }
+  auto w = work_of(s, p.season ? season : nullptr);
+  with_runs(p, runs, y == 0.0 ? 0 : w.idle,
+            [&](std::span<const empty_run> r) { step_core(w, p, r, bucket, y); });
+  store(s, w);
+}
+
+void holt_catch_up(holt_packed& s, float* season, const trending_params& p, std::int64_t first,
+                   std::int64_t k) {
+  if (k <= 0 || !s.ready) return;
+  if (s.idle + static_cast<std::uint64_t>(k) < p.horizon_buckets) { // pending, nothing to round
+    s.idle += static_cast<std::uint32_t>(k);
+    return;
+  }
+  auto w = work_of(s, p.season ? season : nullptr);
+  skip_core(w, p, first, k);
+  store(s, w);
 }
 
 // --- trend_model ---------------------------------------------------------------
@@ -294,6 +457,7 @@ trend_model::trend_model(trending_params p) : p_(std::move(p)) {
   decay_.resize(static_cast<std::size_t>(2 * h + 1));
   for (std::size_t k = 0; k < decay_.size(); ++k)
     decay_[k] = decay_ms(static_cast<std::int64_t>(k) * p_.bucket_ms);
+  runs_ = empty_runs(p_, std::min<std::size_t>(p_.horizon_buckets, max_closed_run));
 }
 
 double trend_model::decay_ms(std::int64_t ms) const {
@@ -308,23 +472,23 @@ double trend_model::bucket_decay(std::int64_t k) const {
 
 std::size_t trend_model::heap_bytes() const {
   return chunk(p_.type_weights.capacity() * sizeof(double)) +
-         chunk(decay_.capacity() * sizeof(double));
+         chunk(decay_.capacity() * sizeof(double)) + chunk(runs_.capacity() * sizeof(empty_run));
 }
 
 // --- item_trend --------------------------------------------------------------
 //
-// data_ block: [hdr x n][season: (1 + n) x season_slots floats, overall first,
-// when p.season][ring of each series: horizon x width bytes]. Ring slot of bucket
-// b is m.slot(b); the ring holds buckets (newest_ - H, newest_] and every other
-// slot is zero. Lagging forecasters and decayed totals cover the buckets below
-// base = newest_ - H + 1.
+// data_ block: [hdr x n][occupancy: one bit per ring slot, in 64-bit words]
+// [season: (1 + n) x season_slots floats, overall first, when p.season][ring of
+// each series: horizon x width bytes]. Ring slot of bucket b is m.slot(b); the
+// ring holds buckets (newest_ - H, newest_] and every other slot is zero. A
+// slot's occupancy bit is set when any series has a count there, so a slide
+// visits only the buckets with events. Lagging forecasters and decayed totals
+// cover the buckets below base = newest_ - H + 1.
 
 struct item_trend::hdr {
   double decayed = 0.0;             // decayed total of the folded buckets as of base's start
   holt_packed holt;                 // lagging forecaster of the raw counts
   std::uint64_t ring_off : 30 = 0;  // byte offset of the ring in data_ (blocks < 1 GiB)
-  std::uint64_t lag : 20 = 0;       // empty buckets [base - lag, base) not folded into holt
-                                    // yet (< horizon_buckets <= 1'000'000)
   std::uint64_t type : 8 = 0;
   std::uint64_t width : 3 = 1;      // bytes per count: 1, 2 or 4
 };
@@ -333,25 +497,32 @@ static_assert(sizeof(holt_packed) == 16);
 struct item_trend::work {
   holt_packed h;
   float* season = nullptr;
+  std::span<const empty_run> runs; // every run h can have pending
 
   bool ready() const { return h.ready != 0; }
   void step(const trending_params& p, std::int64_t bucket, double y) {
-    holt_step(h, season, p, bucket, y);
+    if (y == 0.0) return skip(p, bucket, 1);
+    // holt_step(h, season, p, bucket, y, runs) without its checks: runs covers h.idle.
+    auto w = work_of(h, season);
+    step_core(w, p, runs, bucket, y);
+    store(h, w);
   }
-  double forecast(const trending_params& p, std::int64_t bucket) const {
-    double f = static_cast<double>(h.level) + static_cast<double>(h.trend);
-    if (p.season) f += static_cast<double>(season[season_slot(p, bucket)]);
-    return f;
+  // z empty buckets first, first + 1, ...
+  void skip(const trending_params& p, std::int64_t first, std::int64_t z) {
+    if (z <= 0 || h.ready == 0) return;
+    if (h.idle + static_cast<std::uint64_t>(z) < p.horizon_buckets) {
+      h.idle += static_cast<std::uint32_t>(z);
+      return;
+    }
+    holt_catch_up(h, season, p, first, z);
   }
-  double spread(const trending_params& p, double f) const {
-    return std::max(std::sqrt(static_cast<double>(h.variance)),
-                    std::sqrt(std::max(f, p.poisson_floor)));
+  holt_values current(const trending_params& p, std::int64_t bucket) const {
+    return holt_current(h, season, p, bucket, runs);
   }
 };
 
 item_trend::item_trend(const item_trend& o)
-    : newest_(o.newest_), overall_(o.overall_), bytes_(o.bytes_), overall_lag_(o.overall_lag_),
-      n_(o.n_) {
+    : newest_(o.newest_), overall_(o.overall_), bytes_(o.bytes_), n_(o.n_) {
   if (o.data_) {
     data_ = std::make_unique<std::byte[]>(bytes_);
     std::memcpy(data_.get(), o.data_.get(), bytes_);
@@ -374,9 +545,14 @@ std::byte* item_trend::ring(const hdr& h) const {
   return data_.get() + h.ring_off;
 }
 
+std::uint64_t* item_trend::occupancy() const {
+  return reinterpret_cast<std::uint64_t*>(data_.get() + n_ * sizeof(hdr));
+}
+
 float* item_trend::season_of(const trend_model& m, int s) const {
   if (!m.params().season) return nullptr;
-  auto* base = reinterpret_cast<float*>(data_.get() + n_ * sizeof(hdr));
+  auto* base = reinterpret_cast<float*>(data_.get() + n_ * sizeof(hdr) +
+                                        occupancy_words(m.params()) * sizeof(std::uint64_t));
   return base + static_cast<std::size_t>(s + 1) * m.params().season_slots;
 }
 
@@ -424,13 +600,14 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
   };
   // Sizes first, then the block, written in place (no temporaries: a new
   // series is the first event of an (item, type), a few percent of adds).
-  const std::size_t rings_at = n * sizeof(hdr) + (1 + n) * slots * sizeof(float);
+  const std::size_t occ_bytes = occupancy_words(p) * sizeof(std::uint64_t);
+  const std::size_t rings_at = n * sizeof(hdr) + occ_bytes + (1 + n) * slots * sizeof(float);
   std::size_t off = rings_at;
   for (std::size_t i = 0; i < n; ++i) {
     const int f = from(i);
     off += h * (f < 0 ? 1u : old[f].width * (f == widen ? 2u : 1u));
   }
-  static_assert(sizeof(hdr) == 32); // the lag costs no byte
+  static_assert(sizeof(hdr) == 32);
   EDDY_ASSERT(off < (std::size_t{1} << 30)); // fits hdr::ring_off
   auto block = std::make_unique<std::byte[]>(off); // zeroed
   std::size_t ring_off = rings_at;
@@ -456,8 +633,9 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
         store_cell(block.get() + x.ring_off, x.width, s, load_cell(ring(o), o.width, s));
     }
   }
+  if (data_) std::memcpy(block.get() + n * sizeof(hdr), occupancy(), occ_bytes);
   if (slots != 0) {
-    auto* seas = reinterpret_cast<float*>(block.get() + n * sizeof(hdr));
+    auto* seas = reinterpret_cast<float*>(block.get() + n * sizeof(hdr) + occ_bytes);
     if (data_) std::memcpy(seas, season_of(m, -1), slots * sizeof(float));
     for (std::size_t i = 0; i < n; ++i)
       if (from(i) >= 0)
@@ -468,96 +646,12 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
   n_ = static_cast<std::uint16_t>(n);
 }
 
-// Empty runs: z empty buckets first, first + 1, ... folded into a series'
-// forecaster, exactly like z w.step(.., 0) calls. Empty steps are most of the
-// folding work: a sparse series (most carts and purchases) sees one event and
-// then empty buckets until its next, or a whole horizon of them.
-//
-// Without a season two shortcuts are exact:
-// - the step that brings idle to horizon_buckets resets level, trend, variance
-//   and idle, so a run that reaches the reset ends in the fresh state whatever
-//   it passed through, and is not stepped;
-// - an unclipped empty step (y = 0, seas = 0) has e = -f and the learned
-//   observation yc = f + e = +0 exactly (f is finite: floats of counts), so
-//   alpha * (yc - seas) = +0 and next = (1 - alpha) * (level + trend) + 0.0 (the
-//   + 0.0 turns -0 into +0, as in the full formula). That takes three
-//   dependent operations off the critical path of every empty step. A clipped
-//   step takes the full holt_step.
-// idle is added once at the end of the run (no reset inside it).
-void item_trend::fold_empty(const trending_params& p, work& w, std::int64_t first,
-                            std::int64_t z) {
-  if (z <= 0 || !w.ready()) return; // without history empty buckets are no-ops
-  if (p.season) {
-    for (std::int64_t b = first; b < first + z && w.ready(); ++b)
-      w.step(p, b, 0.0);
-    return;
-  }
-  if (static_cast<std::int64_t>(w.h.idle) + z >= p.horizon_buckets) {
-    w.h = holt_packed{};
-    return;
-  }
-  // The parameters in locals: the loop stores floats, which the compiler cannot
-  // prove leave p alone. The state lives in float locals (each step rounds to
-  // float as holt_step does).
-  const double clip2 = p.robust_clip * p.robust_clip, floor = p.poisson_floor;
-  const double keep_level = 1.0 - p.alpha, beta = p.beta, keep_trend = 1.0 - p.beta;
-  const double va = p.variance_alpha, keep_var = 1.0 - p.variance_alpha;
-  const bool clipping = p.robust_clip > 0.0;
-  const std::uint32_t idle0 = w.h.idle;
-  float fl = w.h.level, ft = w.h.trend, fv = w.h.variance;
-  for (std::int64_t t = 0; t < z; ++t) {
-    const double level = fl, trend = ft, variance = fv;
-    const double lt = level + trend;
-    const double f = lt + 0.0; // level + trend + seas, seas = 0
-    const double e = 0.0 - f;
-    if (clipping && e * e > clip2 * std::max(variance, std::max(f, floor))) {
-      w.h.level = fl;
-      w.h.trend = ft;
-      w.h.variance = fv;
-      w.h.idle = idle0 + static_cast<std::uint32_t>(t);
-      w.step(p, first + t, 0.0);
-      fl = w.h.level;
-      ft = w.h.trend;
-      fv = w.h.variance;
-      continue;
-    }
-    const double next = keep_level * lt + 0.0;
-    fv = static_cast<float>(keep_var * variance + va * (e * e));
-    ft = static_cast<float>(beta * (next - level) + keep_trend * trend);
-    fl = static_cast<float>(next);
-  }
-  w.h.level = fl;
-  w.h.trend = ft;
-  w.h.variance = fv;
-  w.h.idle = idle0 + static_cast<std::uint32_t>(z);
-}
-
-// A series' empty buckets [next, end) after its last folded event wait as its
-// lag (folded by the next slide that folds one of its events, or by a query)
-// unless they cost nothing now: a forecaster without history ignores them, and
-// a run that reaches the reset ends in the fresh state (stepped here when the
-// season is on: the season profile learns from the steps before the reset).
-// Most sparse series go idle for a whole horizon after an event, so most runs
-// end in the reset and are never stepped; the eager fold stepped them one
-// slide at a time until the reset. Returns the lag (< horizon_buckets).
-std::uint32_t item_trend::defer_empty(const trending_params& p, work& w, std::int64_t next,
-                                      std::int64_t end) {
-  const std::int64_t z = end - next;
-  if (!w.ready()) return 0;
-  if (static_cast<std::int64_t>(w.h.idle) + z < p.horizon_buckets)
-    return static_cast<std::uint32_t>(z);
-  fold_empty(p, w, next, z);
-  return 0;
-}
-
 // Moves the ring to end at bucket `to` (> newest_): the buckets that fall out
-// of it go into the lagging forecasters and decayed totals. Only non-zero
-// cells are visited; a series' lag and the empty buckets between its cells are
-// folded as runs before each cell's step, and the run after its last cell
-// becomes its new lag (defer_empty). An overall bucket whose non-zero cells
-// all have weight 0 has y = 0, an empty step like any other, and skipping zero
-// cells in y's sum changes nothing (y + 0 == y); the sum still runs in type
-// order.
+// of it go into the lagging forecasters and decayed totals. Only buckets whose
+// occupancy bit is set are visited (64 leaving buckets at a time); the empty
+// buckets between them cost a count per run (holt_catch_up). An overall
+// bucket whose non-zero cells all have weight 0 has y = 0, an empty bucket
+// like any other; y sums its cells in type order.
 void item_trend::slide(const trend_model& m, std::int64_t to) {
   const auto& p = m.params();
   const std::int64_t hz = p.horizon_buckets;
@@ -567,61 +661,60 @@ void item_trend::slide(const trend_model& m, std::int64_t to) {
   const std::int64_t k = std::min(d, hz);   // buckets leaving the ring
   const std::size_t h = p.horizon_buckets;
   hdr* hs = hdrs();
-  // Overall series, 64 leaving buckets at a time: their weighted counts, then
-  // the fold (before the type series below clear the cells).
+  std::uint64_t* occ = occupancy();
+  // Occupied leaving buckets lo + c0 + j, j < 64, as bits j.
+  auto leaving = [&](std::int64_t c0) {
+    return ring_bits(occ, m.slot(lo + c0), static_cast<std::size_t>(std::min<std::int64_t>(64, k - c0)), h);
+  };
   {
-    work w{overall_, season_of(m, -1)};
-    std::int64_t next = lo - overall_lag_; // first bucket not folded yet
-    for (std::int64_t c0 = 0; c0 < k; c0 += 64) {
-      const std::int64_t len = std::min<std::int64_t>(64, k - c0);
-      double ys[64];
-      std::uint64_t nz = 0; // bit j: bucket lo + c0 + j has a non-zero y
-      for (std::uint16_t i = 0; i < n_; ++i) {
-        const double wt = p.type_weights[hs[i].type];
-        if (wt == 0.0) continue;
-        for_each_nonzero(ring(hs[i]), hs[i].width, m.slot(lo + c0), static_cast<std::size_t>(len),
-                         h, [&](std::size_t j, std::uint32_t c) {
-                           if ((nz >> j & 1) == 0) {
-                             nz |= std::uint64_t{1} << j;
-                             ys[j] = 0.0;
-                           }
-                           ys[j] += wt * c;
-                         });
-      }
-      for (; nz != 0; nz &= nz - 1) {
-        const int j = std::countr_zero(nz);
-        const std::int64_t bucket = lo + c0 + j;
-        fold_empty(p, w, next, bucket - next);
-        w.step(p, bucket, ys[j]);
+    work w{overall_, season_of(m, -1), m.runs()};
+    std::int64_t next = lo; // first bucket not folded yet
+    for (std::int64_t c0 = 0; c0 < k; c0 += 64)
+      for (std::uint64_t nz = leaving(c0); nz != 0; nz &= nz - 1) {
+        const std::int64_t bucket = lo + c0 + std::countr_zero(nz);
+        const std::size_t slot = m.slot(bucket);
+        double y = 0.0;
+        for (std::uint32_t i = 0; i < n_; ++i) {
+          const double wt = p.type_weights[hs[i].type];
+          if (wt == 0.0) continue;
+          if (const std::uint32_t c = load_cell(ring(hs[i]), hs[i].width, slot); c != 0)
+            y += wt * c;
+        }
+        if (y == 0.0) continue;
+        w.skip(p, next, bucket - next);
+        w.step(p, bucket, y);
         next = bucket + 1;
       }
-    }
-    overall_lag_ = defer_empty(p, w, next, end);
+    w.skip(p, next, end - next);
     overall_ = w.h;
   }
-  const std::size_t first_slot = m.slot(lo);
-  for (std::uint16_t i = 0; i < n_; ++i) {
+  for (std::uint32_t i = 0; i < n_; ++i) {
     hdr& hd = hs[i];
     std::byte* r = ring(hd);
-    work w{hd.holt, season_of(m, i)};
+    work w{hd.holt, season_of(m, static_cast<int>(i)), m.runs()};
     double dec = hd.decayed * m.bucket_decay(d);
-    std::int64_t next = lo - hd.lag;
-    for_each_nonzero(r, hd.width, first_slot, static_cast<std::size_t>(k), h,
-                     [&](std::size_t j, std::uint32_t c) {
-                       const std::int64_t bucket = lo + static_cast<std::int64_t>(j);
-                       dec += static_cast<double>(c) * m.bucket_decay(d - static_cast<std::int64_t>(j));
-                       fold_empty(p, w, next, bucket - next);
-                       w.step(p, bucket, static_cast<double>(c));
-                       next = bucket + 1;
-                     });
+    std::int64_t next = lo;
+    for (std::int64_t c0 = 0; c0 < k; c0 += 64)
+      for (std::uint64_t nz = leaving(c0); nz != 0; nz &= nz - 1) {
+        const std::int64_t j = c0 + std::countr_zero(nz);
+        const std::size_t slot = m.slot(lo + j);
+        const std::uint32_t c = load_cell(r, hd.width, slot);
+        if (c == 0) continue;
+        store_cell(r, hd.width, slot, 0);
+        dec += static_cast<double>(c) * m.bucket_decay(d - j);
+        w.skip(p, next, lo + j - next);
+        w.step(p, lo + j, static_cast<double>(c));
+        next = lo + j + 1;
+      }
+    w.skip(p, next, end - next);
     hd.decayed = dec;
-    hd.lag = defer_empty(p, w, next, end);
     hd.holt = w.h;
-    // Zero the leaving slots: first_slot, ... wrapping at the ring's end.
-    const std::size_t head = std::min(static_cast<std::size_t>(k), h - first_slot);
-    std::memset(r + first_slot * hd.width, 0, head * hd.width);
-    std::memset(r, 0, (static_cast<std::size_t>(k) - head) * hd.width);
   }
+  // The leaving slots are empty now: clear their bits.
+  const std::size_t first_slot = m.slot(lo);
+  const std::size_t head = std::min(static_cast<std::size_t>(k), h - first_slot);
+  clear_bits(occ, first_slot, head);
+  clear_bits(occ, 0, static_cast<std::size_t>(k) - head);
   newest_ = to;
 }
 
@@ -657,6 +750,7 @@ bool item_trend::add(const trend_model& m, std::uint8_t type, std::int64_t ts) {
     }
   }
   const std::size_t s = m.slot(b);
+  occupancy()[s >> 6] |= std::uint64_t{1} << (s & 63);
   for (;;) {
     hdr& h = hdrs()[i];
     std::byte* r = ring(h);
@@ -732,12 +826,9 @@ double item_trend::decayed(const trend_model& m, int s, std::int64_t t_ms) const
 }
 
 item_trend::work item_trend::load(const trend_model& m, int s, float* season_buf) const {
-  const holt_packed& h = s < 0 ? overall_ : hdrs()[s].holt;
-  const std::uint32_t lag = s < 0 ? overall_lag_ : hdrs()[s].lag;
-  work w{h, season_buf};
+  work w{s < 0 ? overall_ : hdrs()[s].holt, season_buf, m.runs()};
   if (season_buf != nullptr)
     std::memcpy(season_buf, season_of(m, s), m.params().season_slots * sizeof(float));
-  fold_empty(m.params(), w, base(m) - lag, lag);
   return w;
 }
 
@@ -746,8 +837,7 @@ void item_trend::fold_to(const trend_model& m, int s, work& w, std::int64_t end)
   std::int64_t b = base(m);
   for (; b < end && b <= newest_; ++b)
     w.step(p, b, count(m, s, b));
-  for (; b < end && w.ready(); ++b)
-    w.step(p, b, 0.0);
+  w.skip(p, b, end - b);
 }
 
 double item_trend::score(const trend_model& m, int s, std::int64_t bucket,
@@ -758,16 +848,16 @@ double item_trend::score(const trend_model& m, int s, std::int64_t bucket,
   std::vector<float> seas(p.season ? p.season_slots : 0);
   work w = load(m, s, p.season ? seas.data() : nullptr);
   fold_to(m, s, w, bucket);
-  const double f = w.forecast(p, bucket);
-  return (y - std::max(f, 0.0)) / w.spread(p, f);
+  const holt_values v = w.current(p, bucket);
+  return (y - std::max(v.forecast(), 0.0)) / holt_spread(v, p);
 }
 
 double item_trend::overall_score(const trend_model& m, std::int64_t bucket,
                                  double min_support) const {
   double best = 0.0;
-  for (std::uint16_t i = 0; i < n_; ++i)
+  for (std::uint32_t i = 0; i < n_; ++i)
     if (m.params().type_weights[hdrs()[i].type] > 0.0)
-      best = std::max(best, score(m, i, bucket, min_support));
+      best = std::max(best, score(m, static_cast<int>(i), bucket, min_support));
   return best;
 }
 
@@ -799,8 +889,9 @@ std::vector<series_point> item_trend::points(const trend_model& m, int s, std::i
     series_point pt;
     pt.bucket = b;
     pt.count = count(m, s, b);
-    pt.forecast = w.forecast(p, b);
-    pt.spread = w.spread(p, pt.forecast);
+    const holt_values v = w.current(p, b);
+    pt.forecast = v.forecast();
+    pt.spread = holt_spread(v, p);
     pt.closed = b < closed_end;
     pt.score = pt.closed ? trending_score(pt.count, pt.forecast, pt.spread, p) : 0.0;
     out.push_back(pt);
@@ -815,8 +906,8 @@ std::size_t item_trend::heap_bytes(const trend_model&) const {
 
 void item_trend::state_words(const trend_model& m, std::vector<std::uint64_t>& out) const {
   const auto& p = m.params();
-  // Each forecaster folded up to base (its lag applied): the words do not
-  // depend on how much of the folding was deferred.
+  // Each forecaster as folded up to base: its values as of its last non-empty
+  // bucket and the count of empty buckets since.
   std::vector<float> seas(p.season ? p.season_slots : 0);
   auto holt = [&](int s) {
     const holt_packed h = load(m, s, p.season ? seas.data() : nullptr).h;

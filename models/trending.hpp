@@ -34,25 +34,30 @@
 // the item's newest bucket; the forecasters are folded exactly up to the
 // ring's oldest bucket ("lagging" state): a bucket is folded when an add of the
 // same item pushes it out of the ring, and such a bucket is always closed, so
-// its count is final. A series' empty buckets after its last folded event
-// wait (its "lag") until a later slide folds one of its events, or a query
-// folds them in its copy; a run that reaches the reset is never stepped. The
-// digest hashes each forecaster with its lag applied. Queries are const: they
-// take an explicit time T (as of), copy the lagging state and re-step it over
-// the ring (at most horizon_buckets steps, and top_trending only for items
-// whose last closed bucket reaches min_support). Hence an item's answers depend only on its own events and T,
-// never on which other items share its table: sharded tables queried as of the
-// same T, merged, answer exactly like one table.
+// its count is final. Queries are const: they take an explicit time T (as
+// of), copy the lagging state and re-step it over the ring (at most
+// horizon_buckets steps, and top_trending only for items whose last closed
+// bucket reaches min_support). Hence an item's answers depend only on its own
+// events and T, never on which other items share its table: sharded tables
+// queried as of the same T, merged, answer exactly like one table.
+//
+// Empty buckets cost nothing: a forecaster keeps its values as of its last
+// non-empty bucket plus the count of empty buckets since (`idle`), and applies
+// them when it needs them (the next non-empty bucket, or a forecast), in
+// closed form (empty_run). Its horizon_buckets-th empty bucket resets it to
+// "no history" (level, trend, variance zero; the season profile is kept), and
+// a forecaster without history ignores empty buckets. An empty run that one
+// of its buckets could clip (robust_clip; only forecasts beyond
+// robust_clip * sqrt(poisson_floor) can) is stepped one bucket at a time
+// instead, and so is every run with the season on (its profile changes each
+// step). A forecaster without history forecasts 0 (plus season): a new or
+// returning item with y events scores y / sqrt(poisson_floor) once
+// y >= min_support.
 //
 // Stored forecaster state is float (level, trend, variance, season); every
-// step computes in double and rounds the result to float, on the persistent
-// path and in queries alike, so a state is the same bits however it was
-// reached. Folding k empty buckets runs the very same step k times; it is
-// capped because after horizon_buckets consecutive empty buckets a forecaster
-// resets to "no history" (level, trend, variance zero; the season profile is
-// kept), and a forecaster without history ignores empty buckets. A forecaster
-// without history forecasts 0 (plus season): a new or returning item with y
-// events scores y / sqrt(poisson_floor) once y >= min_support.
+// non-empty step computes in double (its pending empty buckets included) and
+// rounds the result to float, on the persistent path and in queries alike, so
+// a state is the same bits however it was reached.
 //
 // Decayed total (popularity): events count from their bucket's start, i.e.
 // as of T an event in bucket b weighs w * 2^-((T - b * bucket_ms) / half_life)
@@ -108,48 +113,98 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b);
 
 /// Holt forecaster state of one series, in double. Plain data: compare it field
 /// by field. (trending_table stores the compact holt_packed form.)
+///
+/// level, trend and variance are those after the last non-empty bucket; the
+/// `idle` empty buckets since then are pending: forecasts apply them (see
+/// holt_current), the next non-empty bucket applies them for good, and the
+/// horizon_buckets-th one resets the state. Hence an empty bucket costs one
+/// increment, and catching up over k of them is exactly k steps.
 struct holt_state {
   bool ready = false; ///< has history (set by the first non-empty bucket)
   double level = 0.0;
   double trend = 0.0;
   double variance = 0.0;       ///< EWMA of squared one-step residuals
-  std::uint32_t idle = 0;      ///< consecutive empty buckets
-  std::uint64_t steps = 0;     ///< buckets folded since ready
+  std::uint32_t idle = 0;      ///< empty buckets since the last non-empty one
+  std::uint64_t steps = 0;     ///< buckets folded since ready (pending ones not yet)
   std::vector<double> season;  ///< season_slots entries when p.season, else empty
+};
+
+/// Closed form of k empty buckets without a season (DESIGN.md §4, "catch-up in
+/// closed form"). An unclipped empty step is linear: x = (level, trend) goes to
+/// M x with M = [[1-a, 1-a], [-a b, 1 - a b]] (a = alpha, b = beta), the
+/// forecast of the j-th empty bucket is f_j = (1, 1) . M^j x, and the variance
+/// goes to g^k v + va sum_{j<k} g^(k-1-j) f_j^2 (va = variance_alpha, g = 1 - va).
+/// Entry k holds M^k, the quadratic form of that sum, and the forecast
+/// coefficients of the k-th empty bucket. Built by iterating j = 0, 1, ... in
+/// double, so every table of the same params holds the same bits.
+struct empty_run {
+  double ll = 1.0, lt = 0.0, tl = 0.0, tt = 1.0; ///< M^k: level_k = ll l + lt t, trend_k = tl l + tt t
+  double g = 1.0;                               ///< (1 - variance_alpha)^k
+  double vll = 0.0, vlt = 0.0, vtt = 0.0;       ///< variance_k = g v + vll l^2 + vlt l t + vtt t^2
+  double fl = 1.0, ft = 1.0;                    ///< f_k = fl l + ft t (forecast of empty bucket k)
+  double fl_max = 0.0, ft_max = 0.0;            ///< max over j < k of |f_j|'s coefficients
+};
+/// Entries 0 .. n - 1 of the closed form for p.
+std::vector<empty_run> empty_runs(const trending_params& p, std::size_t n);
+/// Longest empty run taken in closed form; longer ones (horizons above it) are
+/// stepped.
+inline constexpr std::uint32_t max_closed_run = 1024;
+
+/// A forecaster's values as of a bucket b: its pending empty buckets
+/// [b - idle, b) applied, in double.
+struct holt_values {
+  bool ready = false;
+  double level = 0.0;
+  double trend = 0.0;
+  double variance = 0.0;
+  double seasonal = 0.0; ///< season of b's slot (0 without a season)
+  double forecast() const { return level + trend + seasonal; }
 };
 
 /// A fresh state sized for p.
 holt_state make_holt(const trending_params& p);
 /// Season slot of bucket b (0 when the season is off).
 std::uint32_t season_slot(const trending_params& p, std::int64_t bucket);
+/// s as of bucket b (the bucket after its last folded one): pending empty
+/// buckets applied. Without a season they are applied in closed form, unless
+/// one of them could be clipped (robust_clip), and with a season one by one.
+holt_values holt_current(const holt_state& s, const trending_params& p, std::int64_t bucket);
 /// Forecast of bucket b from the history before it (may be negative).
 double holt_forecast(const holt_state& s, const trending_params& p, std::int64_t bucket);
-/// Expected spread around forecast f (residual sd with the Poisson floor).
-double holt_spread(const holt_state& s, const trending_params& p, double f);
+/// Expected spread around v's forecast (residual sd with the Poisson floor).
+double holt_spread(const holt_values& v, const trending_params& p);
 /// Trending score of a closed bucket with count y (see top of file).
 double trending_score(double y, double forecast, double spread, const trending_params& p);
 /// Folds bucket b with count y into s.
 void holt_step(holt_state& s, const trending_params& p, std::int64_t bucket, double y);
 /// Folds the k empty buckets first, first+1, ...: identical to k holt_step(..,
-/// 0) calls, at most horizon_buckets steps of work.
+/// 0) calls, O(1) without a season.
 void holt_catch_up(holt_state& s, const trending_params& p, std::int64_t first,
                    std::int64_t k);
 
 /// Compact stored Holt state (16 bytes; the season profile, if any, lives next
-/// to it). Same recursion as holt_state, rounded to float after every step.
+/// to it). Same recursion and pending empty buckets as holt_state; the values
+/// are rounded to float after every non-empty step.
 struct holt_packed {
   float level = 0.0f;
   float trend = 0.0f;
   float variance = 0.0f;
-  std::uint32_t idle : 31 = 0; ///< consecutive empty buckets (< horizon_buckets)
+  std::uint32_t idle : 31 = 0; ///< empty buckets since the last non-empty one (< horizon_buckets)
   std::uint32_t ready : 1 = 0;
 };
 
 /// Folds bucket b with count y into a packed state (season: season_slots
 /// floats when p.season, else ignored): computes in double like holt_step,
-/// then rounds to float.
+/// then rounds to float. `runs`: empty_runs(p, ...) when the caller keeps it
+/// (trend_model does), else built as needed.
 void holt_step(holt_packed& s, float* season, const trending_params& p, std::int64_t bucket,
-               double y);
+               double y, std::span<const empty_run> runs = {});
+/// The same catch-up for a packed state.
+void holt_catch_up(holt_packed& s, float* season, const trending_params& p, std::int64_t first,
+                   std::int64_t k);
+/// A packed state as of bucket b (see holt_current above).
+holt_values holt_current(const holt_packed& s, const float* season, const trending_params& p,
+                         std::int64_t bucket, std::span<const empty_run> runs = {});
 
 /// Sentinel time: "no event yet" / "as of this table's own max event time".
 inline constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min();
@@ -173,12 +228,16 @@ class trend_model {
   double bucket_decay(std::int64_t k) const;
   /// 2^(-ms / half_life_ms) for ms >= 0.
   double decay_ms(std::int64_t ms) const;
+  /// empty_runs(params(), min(horizon_buckets, max_closed_run)): every run a
+  /// forecaster can have pending.
+  std::span<const empty_run> runs() const { return runs_; }
   std::size_t heap_bytes() const;
 
  private:
   trending_params p_;
   std::int64_t mask_ = 0;      // horizon - 1 when the horizon is a power of two
   std::vector<double> decay_;  // decay_[k] = bucket_decay(k), k <= 2 * horizon
+  std::vector<empty_run> runs_;
 };
 
 /// One point of a series for plotting.
@@ -265,14 +324,15 @@ class item_trend {
   struct hdr;  // per type series: forecaster, decayed total, ring location
 
   hdr* hdrs() const;
+  std::uint64_t* occupancy() const; // one bit per ring slot
+  static std::size_t occupancy_words(const trending_params& p) {
+    return (p.horizon_buckets + 63) / 64;
+  }
   float* season_of(const trend_model& m, int s) const; // nullptr when off
   std::byte* ring(const hdr& h) const;
   std::uint32_t ring_count(const trend_model& m, const hdr& h, std::int64_t bucket) const;
   void rebuild(const trend_model& m, int insert_type, int widen);
   void slide(const trend_model& m, std::int64_t to);
-  static void fold_empty(const trending_params& p, work& w, std::int64_t first, std::int64_t z);
-  static std::uint32_t defer_empty(const trending_params& p, work& w, std::int64_t next,
-                                   std::int64_t end);
   work load(const trend_model& m, int s, float* season_buf) const;
   void fold_to(const trend_model& m, int s, work& w, std::int64_t end) const;
 
@@ -280,8 +340,7 @@ class item_trend {
   std::unique_ptr<std::byte[]> data_;   // [hdr x n][season floats][rings]
   holt_packed overall_;                 // lagging forecaster of the weighted series
   std::uint32_t bytes_ = 0;             // size of data_
-  std::uint32_t overall_lag_ : 20 = 0;  // overall_'s unfolded empty buckets below base
-  std::uint32_t n_ : 12 = 0;            // type series (<= 256)
+  std::uint32_t n_ = 0;                 // type series (<= 256)
 };
 
 enum class add_status : std::uint8_t { accepted, late, rejected };

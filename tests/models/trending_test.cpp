@@ -92,13 +92,13 @@ TEST(holt, constant_series_forecasts_itself_with_zero_variance) {
   EXPECT_EQ(holt_forecast(s, p, 10), 4.0);
   EXPECT_EQ(s.variance, 0.0);
   // Poisson floor: spread = sqrt(max(4, 1)) = 2, so y = 10 scores (10 - 4) / 2.
-  EXPECT_EQ(holt_spread(s, p, 4.0), 2.0);
+  EXPECT_EQ(holt_spread(holt_current(s, p, 10), p), 2.0);
   EXPECT_EQ(trending_score(10.0, 4.0, 2.0, p), 3.0);
   // Below min_support nothing scores.
   EXPECT_EQ(trending_score(4.9, 0.0, 1.0, p), 0.0);
   // Tiny forecasts are floored at poisson_floor.
-  EXPECT_EQ(holt_spread(s, p, 0.25), 1.0);
-  EXPECT_EQ(holt_spread(s, p, -3.0), 1.0);
+  EXPECT_EQ(holt_spread(holt_values{true, 0.25, 0.0, 0.0, 0.0}, p), 1.0);
+  EXPECT_EQ(holt_spread(holt_values{true, -1.0, -2.0, 0.0, 0.0}, p), 1.0);
 }
 
 TEST(holt, two_steps_match_hand_computation) {
@@ -119,7 +119,7 @@ TEST(holt, two_steps_match_hand_computation) {
   EXPECT_EQ(f, 17.5);
   // spread = max(sqrt(50), sqrt(17.5)) = sqrt(50); score of 30 = 12.5 /
   // sqrt(50).
-  const double sd = holt_spread(s, p, f);
+  const double sd = holt_spread(holt_current(s, p, 3), p);
   EXPECT_EQ(sd, std::sqrt(50.0));
   EXPECT_DOUBLE_EQ(trending_score(30.0, f, sd, p), 12.5 / std::sqrt(50.0));
 }
@@ -157,7 +157,7 @@ TEST(holt, daily_season_learns_the_profile) {
   EXPECT_NEAR(holt_forecast(s, p, noon + 1), 10.0, 1.0);
   // The daily peak is expected, so it does not trend.
   const double f = holt_forecast(s, p, noon);
-  EXPECT_LT(trending_score(100.0, f, holt_spread(s, p, f), p), 1.0);
+  EXPECT_LT(trending_score(100.0, f, holt_spread(holt_current(s, p, noon), p), p), 1.0);
 }
 
 // --- catch-up == stepping
@@ -185,6 +185,62 @@ TEST(holt, catch_up_equals_stepping_bit_for_bit) {
         holt_step(b, p, 50 + i, 0.0);
       EXPECT_TRUE(same_bits(a, b)) << "k = " << k << " season = " << season;
       EXPECT_EQ(a.ready, k < 30) << k; // reset after a whole horizon of empties
+    }
+  }
+}
+
+// Empty buckets are pending and applied in closed form (empty_run): the values
+// equal the Holt recursion stepped over each empty bucket (written out here),
+// up to rounding, and exactly that recursion where a bucket of the run could be
+// clipped. Random states, every run length, clipping on and off.
+TEST(holt, pending_empty_buckets_equal_the_recursion_stepped) {
+  for (double clip : {0.0, 3.0}) {
+    trending_params p;
+    p.robust_clip = clip;
+    ASSERT_EQ(validate(p), "");
+    rng r{7, static_cast<std::uint64_t>(clip)};
+    int clipped_runs = 0;
+    for (int trial = 0; trial < 400; ++trial) {
+      holt_state s = make_holt(p);
+      s.ready = true;
+      const double scale = trial % 4 == 0 ? 200.0 : 8.0; // some runs start high enough to clip
+      s.level = scale * static_cast<double>(r.below(1'000'000)) / 1e6;
+      s.trend = scale * (static_cast<double>(r.below(1'000'000)) / 1e6 - 0.5) / 4.0;
+      s.variance = scale * static_cast<double>(r.below(1'000'000)) / 1e6;
+      const auto k = static_cast<std::uint32_t>(1 + r.below(p.horizon_buckets - 1));
+      s.idle = k;
+      // The recursion, one empty bucket at a time.
+      double l = s.level, t = s.trend, v = s.variance;
+      bool clips = false;
+      for (std::uint32_t j = 0; j < k; ++j) {
+        const double f = l + t;
+        double e = 0.0 - f;
+        const double spread2 = std::max(v, std::max(f, p.poisson_floor));
+        if (clip > 0.0 && e * e > clip * clip * spread2) {
+          e = std::clamp(e, -clip * std::sqrt(spread2), clip * std::sqrt(spread2));
+          clips = true;
+        }
+        const double yc = f + e;
+        v = (1.0 - p.variance_alpha) * v + p.variance_alpha * (e * e);
+        const double next = p.alpha * yc + (1.0 - p.alpha) * (l + t);
+        t = p.beta * (next - l) + (1.0 - p.beta) * t;
+        l = next;
+      }
+      clipped_runs += clips ? 1 : 0;
+      const holt_values got = holt_current(s, p, 1'000);
+      ASSERT_TRUE(got.ready);
+      const double tol = 1e-12 * (std::abs(s.level) + std::abs(s.trend) + 1.0);
+      EXPECT_NEAR(got.level, l, tol) << trial << " k = " << k;
+      EXPECT_NEAR(got.trend, t, tol) << trial << " k = " << k;
+      EXPECT_NEAR(got.variance, v, 1e-12 * (s.variance + s.level * s.level + 1.0)) << trial;
+      // The next non-empty bucket starts from these values.
+      holt_state stepped = s;
+      holt_step(stepped, p, 1'000, 5.0);
+      EXPECT_EQ(stepped.idle, 0u);
+      EXPECT_EQ(stepped.steps, s.steps + k + 1);
+    }
+    if (clip > 0.0) {
+      EXPECT_GT(clipped_runs, 10); // the stepped path ran
     }
   }
 }
@@ -253,10 +309,9 @@ struct reference {
         series_point pt;
         pt.bucket = b;
         pt.count = yb;
-        pt.forecast = static_cast<double>(h.level) + static_cast<double>(h.trend);
-        if (p.season) pt.forecast += static_cast<double>(seas[season_slot(p, b)]);
-        pt.spread = std::max(std::sqrt(static_cast<double>(h.variance)),
-                             std::sqrt(std::max(pt.forecast, p.poisson_floor)));
+        const holt_values v = holt_current(h, seas.data(), p, b);
+        pt.forecast = v.forecast();
+        pt.spread = holt_spread(v, p);
         pt.closed = b < closed_end;
         pt.score = pt.closed ? trending_score(yb, pt.forecast, pt.spread, p) : 0.0;
         out.push_back(pt);
@@ -829,15 +884,13 @@ TEST(trending_table, adding_parts_equals_adding_event_by_event) {
   EXPECT_EQ(parts.digest(), one.digest());
 }
 
-// The digest of fixed streams, pinned to the values the eager fold gave (every
-// slide stepped each series up to the new base; commit c451ab6). The fold is
-// now deferred (a series' trailing empty buckets wait, as its lag, until a
-// later event or a query needs them, and runs that reach the reset are never
-// stepped), while the digest hashes each forecaster folded up to the base:
-// equal digests mean the deferral changed no bit of what the model computes.
-// Sparse items (gaps around one and two horizons) with and without season,
-// dense ones, a short horizon, clipping off.
-TEST(trending_table, digest_equals_the_eager_fold) {
+// The digest of fixed streams, pinned: any change to what the model computes
+// shows here. Pinned again when empty buckets became pending and applied in
+// closed form (the values before came from stepping every empty bucket and
+// rounding to float each step; holt.pending_empty_buckets_equal_the_recursion_stepped
+// checks the two agree up to rounding). Sparse items (gaps around one and two
+// horizons) with and without season, dense ones, a short horizon, clipping off.
+TEST(trending_table, digest_of_fixed_streams_is_pinned) {
   auto sparse = [](std::uint64_t seed, int n) {
     rng r{seed};
     zipf_table z{0.8, 3'000};
@@ -864,11 +917,11 @@ TEST(trending_table, digest_equals_the_eager_fold) {
     std::uint64_t digest;
   };
   const golden cases[] = {
-      {trending_params{}, sparse(31, 60'000), 0xdf7c9c0d3a8feec2ULL},
-      {seasonal, sparse(32, 60'000), 0xdad90e7a8265eb33ULL},
-      {short_plain, sparse(33, 60'000), 0x4feccc70d00784cfULL},
-      {trending_params{}, make_stream(34, 40'000, trending_params{}), 0xe98d715e46007cf6ULL},
-      {seasonal, make_stream(35, 40'000, seasonal), 0x653a61622e494e77ULL},
+      {trending_params{}, sparse(31, 60'000), 0xb98ddfde94a6a56aULL},
+      {seasonal, sparse(32, 60'000), 0x64373e83e1789a99ULL},
+      {short_plain, sparse(33, 60'000), 0x75c1db1c90f76b14ULL},
+      {trending_params{}, make_stream(34, 40'000, trending_params{}), 0xdfc76326d9204dbeULL},
+      {seasonal, make_stream(35, 40'000, seasonal), 0x3ee5545262e8839cULL},
   };
   for (const auto& c : cases) {
     trending_table t{c.p};
@@ -996,8 +1049,9 @@ TEST(holt, robust_clip_limits_what_an_outlier_teaches) {
     holt_step(plain, plain_p, b, 40.0);
   }
   const double fr = holt_forecast(robust, p, 54), fp = holt_forecast(plain, plain_p, 54);
-  EXPECT_GT(trending_score(40.0, fr, holt_spread(robust, p, fr), p), 3.0);
-  EXPECT_LT(trending_score(40.0, fp, holt_spread(plain, plain_p, fp), plain_p), 1.0);
+  EXPECT_GT(trending_score(40.0, fr, holt_spread(holt_current(robust, p, 54), p), p), 3.0);
+  EXPECT_LT(trending_score(40.0, fp, holt_spread(holt_current(plain, plain_p, 54), plain_p), plain_p),
+            1.0);
 }
 
 } // namespace
