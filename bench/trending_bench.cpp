@@ -25,8 +25,9 @@
 // The kernels are run 3 times each (fresh state every time) and report the
 // median: the machine is shared and single runs are noisy.
 //
-//   bench_trending [--events N] [--items N] [--only-kernel]
-// --only-kernel runs the one-at-a-time kernel once and nothing else (for
+//   bench_trending [--events N] [--items N] [--only-kernel [--ahead N]]
+// --only-kernel runs the one-at-a-time kernel (or, with --ahead N, the kernel
+// prefetching N events ahead) once and nothing else (for
 // valgrind --tool=callgrind: instructions per event without the other parts).
 // Ends with: RESULT events=... kernel_events_per_s=... kernel_prefetch_events_per_s=...
 //            table_events_per_s=... table_parts_events_per_s=... baseline_events_per_s=... table_vs_baseline=...
@@ -81,11 +82,13 @@ std::vector<ev> make_stream(std::uint64_t n, std::uint64_t items) {
 int main(int argc, char** argv) {
   std::uint64_t n = 6'000'000, items = 100'000;
   bool only_kernel = false;
+  std::size_t only_ahead = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--only-kernel") == 0) only_kernel = true;
     if (i + 1 == argc) break;
     if (std::strcmp(argv[i], "--events") == 0) n = std::strtoull(argv[i + 1], nullptr, 10);
     if (std::strcmp(argv[i], "--items") == 0) items = std::strtoull(argv[i + 1], nullptr, 10);
+    if (std::strcmp(argv[i], "--ahead") == 0) only_ahead = std::strtoull(argv[i + 1], nullptr, 10);
   }
   const auto stream = make_stream(n, items);
   std::vector<std::string> names(items);
@@ -127,7 +130,7 @@ int main(int argc, char** argv) {
   };
   std::size_t kernel_series = 0, prefetch_series = 0;
   if (only_kernel) {
-    const double s = run_kernel(0, kernel_series);
+    const double s = run_kernel(only_ahead, kernel_series);
     std::printf("kernel once: %.2f M events/s, %zu series\n", static_cast<double>(n) / s / 1e6,
                 kernel_series);
     return 0;

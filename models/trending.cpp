@@ -647,11 +647,13 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
 }
 
 // Moves the ring to end at bucket `to` (> newest_): the buckets that fall out
-// of it go into the lagging forecasters and decayed totals. Only buckets whose
-// occupancy bit is set are visited (64 leaving buckets at a time); the empty
-// buckets between them cost a count per run (holt_catch_up). An overall
-// bucket whose non-zero cells all have weight 0 has y = 0, an empty bucket
-// like any other; y sums its cells in type order.
+// of it go into the lagging forecasters and decayed totals, 64 leaving
+// buckets at a time, in one pass: only buckets whose occupancy bit is set are
+// visited, each type series folds its non-zero cells (clearing them) and adds
+// them to the overall series' weighted counts y, which then folds those. The
+// empty buckets between cost a count per run (work::skip; a run split in
+// two is the same run). An overall bucket whose non-zero cells all have weight
+// 0 has y = 0, an empty bucket like any other; y sums its cells in type order.
 void item_trend::slide(const trend_model& m, std::int64_t to) {
   const auto& p = m.params();
   const std::int64_t hz = p.horizon_buckets;
@@ -660,58 +662,63 @@ void item_trend::slide(const trend_model& m, std::int64_t to) {
   const std::int64_t end = to - hz + 1;     // new base: fold [lo, end)
   const std::int64_t k = std::min(d, hz);   // buckets leaving the ring
   const std::size_t h = p.horizon_buckets;
+  const std::size_t first_slot = m.slot(lo);
   hdr* hs = hdrs();
   std::uint64_t* occ = occupancy();
-  // Occupied leaving buckets lo + c0 + j, j < 64, as bits j.
-  auto leaving = [&](std::int64_t c0) {
-    return ring_bits(occ, m.slot(lo + c0), static_cast<std::size_t>(std::min<std::int64_t>(64, k - c0)), h);
-  };
-  {
-    work w{overall_, season_of(m, -1), m.runs()};
-    std::int64_t next = lo; // first bucket not folded yet
-    for (std::int64_t c0 = 0; c0 < k; c0 += 64)
-      for (std::uint64_t nz = leaving(c0); nz != 0; nz &= nz - 1) {
-        const std::int64_t bucket = lo + c0 + std::countr_zero(nz);
-        const std::size_t slot = m.slot(bucket);
-        double y = 0.0;
-        for (std::uint32_t i = 0; i < n_; ++i) {
-          const double wt = p.type_weights[hs[i].type];
-          if (wt == 0.0) continue;
-          if (const std::uint32_t c = load_cell(ring(hs[i]), hs[i].width, slot); c != 0)
-            y += wt * c;
-        }
-        if (y == 0.0) continue;
-        w.skip(p, next, bucket - next);
-        w.step(p, bucket, y);
-        next = bucket + 1;
-      }
-    w.skip(p, next, end - next);
-    overall_ = w.h;
-  }
-  for (std::uint32_t i = 0; i < n_; ++i) {
-    hdr& hd = hs[i];
-    std::byte* r = ring(hd);
-    work w{hd.holt, season_of(m, static_cast<int>(i)), m.runs()};
-    double dec = hd.decayed * m.bucket_decay(d);
-    std::int64_t next = lo;
-    for (std::int64_t c0 = 0; c0 < k; c0 += 64)
-      for (std::uint64_t nz = leaving(c0); nz != 0; nz &= nz - 1) {
-        const std::int64_t j = c0 + std::countr_zero(nz);
-        const std::size_t slot = m.slot(lo + j);
+  const double decay_d = m.bucket_decay(d);
+  for (std::uint32_t i = 0; i < n_; ++i)
+    hs[i].decayed *= decay_d;
+  work all{overall_, season_of(m, -1), m.runs()};
+  for (std::int64_t c0 = 0; c0 < k; c0 += 64) {
+    const std::int64_t len = std::min<std::int64_t>(64, k - c0);
+    const std::int64_t first = lo + c0; // the chunk's first bucket
+    const std::uint64_t leaving = ring_bits(occ, m.slot(first), static_cast<std::size_t>(len), h);
+    double ys[64];
+    std::uint64_t nz = 0; // bit j: bucket first + j has a non-zero y
+    for (std::uint32_t i = 0; i < n_; ++i) {
+      hdr& hd = hs[i];
+      std::byte* r = ring(hd);
+      const double wt = p.type_weights[hd.type];
+      work w{hd.holt, season_of(m, static_cast<int>(i)), m.runs()};
+      std::int64_t next = first;
+      for (std::uint64_t bits = leaving; bits != 0; bits &= bits - 1) {
+        const int j = std::countr_zero(bits);
+        const std::size_t slot = m.slot(first + j);
         const std::uint32_t c = load_cell(r, hd.width, slot);
         if (c == 0) continue;
         store_cell(r, hd.width, slot, 0);
-        dec += static_cast<double>(c) * m.bucket_decay(d - j);
-        w.skip(p, next, lo + j - next);
-        w.step(p, lo + j, static_cast<double>(c));
-        next = lo + j + 1;
+        hd.decayed += static_cast<double>(c) * m.bucket_decay(d - c0 - j);
+        w.skip(p, next, first + j - next);
+        w.step(p, first + j, static_cast<double>(c));
+        next = first + j + 1;
+        if (wt == 0.0) continue;
+        if ((nz >> j & 1) == 0) {
+          nz |= std::uint64_t{1} << j;
+          ys[j] = 0.0;
+        }
+        ys[j] += wt * c;
       }
-    w.skip(p, next, end - next);
-    hd.decayed = dec;
-    hd.holt = w.h;
+      w.skip(p, next, first + len - next);
+      hd.holt = w.h;
+    }
+    std::int64_t next = first;
+    for (; nz != 0; nz &= nz - 1) {
+      const int j = std::countr_zero(nz);
+      all.skip(p, next, first + j - next);
+      all.step(p, first + j, ys[j]);
+      next = first + j + 1;
+    }
+    all.skip(p, next, first + len - next);
   }
+  // A jump past the ring's end: the buckets between were empty.
+  for (std::uint32_t i = 0; i < n_; ++i) {
+    work w{hs[i].holt, season_of(m, static_cast<int>(i)), m.runs()};
+    w.skip(p, lo + k, end - (lo + k));
+    hs[i].holt = w.h;
+  }
+  all.skip(p, lo + k, end - (lo + k));
+  overall_ = all.h;
   // The leaving slots are empty now: clear their bits.
-  const std::size_t first_slot = m.slot(lo);
   const std::size_t head = std::min(static_cast<std::size_t>(k), h - first_slot);
   clear_bits(occ, first_slot, head);
   clear_bits(occ, 0, static_cast<std::size_t>(k) - head);
