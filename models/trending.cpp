@@ -188,7 +188,17 @@ void skip_core(holt_work<Seas>& w, const trending_params& p, std::int64_t first,
   step_core(w, p, {}, reset_at, 0.0);
 }
 
-// Ring cells are 1, 2 or 4 bytes wide (widened when a count outgrows them).
+// Ring cells are half a byte, 1, 2 or 4 bytes wide (hdr::width 0, 1, 2, 4),
+// widened when a count outgrows them. Half-byte cells: slot s is the low (s
+// even) or high (s odd) half of byte s / 2.
+std::size_t ring_bytes(std::size_t slots, unsigned width) {
+  return width == 0 ? (slots + 1) / 2 : slots * width;
+}
+
+unsigned wider(unsigned width) {
+  return width == 0 ? 1 : 2 * width;
+}
+
 template <unsigned W>
 std::uint32_t load_cell_of(const std::byte* ring, std::size_t slot) {
   if constexpr (W == 1) {
@@ -202,6 +212,8 @@ std::uint32_t load_cell_of(const std::byte* ring, std::size_t slot) {
 
 std::uint32_t load_cell(const std::byte* ring, unsigned width, std::size_t slot) {
   switch (width) {
+  case 0:
+    return static_cast<std::uint32_t>(ring[slot >> 1]) >> (4 * (slot & 1)) & 0xF;
   case 1:
     return load_cell_of<1>(ring, slot);
   case 2:
@@ -213,6 +225,12 @@ std::uint32_t load_cell(const std::byte* ring, unsigned width, std::size_t slot)
 
 void store_cell(std::byte* ring, unsigned width, std::size_t slot, std::uint32_t v) {
   switch (width) {
+  case 0: {
+    const unsigned shift = 4 * (slot & 1);
+    const auto keep = static_cast<unsigned>(ring[slot >> 1]) & ~(0xFu << shift);
+    ring[slot >> 1] = static_cast<std::byte>(keep | (v & 0xF) << shift);
+    break;
+  }
   case 1:
     ring[slot] = static_cast<std::byte>(v);
     break;
@@ -479,7 +497,7 @@ std::size_t trend_model::heap_bytes() const {
 //
 // data_ block: [hdr x n][occupancy: one bit per ring slot, in 64-bit words]
 // [season: (1 + n) x season_slots floats, overall first, when p.season][ring of
-// each series: horizon x width bytes]. Ring slot of bucket b is m.slot(b); the
+// each series: ring_bytes(horizon, width)]. Ring slot of bucket b is m.slot(b); the
 // ring holds buckets (newest_ - H, newest_] and every other slot is zero. A
 // slot's occupancy bit is set when any series has a count there, so a slide
 // visits only the buckets with events. Lagging forecasters and decayed totals
@@ -490,7 +508,7 @@ struct item_trend::hdr {
   holt_packed holt;                 // lagging forecaster of the raw counts
   std::uint64_t ring_off : 30 = 0;  // byte offset of the ring in data_ (blocks < 1 GiB)
   std::uint64_t type : 8 = 0;
-  std::uint64_t width : 3 = 1;      // bytes per count: 1, 2 or 4
+  std::uint64_t width : 3 = 0;      // bytes per count: 0 (half a byte), 1, 2 or 4
 };
 static_assert(sizeof(holt_packed) == 16);
 
@@ -605,7 +623,7 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
   std::size_t off = rings_at;
   for (std::size_t i = 0; i < n; ++i) {
     const int f = from(i);
-    off += h * (f < 0 ? 1u : old[f].width * (f == widen ? 2u : 1u));
+    off += ring_bytes(h, f < 0 ? 0u : f == widen ? wider(old[f].width) : old[f].width);
   }
   static_assert(sizeof(hdr) == 32);
   EDDY_ASSERT(off < (std::size_t{1} << 30)); // fits hdr::ring_off
@@ -616,18 +634,18 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
     hdr x;
     if (f < 0) {
       x.type = static_cast<std::uint8_t>(insert_type);
-      x.width = 1;
+      x.width = 0;
     } else {
       x = old[f];
-      if (f == widen) x.width = static_cast<std::uint8_t>(x.width * 2);
+      if (f == widen) x.width = wider(old[f].width);
     }
     x.ring_off = static_cast<std::uint32_t>(ring_off);
-    ring_off += h * x.width;
+    ring_off += ring_bytes(h, x.width);
     std::memcpy(block.get() + i * sizeof(hdr), &x, sizeof(hdr));
     if (f < 0) continue;
     const hdr& o = old[f];
     if (x.width == o.width) {
-      std::memcpy(block.get() + x.ring_off, ring(o), h * x.width);
+      std::memcpy(block.get() + x.ring_off, ring(o), ring_bytes(h, x.width));
     } else {
       for (std::size_t s = 0; s < h; ++s)
         store_cell(block.get() + x.ring_off, x.width, s, load_cell(ring(o), o.width, s));
@@ -762,6 +780,15 @@ bool item_trend::add(const trend_model& m, std::uint8_t type, std::int64_t ts) {
     hdr& h = hdrs()[i];
     std::byte* r = ring(h);
     switch (h.width) {
+    case 0: {
+      const unsigned shift = 4 * (s & 1);
+      const auto v = static_cast<unsigned>(r[s >> 1]);
+      if ((v >> shift & 0xF) != 0xF) {
+        r[s >> 1] = static_cast<std::byte>(v + (1u << shift));
+        return created;
+      }
+      break;
+    }
     case 1: {
       const auto v = static_cast<std::uint8_t>(r[s]);
       if (v != 0xFF) {
