@@ -5,8 +5,13 @@
 // the least disturbed one, for both sides of the ratio alike). Then one producer
 // sends flat out for --rss-seconds and the node's peak RSS is read from /proc.
 //
+// Last, trending on vs off: 1-node runs with [trending] enabled = false and on,
+// --trending-rounds times each (off/on alternating, best of each).
+//
 //   bench_ingest [--events N] [--batch B] [--window W] [--rss-seconds S]
 //                [--base-port P] [--eddy PATH] [--target tcp://127.0.0.1:PORT]
+//                [--trending-rounds R] [--only trending]
+// --only trending runs just the trending on/off comparison.
 // Ends with one RESULT line.
 #include "cluster/client.hpp"
 #include "schema/wire.hpp"
@@ -40,6 +45,8 @@ struct args {
   int base_port = 21551;
   std::string eddy;
   std::string target; // --target ENDPOINT: only acked ingest into a running node (profiling)
+  int trending_rounds = 3;
+  std::string only; // "trending": only the trending on/off comparison
 };
 
 // Events of ~60 bytes on the wire (WIRE.md encoding): 20-byte user, 16-byte item,
@@ -241,9 +248,12 @@ int main(int argc, char** argv) {
     else if (k == "--base-port") a.base_port = std::stoi(v);
     else if (k == "--eddy") a.eddy = v;
     else if (k == "--target") a.target = v;
+    else if (k == "--trending-rounds" && std::stoi(v) > 0) a.trending_rounds = std::stoi(v);
+    else if (k == "--only" && v == "trending") a.only = v;
     else {
       std::fprintf(stderr, "usage: bench_ingest [--events N] [--batch B] [--window W] "
-                           "[--rss-seconds S] [--base-port P] [--eddy PATH] [--target ENDPOINT]\n");
+                           "[--rss-seconds S] [--base-port P] [--eddy PATH] [--target ENDPOINT] "
+                           "[--trending-rounds R (>= 1)] [--only trending]\n");
       return 2;
     }
   }
@@ -268,6 +278,45 @@ int main(int argc, char** argv) {
                 r.events_per_s, r.p50, r.p99);
     return 0;
   }
+  auto best = [](ingest_result& keep, const ingest_result& r) {
+    if (r.events_per_s > keep.events_per_s)
+      keep = r;
+  };
+  // Trending on vs off (issue 4): 1-node runs with [trending] enabled = false and
+  // on, for a live stream (event time at ~the ingest rate) and for a backfill (a
+  // minute of event time every 60000 events). Off/on alternating, best of each, so
+  // one noisy moment does not decide the ratio.
+  ingest_result live_on, live_off, back_on, back_off;
+  auto trending_cost = [&] {
+    for (int round = 0; round < a.trending_rounds; ++round)
+      for (bool trending : {false, true}) {
+        int port = a.base_port + 20 + 10 * (2 * round + (trending ? 1 : 0));
+        cluster_run c{a, 1, port, trending};
+        auto live = acked_ingest(a, port, pool, a.events / 2, 0, "bench-live", 1e6);
+        auto back = acked_ingest(a, port, pool, a.events / 2, 0, "bench-back", 1e3);
+        best(trending ? live_on : live_off, live);
+        best(trending ? back_on : back_off, back);
+        std::printf("1 node, trending %-3s: live %.2f M events/s, backfill %.2f M events/s\n",
+                    trending ? "on" : "off", live.events_per_s / 1e6, back.events_per_s / 1e6);
+      }
+    const double live_cost = 1.0 - live_on.events_per_s / live_off.events_per_s;
+    const double back_cost = 1.0 - back_on.events_per_s / back_off.events_per_s;
+    std::printf("trending costs %.1f%% of 1-node ingest throughput live, %.1f%% in a backfill "
+                "(best of %d each; target <= 20%%)\n",
+                100.0 * live_cost, 100.0 * back_cost, a.trending_rounds);
+    return std::pair{live_cost, back_cost};
+  };
+  if (a.only == "trending") {
+    const auto [live_cost, back_cost] = trending_cost();
+    std::printf("RESULT events=%llu live_trending_off_events_per_s=%.0f "
+                "live_trending_on_events_per_s=%.0f trending_cost=%.3f "
+                "backfill_trending_off_events_per_s=%.0f backfill_trending_on_events_per_s=%.0f "
+                "backfill_trending_cost=%.3f\n",
+                static_cast<unsigned long long>(a.events), live_off.events_per_s,
+                live_on.events_per_s, live_cost, back_off.events_per_s, back_on.events_per_s,
+                back_cost);
+    return 0;
+  }
   constexpr int tries = 3;
   auto batches = (a.events + a.batch - 1) / a.batch;
   double raw = 0.0;
@@ -277,10 +326,6 @@ int main(int argc, char** argv) {
     raw = std::max(raw, r);
   }
 
-  auto best = [](ingest_result& keep, const ingest_result& r) {
-    if (r.events_per_s > keep.events_per_s)
-      keep = r;
-  };
   ingest_result one, three;
   long peak_rss_kib = 0;
   {
@@ -315,27 +360,7 @@ int main(int argc, char** argv) {
     std::printf("acked ingest, 3 nodes: %.2f M events/s, ack p50 %.1f ms p99 %.1f ms\n",
                 three.events_per_s / 1e6, three.p50, three.p99);
   }
-  // Trending on vs off (issue 4): 1-node runs with [trending] enabled = false and
-  // on, for a live stream (event time at ~the ingest rate) and for a backfill (a
-  // minute of event time every 60000 events). Off/on/off/on, best of each, so one
-  // noisy moment does not decide the ratio.
-  ingest_result live_on, live_off, back_on, back_off;
-  for (int round = 0; round < 2; ++round)
-    for (bool trending : {false, true}) {
-      int port = a.base_port + 20 + 10 * (2 * round + (trending ? 1 : 0));
-      cluster_run c{a, 1, port, trending};
-      auto live = acked_ingest(a, port, pool, a.events / 2, 0, "bench-live", 1e6);
-      auto back = acked_ingest(a, port, pool, a.events / 2, 0, "bench-back", 1e3);
-      best(trending ? live_on : live_off, live);
-      best(trending ? back_on : back_off, back);
-      std::printf("1 node, trending %-3s: live %.2f M events/s, backfill %.2f M events/s\n",
-                  trending ? "on" : "off", live.events_per_s / 1e6, back.events_per_s / 1e6);
-    }
-  const double trending_cost = 1.0 - live_on.events_per_s / live_off.events_per_s;
-  const double backfill_cost = 1.0 - back_on.events_per_s / back_off.events_per_s;
-  std::printf("trending costs %.1f%% of 1-node ingest throughput live, %.1f%% in a backfill "
-              "(target <= 20%%)\n",
-              100.0 * trending_cost, 100.0 * backfill_cost);
+  const auto [trending_cost_live, trending_cost_backfill] = trending_cost();
   std::printf("best of %d: raw ZeroMQ %.2f M events/s, 1 node %.2f M events/s = %.3f of raw\n",
               tries, raw / 1e6, one.events_per_s / 1e6, one.events_per_s / raw);
   std::printf("targets: 1 node >= 2 M events/s and >= 0.25 of raw ZeroMQ; node RSS < 512 MiB\n");
@@ -348,7 +373,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(a.events), a.batch, raw, one.events_per_s,
               three.events_per_s, one.events_per_s / raw, three.events_per_s / raw, one.p50,
               one.p99, three.p50, three.p99, static_cast<double>(peak_rss_kib) / 1024,
-              live_off.events_per_s, live_on.events_per_s, trending_cost, back_off.events_per_s,
-              back_on.events_per_s, backfill_cost);
+              live_off.events_per_s, live_on.events_per_s, trending_cost_live, back_off.events_per_s,
+              back_on.events_per_s, trending_cost_backfill);
   return 0;
 }

@@ -150,7 +150,8 @@ void step_core(holt_work<Seas>& w, const trending_params& p, std::span<const emp
                std::int64_t bucket, double y) {
   if (!w.ready) {
     if (y == 0.0) return; // no history yet: empty buckets teach nothing
-    const double seas = w.season != nullptr ? static_cast<double>(w.season[season_slot(p, bucket)]) : 0.0;
+    const double seas =
+        w.season != nullptr ? static_cast<double>(w.season[season_slot(p, bucket)]) : 0.0;
     w.ready = true;
     w.level = y - seas;
     w.trend = 0.0;

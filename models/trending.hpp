@@ -134,14 +134,15 @@ struct holt_state {
 /// M x with M = [[1-a, 1-a], [-a b, 1 - a b]] (a = alpha, b = beta), the
 /// forecast of the j-th empty bucket is f_j = (1, 1) . M^j x, and the variance
 /// goes to g^k v + va sum_{j<k} g^(k-1-j) f_j^2 (va = variance_alpha, g = 1 - va).
-/// Entry k holds M^k, the quadratic form of that sum, and the forecast
-/// coefficients of the k-th empty bucket. Built by iterating j = 0, 1, ... in
+/// Entry k holds M^k, the quadratic form of that sum, and the coefficients of
+/// f_k (the forecast of the next bucket after k empty ones). Built by iterating j = 0, 1, ... in
 /// double, so every table of the same params holds the same bits.
 struct empty_run {
-  double ll = 1.0, lt = 0.0, tl = 0.0, tt = 1.0; ///< M^k: level_k = ll l + lt t, trend_k = tl l + tt t
+  /// M^k: level_k = ll l + lt t, trend_k = tl l + tt t
+  double ll = 1.0, lt = 0.0, tl = 0.0, tt = 1.0;
   double g = 1.0;                               ///< (1 - variance_alpha)^k
   double vll = 0.0, vlt = 0.0, vtt = 0.0;       ///< variance_k = g v + vll l^2 + vlt l t + vtt t^2
-  double fl = 1.0, ft = 1.0;                    ///< f_k = fl l + ft t (forecast of empty bucket k)
+  double fl = 1.0, ft = 1.0;                    ///< f_k = fl l + ft t
   double fl_max = 0.0, ft_max = 0.0;            ///< max over j < k of |f_j|'s coefficients
 };
 /// Entries 0 .. n - 1 of the closed form for p.
@@ -337,7 +338,7 @@ class item_trend {
   void fold_to(const trend_model& m, int s, work& w, std::int64_t end) const;
 
   std::int64_t newest_ = none;          // ring holds (newest_ - H, newest_]
-  std::unique_ptr<std::byte[]> data_;   // [hdr x n][season floats][rings]
+  std::unique_ptr<std::byte[]> data_;   // [hdr x n][occupancy][season floats][rings]
   holt_packed overall_;                 // lagging forecaster of the weighted series
   std::uint32_t bytes_ = 0;             // size of data_
   std::uint32_t n_ = 0;                 // type series (<= 256)
