@@ -516,6 +516,46 @@ TEST(item_trend, lagging_state_equals_stepping_every_folded_bucket) {
   }
 }
 
+// A horizon beyond max_closed_run: pending runs longer than the closed-form
+// table are stepped, on the item's path and the reference's alike; the
+// occupancy spans many 64-bit words. Gaps of about 1050 buckets, and bursts.
+TEST(item_trend, runs_beyond_the_closed_form_table_are_stepped) {
+  trending_params p;
+  p.horizon_buckets = max_closed_run + 76;
+  ASSERT_EQ(validate(p), "");
+  trending_table t{p};
+  const auto& m = t.model();
+  reference ref{p, {}};
+  rng r{5};
+  std::int64_t b = 50'000;
+  for (int i = 0; i < 60; ++i) {
+    const auto jitter = static_cast<std::int64_t>(r.below(30));
+    b += i % 3 == 0 ? 1'040 + jitter : 1 + jitter % 3;
+    const auto type = static_cast<std::uint8_t>(1 + r.below(2));
+    const int reps = 1 + static_cast<int>(r.below(40));
+    for (int k = 0; k < reps; ++k)
+      ASSERT_EQ(t.add("x", type, b * p.bucket_ms), add_status::accepted);
+    ref.counts[b][type] += static_cast<std::uint32_t>(reps);
+  }
+  const item_trend& x = *t.find("x");
+  const std::int64_t base = x.base(m);
+  for (int s = item_trend::overall_series; s < static_cast<int>(x.types()); ++s) {
+    const std::uint8_t ty = s < 0 ? 0 : x.type_of(static_cast<std::size_t>(s));
+    holt_packed want;
+    for (std::int64_t q = ref.counts.begin()->first; q < base; ++q)
+      holt_step(want, nullptr, p, q, s < 0 ? ref.y(q, std::nullopt) : ref.y(q, ty));
+    const holt_state got = x.holt_at(m, s, base);
+    EXPECT_EQ(got.ready, want.ready != 0) << s;
+    EXPECT_EQ(bits(got.level), bits(static_cast<double>(want.level))) << s;
+    EXPECT_EQ(bits(got.trend), bits(static_cast<double>(want.trend))) << s;
+    EXPECT_EQ(bits(got.variance), bits(static_cast<double>(want.variance))) << s;
+    EXPECT_EQ(got.idle, want.idle) << s;
+  }
+  const std::int64_t t_ms = (b + 3) * p.bucket_ms;
+  EXPECT_TRUE(same_points(t.series("x", std::nullopt, t_ms), ref.series(std::nullopt, t_ms)));
+  EXPECT_TRUE(same_points(t.series("x", 2, t_ms), ref.series(2, t_ms)));
+}
+
 // --- late data
 // ----------------------------------------------------------------------
 
