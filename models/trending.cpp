@@ -730,12 +730,14 @@ void item_trend::slide(const trend_model& m, std::int64_t to) {
     all.skip(p, next, first + len - next);
   }
   // A jump past the ring's end: the buckets between were empty.
-  for (std::uint32_t i = 0; i < n_; ++i) {
-    work w{hs[i].holt, season_of(m, static_cast<int>(i)), m.runs()};
-    w.skip(p, lo + k, end - (lo + k));
-    hs[i].holt = w.h;
+  if (end > lo + k) {
+    for (std::uint32_t i = 0; i < n_; ++i) {
+      work w{hs[i].holt, season_of(m, static_cast<int>(i)), m.runs()};
+      w.skip(p, lo + k, end - (lo + k));
+      hs[i].holt = w.h;
+    }
+    all.skip(p, lo + k, end - (lo + k));
   }
-  all.skip(p, lo + k, end - (lo + k));
   overall_ = all.h;
   // The leaving slots are empty now: clear their bits.
   const std::size_t head = std::min(static_cast<std::size_t>(k), h - first_slot);
