@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 // Same bits on every machine: no fused multiply-add (models/random.hpp).
@@ -496,18 +497,18 @@ std::size_t trend_model::heap_bytes() const {
 
 // --- item_trend --------------------------------------------------------------
 //
-// data_ block: [hdr x n][occupancy: one bit per ring slot, in 64-bit words]
+// The block: [top][hdr x n][occupancy: one bit per ring slot, in 64-bit words]
 // [season: (1 + n) x season_slots floats, overall first, when p.season][ring of
 // each series: ring_bytes(horizon, width)]. Ring slot of bucket b is m.slot(b); the
-// ring holds buckets (newest_ - H, newest_] and every other slot is zero. A
+// ring holds buckets (newest - H, newest] and every other slot is zero. A
 // slot's occupancy bit is set when any series has a count there, so a slide
 // visits only the buckets with events. Lagging forecasters and decayed totals
-// cover the buckets below base = newest_ - H + 1.
+// cover the buckets below base = newest - H + 1.
 
 struct item_trend::hdr {
   double decayed = 0.0;             // decayed total of the folded buckets as of base's start
   holt_packed holt;                 // lagging forecaster of the raw counts
-  std::uint64_t ring_off : 30 = 0;  // byte offset of the ring in data_ (blocks < 1 GiB)
+  std::uint64_t ring_off : 30 = 0;  // byte offset of the ring in the block (< 1 GiB)
   std::uint64_t type : 8 = 0;
   std::uint64_t width : 3 = 0;      // bytes per count: 0 (half a byte), 1, 2 or 4
 };
@@ -540,12 +541,19 @@ struct item_trend::work {
   }
 };
 
-item_trend::item_trend(const item_trend& o)
-    : newest_(o.newest_), overall_(o.overall_), bytes_(o.bytes_), n_(o.n_) {
-  if (o.data_) {
-    data_ = std::make_unique<std::byte[]>(bytes_);
-    std::memcpy(data_.get(), o.data_.get(), bytes_);
-  }
+struct item_trend::top {
+  std::int64_t newest = none; // ring holds (newest - H, newest]
+  holt_packed overall;        // lagging forecaster of the weighted series
+  std::uint32_t bytes = 0;    // size of the block
+  std::uint32_t n = 0;        // type series (<= 256)
+};
+
+item_trend::item_trend(const item_trend& o) {
+  if (o.data_ == 0) return;
+  const std::size_t bytes = o.head().bytes;
+  auto* b = new std::byte[bytes];
+  std::memcpy(b, o.block(), bytes);
+  set_block(b, bytes);
 }
 
 item_trend& item_trend::operator=(const item_trend& o) {
@@ -556,27 +564,48 @@ item_trend& item_trend::operator=(const item_trend& o) {
   return *this;
 }
 
+void item_trend::set_block(std::byte* b, std::size_t bytes) {
+  const auto a = reinterpret_cast<std::uintptr_t>(b);
+  EDDY_ASSERT((a & tag_mask) == 0); // operator new[] aligns to 16
+  const std::size_t lines = ((a & 63) + bytes + 63) / 64;
+  data_ = a | (std::min<std::size_t>(lines, tag_mask + 1) - 1);
+}
+
+item_trend::top& item_trend::head() const {
+  static_assert(sizeof(top) == 32 && alignof(top) <= 16);
+  return *std::launder(reinterpret_cast<top*>(block()));
+}
+
 item_trend::hdr* item_trend::hdrs() const {
-  return reinterpret_cast<hdr*>(data_.get());
+  return reinterpret_cast<hdr*>(block() + sizeof(top));
 }
 
 std::byte* item_trend::ring(const hdr& h) const {
-  return data_.get() + h.ring_off;
+  return block() + h.ring_off;
 }
 
 std::uint64_t* item_trend::occupancy() const {
-  return reinterpret_cast<std::uint64_t*>(data_.get() + n_ * sizeof(hdr));
+  return reinterpret_cast<std::uint64_t*>(block() + sizeof(top) + head().n * sizeof(hdr));
 }
 
 float* item_trend::season_of(const trend_model& m, int s) const {
   if (!m.params().season) return nullptr;
-  auto* base = reinterpret_cast<float*>(data_.get() + n_ * sizeof(hdr) +
+  auto* base = reinterpret_cast<float*>(block() + sizeof(top) + head().n * sizeof(hdr) +
                                         occupancy_words(m.params()) * sizeof(std::uint64_t));
   return base + static_cast<std::size_t>(s + 1) * m.params().season_slots;
 }
 
+std::int64_t item_trend::newest() const {
+  return data_ == 0 ? none : head().newest;
+}
+
+std::size_t item_trend::types() const {
+  return data_ == 0 ? 0 : head().n;
+}
+
 std::int64_t item_trend::base(const trend_model& m) const {
-  return newest_ == none ? none : newest_ - m.params().horizon_buckets + 1;
+  const std::int64_t newest = this->newest();
+  return newest == none ? none : newest - m.params().horizon_buckets + 1;
 }
 
 std::uint8_t item_trend::type_of(std::size_t i) const {
@@ -584,15 +613,16 @@ std::uint8_t item_trend::type_of(std::size_t i) const {
 }
 
 std::optional<int> item_trend::series_of(std::uint8_t type) const {
-  const hdr* h = hdrs();
-  for (std::uint16_t i = 0; i < n_; ++i)
-    if (h[i].type == type) return static_cast<int>(i);
+  const std::size_t n = types();
+  for (std::size_t i = 0; i < n; ++i)
+    if (hdrs()[i].type == type) return static_cast<int>(i);
   return std::nullopt;
 }
 
 std::uint32_t item_trend::ring_count(const trend_model& m, const hdr& h,
                                      std::int64_t bucket) const {
-  if (newest_ == none || bucket > newest_ || bucket <= newest_ - m.params().horizon_buckets)
+  const std::int64_t newest = head().newest;
+  if (newest == none || bucket > newest || bucket <= newest - m.params().horizon_buckets)
     return 0;
   return load_cell(ring(h), h.width, m.slot(bucket));
 }
@@ -603,12 +633,13 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
   const auto& p = m.params();
   const std::size_t h = p.horizon_buckets;
   const std::size_t slots = p.season ? p.season_slots : 0;
-  const std::size_t n = n_ + (insert_type >= 0 ? 1u : 0u);
-  const hdr* old = hdrs();
+  const std::size_t n_old = types();
+  const std::size_t n = n_old + (insert_type >= 0 ? 1u : 0u);
+  const hdr* old = data_ != 0 ? hdrs() : nullptr;
   // Old index of each new series (-1: the inserted one, kept in type order).
-  std::size_t pos = n_;
+  std::size_t pos = n_old;
   if (insert_type >= 0)
-    for (std::size_t i = 0; i < n_; ++i)
+    for (std::size_t i = 0; i < n_old; ++i)
       if (old[i].type > insert_type) {
         pos = i;
         break;
@@ -620,7 +651,8 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
   // Sizes first, then the block, written in place (no temporaries: a new
   // series is the first event of an (item, type), a few percent of adds).
   const std::size_t occ_bytes = occupancy_words(p) * sizeof(std::uint64_t);
-  const std::size_t rings_at = n * sizeof(hdr) + occ_bytes + (1 + n) * slots * sizeof(float);
+  const std::size_t hdrs_at = sizeof(top), occ_at = hdrs_at + n * sizeof(hdr);
+  const std::size_t rings_at = occ_at + occ_bytes + (1 + n) * slots * sizeof(float);
   std::size_t off = rings_at;
   for (std::size_t i = 0; i < n; ++i) {
     const int f = from(i);
@@ -628,7 +660,11 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
   }
   static_assert(sizeof(hdr) == 32);
   EDDY_ASSERT(off < (std::size_t{1} << 30)); // fits hdr::ring_off
-  auto block = std::make_unique<std::byte[]>(off); // zeroed
+  std::unique_ptr<std::byte[]> block{new std::byte[off]()}; // zeroed
+  top* t = new (block.get()) top{};
+  if (data_ != 0) *t = head();
+  t->bytes = static_cast<std::uint32_t>(off);
+  t->n = static_cast<std::uint32_t>(n);
   std::size_t ring_off = rings_at;
   for (std::size_t i = 0; i < n; ++i) {
     const int f = from(i);
@@ -642,7 +678,7 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
     }
     x.ring_off = static_cast<std::uint32_t>(ring_off);
     ring_off += ring_bytes(h, x.width);
-    std::memcpy(block.get() + i * sizeof(hdr), &x, sizeof(hdr));
+    std::memcpy(block.get() + hdrs_at + i * sizeof(hdr), &x, sizeof(hdr));
     if (f < 0) continue;
     const hdr& o = old[f];
     if (x.width == o.width) {
@@ -652,20 +688,19 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
         store_cell(block.get() + x.ring_off, x.width, s, load_cell(ring(o), o.width, s));
     }
   }
-  if (data_) std::memcpy(block.get() + n * sizeof(hdr), occupancy(), occ_bytes);
+  if (data_ != 0) std::memcpy(block.get() + occ_at, occupancy(), occ_bytes);
   if (slots != 0) {
-    auto* seas = reinterpret_cast<float*>(block.get() + n * sizeof(hdr) + occ_bytes);
-    if (data_) std::memcpy(seas, season_of(m, -1), slots * sizeof(float));
+    auto* seas = reinterpret_cast<float*>(block.get() + occ_at + occ_bytes);
+    if (data_ != 0) std::memcpy(seas, season_of(m, -1), slots * sizeof(float));
     for (std::size_t i = 0; i < n; ++i)
       if (from(i) >= 0)
         std::memcpy(seas + (1 + i) * slots, season_of(m, from(i)), slots * sizeof(float));
   }
-  data_ = std::move(block);
-  bytes_ = static_cast<std::uint32_t>(off);
-  n_ = static_cast<std::uint16_t>(n);
+  delete[] this->block();
+  set_block(block.release(), off);
 }
 
-// Moves the ring to end at bucket `to` (> newest_): the buckets that fall out
+// Moves the ring to end at bucket `to` (> newest): the buckets that fall out
 // of it go into the lagging forecasters and decayed totals, 64 leaving
 // buckets at a time, in one pass: only buckets whose occupancy bit is set are
 // visited, each type series folds its non-zero cells (clearing them) and adds
@@ -675,9 +710,11 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
 // 0 has y = 0, an empty bucket like any other; y sums its cells in type order.
 void item_trend::slide(const trend_model& m, std::int64_t to) {
   const auto& p = m.params();
+  if (!p.season && p.horizon_buckets <= 64) return slide_plain(m, to);
+  top& t = head();
   const std::int64_t hz = p.horizon_buckets;
-  const std::int64_t d = to - newest_;
-  const std::int64_t lo = newest_ - hz + 1; // current base
+  const std::int64_t d = to - t.newest;
+  const std::int64_t lo = t.newest - hz + 1; // current base
   const std::int64_t end = to - hz + 1;     // new base: fold [lo, end)
   const std::int64_t k = std::min(d, hz);   // buckets leaving the ring
   const std::size_t h = p.horizon_buckets;
@@ -685,16 +722,31 @@ void item_trend::slide(const trend_model& m, std::int64_t to) {
   hdr* hs = hdrs();
   std::uint64_t* occ = occupancy();
   const double decay_d = m.bucket_decay(d);
-  for (std::uint32_t i = 0; i < n_; ++i)
+  for (std::uint32_t i = 0; i < t.n; ++i)
     hs[i].decayed *= decay_d;
-  work all{overall_, season_of(m, -1), m.runs()};
+  bool folds = false; // does a bucket with events leave?
+  for (std::int64_t c0 = 0; c0 < k && !folds; c0 += 64)
+    folds = ring_bits(occ, m.slot(lo + c0), static_cast<std::size_t>(std::min<std::int64_t>(64, k - c0)), h) != 0;
+  if (!folds) { // every forecaster just counts d empty buckets (no bit to clear)
+    for (std::uint32_t i = 0; i < t.n; ++i) {
+      work w{hs[i].holt, season_of(m, static_cast<int>(i)), m.runs()};
+      w.skip(p, lo, d);
+      hs[i].holt = w.h;
+    }
+    work all{t.overall, season_of(m, -1), m.runs()};
+    all.skip(p, lo, d);
+    t.overall = all.h;
+    t.newest = to;
+    return;
+  }
+  work all{t.overall, season_of(m, -1), m.runs()};
   for (std::int64_t c0 = 0; c0 < k; c0 += 64) {
     const std::int64_t len = std::min<std::int64_t>(64, k - c0);
     const std::int64_t first = lo + c0; // the chunk's first bucket
     const std::uint64_t leaving = ring_bits(occ, m.slot(first), static_cast<std::size_t>(len), h);
     double ys[64];
     std::uint64_t nz = 0; // bit j: bucket first + j has a non-zero y
-    for (std::uint32_t i = 0; i < n_; ++i) {
+    for (std::uint32_t i = 0; i < t.n; ++i) {
       hdr& hd = hs[i];
       std::byte* r = ring(hd);
       const double wt = p.type_weights[hd.type];
@@ -731,46 +783,191 @@ void item_trend::slide(const trend_model& m, std::int64_t to) {
   }
   // A jump past the ring's end: the buckets between were empty.
   if (end > lo + k) {
-    for (std::uint32_t i = 0; i < n_; ++i) {
+    for (std::uint32_t i = 0; i < t.n; ++i) {
       work w{hs[i].holt, season_of(m, static_cast<int>(i)), m.runs()};
       w.skip(p, lo + k, end - (lo + k));
       hs[i].holt = w.h;
     }
     all.skip(p, lo + k, end - (lo + k));
   }
-  overall_ = all.h;
+  t.overall = all.h;
   // The leaving slots are empty now: clear their bits.
   const std::size_t head = std::min(static_cast<std::size_t>(k), h - first_slot);
   clear_bits(occ, first_slot, head);
   clear_bits(occ, 0, static_cast<std::size_t>(k) - head);
-  newest_ = to;
+  t.newest = to;
 }
 
-bool item_trend::add(const trend_model& m, std::uint8_t type, std::int64_t ts) {
+namespace {
+
+// z empty buckets on a forecaster without a season: work::skip, with the
+// reset of the horizon_buckets-th pending bucket written out (all zero).
+void skip_plain(holt_packed& h, std::uint32_t horizon, std::int64_t z) {
+  if (z <= 0 || h.ready == 0) return;
+  if (h.idle + static_cast<std::uint64_t>(z) < horizon)
+    h.idle += static_cast<std::uint32_t>(z);
+  else
+    h = holt_packed{};
+}
+
+// Bucket count y > 0 on a forecaster without a season: work::step.
+void step_plain(holt_packed& h, const trending_params& p, std::span<const empty_run> runs,
+                double y) {
+  auto w = work_of(h, nullptr);
+  step_core(w, p, runs, 0, y);
+  store(h, w);
+}
+
+} // namespace
+
+// slide() for the common configuration, no season and a horizon of at most
+// 64 buckets, so that the leaving buckets' occupancy is one word: the same
+// folds in the same order (the same bits), with the per-series bookkeeping
+// written for that case. Runs of empty buckets are merged (a run split in two
+// is the same run).
+void item_trend::slide_plain(const trend_model& m, std::int64_t to) {
   const auto& p = m.params();
+  top& t = head();
+  const std::uint32_t hz = p.horizon_buckets;
+  const std::int64_t d = to - t.newest;
+  const std::int64_t lo = t.newest - hz + 1; // current base
+  const auto k = static_cast<std::size_t>(std::min<std::int64_t>(d, hz));
+  const std::size_t first_slot = m.slot(lo);
+  std::uint64_t* occ = occupancy();
+  const std::uint64_t leaving = ring_bits(occ, first_slot, k, hz);
+  hdr* hs = hdrs();
+  const std::uint32_t n = t.n;
+  const double decay_d = m.bucket_decay(d);
+  const auto runs = m.runs();
+  double ys[64];
+  std::uint64_t nz = 0; // bit j: bucket lo + j has a non-zero weighted count
+  for (std::uint32_t i = 0; i < n; ++i) {
+    hdr& hd = hs[i];
+    std::byte* r = ring(hd);
+    const unsigned width = hd.width;
+    const double wt = p.type_weights[hd.type];
+    holt_packed h = hd.holt;
+    double decayed = hd.decayed * decay_d;
+    std::int64_t next = 0; // first bucket (from lo) not folded yet
+    for (std::uint64_t bits = leaving; bits != 0; bits &= bits - 1) {
+      const int j = std::countr_zero(bits);
+      std::size_t slot = first_slot + static_cast<std::size_t>(j);
+      if (slot >= hz) slot -= hz;
+      const std::uint32_t c = load_cell(r, width, slot);
+      if (c == 0) continue;
+      store_cell(r, width, slot, 0);
+      decayed += static_cast<double>(c) * m.bucket_decay(d - j);
+      skip_plain(h, hz, j - next);
+      step_plain(h, p, runs, static_cast<double>(c));
+      next = j + 1;
+      if (wt == 0.0) continue;
+      if ((nz >> j & 1) == 0) {
+        nz |= std::uint64_t{1} << j;
+        ys[j] = 0.0;
+      }
+      ys[j] += wt * c;
+    }
+    skip_plain(h, hz, d - next);
+    hd.holt = h;
+    hd.decayed = decayed;
+  }
+  std::int64_t next = 0;
+  for (; nz != 0; nz &= nz - 1) {
+    const int j = std::countr_zero(nz);
+    skip_plain(t.overall, hz, j - next);
+    step_plain(t.overall, p, runs, ys[j]);
+    next = j + 1;
+  }
+  skip_plain(t.overall, hz, d - next);
+  if (leaving != 0) {
+    const std::size_t head = std::min(k, hz - first_slot);
+    clear_bits(occ, first_slot, head);
+    clear_bits(occ, 0, k - head);
+  }
+  t.newest = to;
+}
+
+namespace {
+
+// Adds 1 to a ring cell; false (and nothing changed) when the cell is full at
+// its width and must widen first. 4-byte cells saturate.
+bool bump_cell(std::byte* r, unsigned width, std::size_t s) {
+  switch (width) {
+  case 0: {
+    const unsigned shift = 4 * (s & 1);
+    const auto v = static_cast<unsigned>(r[s >> 1]);
+    if ((v >> shift & 0xF) == 0xF) return false;
+    r[s >> 1] = static_cast<std::byte>(v + (1u << shift));
+    return true;
+  }
+  case 1: {
+    const auto v = static_cast<std::uint8_t>(r[s]);
+    if (v == 0xFF) return false;
+    r[s] = static_cast<std::byte>(v + 1);
+    return true;
+  }
+  case 2: {
+    std::uint16_t v;
+    std::memcpy(&v, r + 2 * s, 2);
+    if (v == 0xFFFF) return false;
+    ++v;
+    std::memcpy(r + 2 * s, &v, 2);
+    return true;
+  }
+  default: {
+    std::uint32_t v;
+    std::memcpy(&v, r + 4 * s, 4);
+    if (v != 0xFFFFFFFF) ++v; // saturates
+    std::memcpy(r + 4 * s, &v, 4);
+    return true;
+  }
+  }
+}
+
+} // namespace
+
+bool item_trend::add(const trend_model& m, std::uint8_t type, std::int64_t ts) {
+  if (data_ == 0) return add_slow(m, type, ts);
   // Ask for every line of the block at once: the series headers and rings
   // would otherwise be fetched one dependent cache miss after another (type
   // lookup, then the ring cell; a slide then every ring). Blocks are a few
   // lines (100 to 400 bytes with the defaults).
   prefetch();
-  std::int64_t b;
-  if (newest_ != none && static_cast<std::uint64_t>(ts) -
-                                 static_cast<std::uint64_t>(newest_ * p.bucket_ms) <
-                             static_cast<std::uint64_t>(p.bucket_ms)) {
-    b = newest_; // the common case: the item's newest bucket
-  } else {
-    b = m.bucket_of(ts);
-    if (newest_ == none)
-      newest_ = b;
-    else if (b > newest_)
-      slide(m, b);
-    EDDY_ASSERT(b > newest_ - static_cast<std::int64_t>(p.horizon_buckets));
+  // Most events fall in the item's newest bucket (its occupancy bit is set
+  // already), of a type the item has, in a cell with room: that case is
+  // this short path; every other goes through add_slow.
+  const top& t = head();
+  const auto& p = m.params();
+  if (static_cast<std::uint64_t>(ts) - static_cast<std::uint64_t>(t.newest * p.bucket_ms) <
+      static_cast<std::uint64_t>(p.bucket_ms)) {
+    hdr* h = hdrs();
+    for (std::uint32_t i = 0; i < t.n; ++i)
+      if (h[i].type == type) {
+        if (bump_cell(ring(h[i]), h[i].width, m.slot(t.newest))) return false;
+        break;
+      }
   }
+  return add_slow(m, type, ts);
+}
+
+bool item_trend::add_slow(const trend_model& m, std::uint8_t type, std::int64_t ts) {
+  const auto& p = m.params();
   bool created = false;
-  std::uint16_t i = 0;
-  for (const hdr* h = hdrs(); i < n_ && h[i].type != type; ++i) {
+  if (data_ == 0) { // the item's first event
+    rebuild(m, type, -1);
+    created = true;
   }
-  if (i == n_) {
+  top& t = head();
+  const std::int64_t b = m.bucket_of(ts);
+  if (t.newest == none)
+    t.newest = b;
+  else if (b > t.newest)
+    slide(m, b);
+  EDDY_ASSERT(b > t.newest - static_cast<std::int64_t>(p.horizon_buckets));
+  std::size_t i = 0;
+  for (const hdr* h = hdrs(); i < t.n && h[i].type != type; ++i) {
+  }
+  if (i == t.n) { // t dies with the old block
     rebuild(m, type, -1);
     created = true;
     i = 0;
@@ -779,63 +976,26 @@ bool item_trend::add(const trend_model& m, std::uint8_t type, std::int64_t ts) {
   }
   const std::size_t s = m.slot(b);
   occupancy()[s >> 6] |= std::uint64_t{1} << (s & 63);
-  for (;;) {
-    hdr& h = hdrs()[i];
-    std::byte* r = ring(h);
-    switch (h.width) {
-    case 0: {
-      const unsigned shift = 4 * (s & 1);
-      const auto v = static_cast<unsigned>(r[s >> 1]);
-      if ((v >> shift & 0xF) != 0xF) {
-        r[s >> 1] = static_cast<std::byte>(v + (1u << shift));
-        return created;
-      }
-      break;
-    }
-    case 1: {
-      const auto v = static_cast<std::uint8_t>(r[s]);
-      if (v != 0xFF) {
-        r[s] = static_cast<std::byte>(v + 1);
-        return created;
-      }
-      break;
-    }
-    case 2: {
-      std::uint16_t v;
-      std::memcpy(&v, r + 2 * s, 2);
-      if (v != 0xFFFF) {
-        ++v;
-        std::memcpy(r + 2 * s, &v, 2);
-        return created;
-      }
-      break;
-    }
-    default: {
-      std::uint32_t v;
-      std::memcpy(&v, r + 4 * s, 4);
-      if (v != 0xFFFFFFFF) ++v; // saturates
-      std::memcpy(r + 4 * s, &v, 4);
-      return created;
-    }
-    }
-    rebuild(m, -1, i);
-  }
+  while (!bump_cell(ring(hdrs()[i]), hdrs()[i].width, s))
+    rebuild(m, -1, static_cast<int>(i));
+  return created;
 }
 
 double item_trend::count(const trend_model& m, int s, std::int64_t bucket) const {
   const hdr* hs = hdrs();
   if (s >= 0) return ring_count(m, hs[s], bucket);
   double y = 0.0;
-  for (std::uint16_t i = 0; i < n_; ++i)
+  for (std::size_t i = 0; i < types(); ++i)
     y += m.params().type_weights[hs[i].type] * ring_count(m, hs[i], bucket);
   return y;
 }
 
 double item_trend::window_count(const trend_model& m, int s, std::int64_t end) const {
-  if (newest_ == none) return 0.0;
+  const std::int64_t newest = this->newest();
+  if (newest == none) return 0.0;
   const auto& p = m.params();
   const std::int64_t lo = std::max(end - p.popularity_window_buckets, base(m));
-  const std::int64_t hi = std::min(end, newest_ + 1);
+  const std::int64_t hi = std::min(end, newest + 1);
   double sum = 0.0;
   for (std::int64_t b = lo; b < hi; ++b)
     sum += count(m, s, b);
@@ -843,27 +1003,28 @@ double item_trend::window_count(const trend_model& m, int s, std::int64_t end) c
 }
 
 double item_trend::decayed(const trend_model& m, int s, std::int64_t t_ms) const {
-  if (newest_ == none) return 0.0;
+  const std::int64_t newest = this->newest();
+  if (newest == none) return 0.0;
   const std::int64_t bt = m.bucket_of(t_ms);
   const double g = m.decay_ms(t_ms - bt * m.params().bucket_ms);
   const std::int64_t lo = base(m);
   const hdr* hs = hdrs();
   auto one = [&](const hdr& h) {
     double d = h.decayed * m.bucket_decay(bt - lo);
-    for (std::int64_t b = lo; b <= newest_; ++b)
+    for (std::int64_t b = lo; b <= newest; ++b)
       if (const std::uint32_t c = load_cell(ring(h), h.width, m.slot(b)); c != 0)
         d += static_cast<double>(c) * m.bucket_decay(bt - b);
     return d * g;
   };
   if (s >= 0) return one(hs[s]);
   double total = 0.0;
-  for (std::uint16_t i = 0; i < n_; ++i)
+  for (std::size_t i = 0; i < types(); ++i)
     if (const double w = m.params().type_weights[hs[i].type]; w != 0.0) total += w * one(hs[i]);
   return total;
 }
 
 item_trend::work item_trend::load(const trend_model& m, int s, float* season_buf) const {
-  work w{s < 0 ? overall_ : hdrs()[s].holt, season_buf, m.runs()};
+  work w{s < 0 ? (data_ != 0 ? head().overall : holt_packed{}) : hdrs()[s].holt, season_buf, m.runs()};
   if (season_buf != nullptr)
     std::memcpy(season_buf, season_of(m, s), m.params().season_slots * sizeof(float));
   return w;
@@ -872,7 +1033,7 @@ item_trend::work item_trend::load(const trend_model& m, int s, float* season_buf
 void item_trend::fold_to(const trend_model& m, int s, work& w, std::int64_t end) const {
   const auto& p = m.params();
   std::int64_t b = base(m);
-  for (; b < end && b <= newest_; ++b)
+  for (const std::int64_t newest = this->newest(); b < end && b <= newest; ++b)
     w.step(p, b, count(m, s, b));
   w.skip(p, b, end - b);
 }
@@ -892,7 +1053,7 @@ double item_trend::score(const trend_model& m, int s, std::int64_t bucket,
 double item_trend::overall_score(const trend_model& m, std::int64_t bucket,
                                  double min_support) const {
   double best = 0.0;
-  for (std::uint32_t i = 0; i < n_; ++i)
+  for (std::size_t i = 0; i < types(); ++i)
     if (m.params().type_weights[hdrs()[i].type] > 0.0)
       best = std::max(best, score(m, static_cast<int>(i), bucket, min_support));
   return best;
@@ -938,7 +1099,7 @@ std::vector<series_point> item_trend::points(const trend_model& m, int s, std::i
 }
 
 std::size_t item_trend::heap_bytes(const trend_model&) const {
-  return chunk(bytes_);
+  return data_ == 0 ? 0 : chunk(head().bytes);
 }
 
 void item_trend::state_words(const trend_model& m, std::vector<std::uint64_t>& out) const {
@@ -953,10 +1114,10 @@ void item_trend::state_words(const trend_model& m, std::vector<std::uint64_t>& o
     for (float x : seas)
       out.push_back(fbits(x));
   };
-  out.push_back(static_cast<std::uint64_t>(newest_));
-  out.push_back(n_);
+  out.push_back(static_cast<std::uint64_t>(newest()));
+  out.push_back(types());
   holt(overall_series);
-  for (std::uint16_t i = 0; i < n_; ++i) {
+  for (std::size_t i = 0; i < types(); ++i) {
     const hdr& h = hdrs()[i];
     out.push_back(std::uint64_t{h.type} | std::uint64_t{h.width} << 8);
     out.push_back(dbits(h.decayed));

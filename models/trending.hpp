@@ -78,6 +78,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace eddy::models {
@@ -265,9 +266,12 @@ class item_trend {
   item_trend() = default;
   item_trend(const item_trend& other);
   item_trend& operator=(const item_trend& other);
-  item_trend(item_trend&&) noexcept = default;
-  item_trend& operator=(item_trend&&) noexcept = default;
-  ~item_trend() = default;
+  item_trend(item_trend&& other) noexcept : data_(std::exchange(other.data_, 0)) {}
+  item_trend& operator=(item_trend&& other) noexcept {
+    std::swap(data_, other.data_);
+    return *this;
+  }
+  ~item_trend() { delete[] block(); }
 
   /// Adds one event (the hot path). Preconditions: type < type_weights.size()
   /// and bucket_of(ts) > newest() - horizon_buckets (trending_table rejects
@@ -275,21 +279,22 @@ class item_trend {
   /// item's series of `type`.
   bool add(const trend_model& m, std::uint8_t type, std::int64_t ts);
 
-  /// Asks the CPU for the lines of this item's block (headers, rings), for a
-  /// caller that knows the next events' items: one add on an item that is not
-  /// in cache waits for this object's line and then for its block, and those
-  /// waits overlap only across items when they are requested ahead (see
-  /// bench/trending_bench.cpp). Changes nothing.
+  /// Asks the CPU for the lines of this item's block (all of its state), for
+  /// a caller that knows the next events' items: an add on an item that is
+  /// not in cache waits for its block, and such waits overlap across items
+  /// only when they are requested ahead (see bench/trending_bench.cpp).
+  /// Changes nothing.
   void prefetch() const {
-    for (std::uint32_t off = 0; off < bytes_; off += 64)
-      __builtin_prefetch(data_.get() + off);
+    const auto first = data_ & ~std::uintptr_t{63};
+    for (std::uintptr_t line = 0; line <= (data_ & tag_mask); ++line)
+      __builtin_prefetch(reinterpret_cast<const void*>(first + 64 * line));
   }
 
   /// Newest bucket with an event (none before any event).
-  std::int64_t newest() const { return newest_; }
+  std::int64_t newest() const;
   /// First bucket not folded into the lagging forecasters (the ring's oldest).
   std::int64_t base(const trend_model& m) const;
-  std::size_t types() const { return n_; }
+  std::size_t types() const;
   std::uint8_t type_of(std::size_t i) const;
   /// Series id of `type`, or nullopt if the item has no events of it.
   std::optional<int> series_of(std::uint8_t type) const;
@@ -322,8 +327,19 @@ class item_trend {
 
  private:
   struct work; // forecaster being stepped (doubles holding floats)
+  struct top;  // the block's first bytes: newest bucket, overall forecaster, sizes
   struct hdr;  // per type series: forecaster, decayed total, ring location
 
+  // The whole state lives in one heap block, so that an item costs one
+  // pointer wherever it is kept and an add one cache miss chain (the block),
+  // not two (this object, then the block): [top][hdr x n][occupancy words]
+  // [season floats][rings]. data_ is the block's address (16-aligned) with
+  // the number of cache lines it spans, minus one, in the low 4 bits (at most
+  // 16 lines are prefetched); 0 before the first add.
+  static constexpr std::uintptr_t tag_mask = 15;
+  std::byte* block() const { return reinterpret_cast<std::byte*>(data_ & ~tag_mask); }
+  void set_block(std::byte* b, std::size_t bytes);
+  top& head() const;
   hdr* hdrs() const;
   std::uint64_t* occupancy() const; // one bit per ring slot
   static std::size_t occupancy_words(const trending_params& p) {
@@ -333,15 +349,13 @@ class item_trend {
   std::byte* ring(const hdr& h) const;
   std::uint32_t ring_count(const trend_model& m, const hdr& h, std::int64_t bucket) const;
   void rebuild(const trend_model& m, int insert_type, int widen);
+  bool add_slow(const trend_model& m, std::uint8_t type, std::int64_t ts); // add's other cases
   void slide(const trend_model& m, std::int64_t to);
+  void slide_plain(const trend_model& m, std::int64_t to);
   work load(const trend_model& m, int s, float* season_buf) const;
   void fold_to(const trend_model& m, int s, work& w, std::int64_t end) const;
 
-  std::int64_t newest_ = none;          // ring holds (newest_ - H, newest_]
-  std::unique_ptr<std::byte[]> data_;   // [hdr x n][occupancy][season floats][rings]
-  holt_packed overall_;                 // lagging forecaster of the weighted series
-  std::uint32_t bytes_ = 0;             // size of data_
-  std::uint32_t n_ = 0;                 // type series (<= 256)
+  std::uintptr_t data_ = 0;
 };
 
 enum class add_status : std::uint8_t { accepted, late, rejected };
