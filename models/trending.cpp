@@ -73,7 +73,7 @@ struct holt_work {
 // robust clip included. y may be 0: this is also how empty buckets are
 // stepped one at a time. Bookkeeping (idle, reset) is the caller's.
 template <class Seas>
-void holt_update(holt_work<Seas>& w, const trending_params& p, std::int64_t bucket, double y) {
+[[gnu::always_inline]] inline void holt_update(holt_work<Seas>& w, const trending_params& p, std::int64_t bucket, double y) {
   Seas* slot = w.season != nullptr ? w.season + season_slot(p, bucket) : nullptr;
   const double seas = slot != nullptr ? static_cast<double>(*slot) : 0.0;
   const double f = w.level + w.trend + seas;
@@ -119,7 +119,7 @@ bool run_may_clip(const trending_params& p, std::span<const empty_run> runs, std
 // (not to idle or steps). `runs` has at least idle + 1 entries when the closed
 // form applies (no season, idle <= max_closed_run).
 template <class Seas>
-void apply_pending(holt_work<Seas>& w, const trending_params& p, std::span<const empty_run> runs,
+[[gnu::always_inline]] inline void apply_pending(holt_work<Seas>& w, const trending_params& p, std::span<const empty_run> runs,
                    std::int64_t bucket) {
   const std::uint32_t k = w.idle;
   if (k == 0 || !w.ready) return;
@@ -147,7 +147,7 @@ void with_runs(const trending_params& p, std::span<const empty_run> runs, std::u
 // horizon_buckets-th one resets), a non-empty one applies the pending empty
 // buckets and then steps.
 template <class Seas>
-void step_core(holt_work<Seas>& w, const trending_params& p, std::span<const empty_run> runs,
+[[gnu::always_inline]] inline void step_core(holt_work<Seas>& w, const trending_params& p, std::span<const empty_run> runs,
                std::int64_t bucket, double y) {
   if (!w.ready) {
     if (y == 0.0) return; // no history yet: empty buckets teach nothing
@@ -928,11 +928,13 @@ bool bump_cell(std::byte* r, unsigned width, std::size_t s) {
 
 bool item_trend::add(const trend_model& m, std::uint8_t type, std::int64_t ts) {
   if (data_ == 0) return add_slow(m, type, ts);
-  // Ask for every line of the block at once: the series headers and rings
-  // would otherwise be fetched one dependent cache miss after another (type
-  // lookup, then the ring cell; a slide then every ring). Blocks are a few
-  // lines (100 to 400 bytes with the defaults).
-  prefetch();
+  // Ask for every other line of the block while the first one (top, series
+  // headers) is loaded: the ring cell and a slide's rings would otherwise be
+  // fetched one dependent cache miss after another. Blocks are a few lines
+  // (100 to 400 bytes with the defaults).
+  const auto line0 = data_ & ~std::uintptr_t{63};
+  for (std::uintptr_t line = 1; line <= (data_ & tag_mask); ++line)
+    __builtin_prefetch(reinterpret_cast<const void*>(line0 + 64 * line));
   // Most events fall in the item's newest bucket (its occupancy bit is set
   // already), of a type the item has, in a cell with room: that case is
   // this short path; every other goes through add_slow.
