@@ -710,7 +710,6 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
 // 0 has y = 0, an empty bucket like any other; y sums its cells in type order.
 void item_trend::slide(const trend_model& m, std::int64_t to) {
   const auto& p = m.params();
-  if (!p.season && p.horizon_buckets <= 64) return slide_plain(m, to);
   top& t = head();
   const std::int64_t hz = p.horizon_buckets;
   const std::int64_t d = to - t.newest;
@@ -963,6 +962,8 @@ bool item_trend::add_slow(const trend_model& m, std::uint8_t type, std::int64_t 
   const std::int64_t b = m.bucket_of(ts);
   if (t.newest == none)
     t.newest = b;
+  else if (b > t.newest && !p.season && p.horizon_buckets <= 64)
+    slide_plain(m, b);
   else if (b > t.newest)
     slide(m, b);
   EDDY_ASSERT(b > t.newest - static_cast<std::int64_t>(p.horizon_buckets));

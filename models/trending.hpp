@@ -350,8 +350,8 @@ class item_trend {
   std::uint32_t ring_count(const trend_model& m, const hdr& h, std::int64_t bucket) const;
   void rebuild(const trend_model& m, int insert_type, int widen);
   bool add_slow(const trend_model& m, std::uint8_t type, std::int64_t ts); // add's other cases
-  void slide(const trend_model& m, std::int64_t to);
-  void slide_plain(const trend_model& m, std::int64_t to);
+  [[gnu::noinline]] void slide(const trend_model& m, std::int64_t to);
+  [[gnu::noinline]] void slide_plain(const trend_model& m, std::int64_t to);
   work load(const trend_model& m, int s, float* season_buf) const;
   void fold_to(const trend_model& m, int s, work& w, std::int64_t end) const;
 
