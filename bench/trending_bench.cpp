@@ -1,8 +1,13 @@
 // Trending window updates on one core (models/trending, DESIGN.md §4).
 //
 // The stream: 100k items drawn Zipf(1.0), types 1..3 (views 80%, carts 15%,
-// purchases 5%), event time increasing by ~3.6 ms per event (~1M events per
-// simulated hour). Measured over the same stream, each on fresh state:
+// purchases 5%), event time increasing by ~3.5 ms per event (~1M events per
+// simulated hour; --max-gap-ms N draws the gaps from [0, N) ms instead of
+// [0, 8)). Most of the kernel's time goes to slides, which come once per
+// (item, bucket) with events, not per event: the sparser the stream in event
+// time, the more of its events slide (here about 0.37 per event), so the
+// kernel's events/s depend on that density. Measured over the same stream,
+// each on fresh state:
 //   kernel    item_trend::add on pre-resolved items (no key lookup): counts,
 //             ring slides, folding buckets into the forecasters; one event
 //             at a time (the original definition, kernel_events_per_s)
@@ -25,7 +30,7 @@
 // The kernels are run 3 times each (fresh state every time) and report the
 // median: the machine is shared and single runs are noisy.
 //
-//   bench_trending [--events N] [--items N] [--only-kernel [--ahead N]]
+//   bench_trending [--events N] [--items N] [--max-gap-ms N] [--only-kernel [--ahead N]]
 // --only-kernel runs the one-at-a-time kernel (or, with --ahead N, the kernel
 // prefetching N events ahead) once and nothing else (for
 // valgrind --tool=callgrind: instructions per event without the other parts).
@@ -62,14 +67,14 @@ struct ev {
   std::int64_t ts;
 };
 
-std::vector<ev> make_stream(std::uint64_t n, std::uint64_t items) {
+std::vector<ev> make_stream(std::uint64_t n, std::uint64_t items, std::uint64_t max_gap_ms) {
   rng r{20260101};
   zipf_table z{1.0, items};
   std::vector<ev> out;
   out.reserve(n);
   std::int64_t ts = 1'700'000'000'000; // ms
   for (std::uint64_t i = 0; i < n; ++i) {
-    ts += static_cast<std::int64_t>(r.below(8)); // mean 3.5 ms
+    ts += static_cast<std::int64_t>(r.below(max_gap_ms)); // mean 3.5 ms by default
     const auto u = r.below(100);
     const auto type = static_cast<std::uint8_t>(u < 80 ? 1 : u < 95 ? 2 : 3);
     out.push_back({static_cast<std::uint32_t>(z.sample(r)), type, ts});
@@ -80,7 +85,7 @@ std::vector<ev> make_stream(std::uint64_t n, std::uint64_t items) {
 } // namespace
 
 int main(int argc, char** argv) {
-  std::uint64_t n = 6'000'000, items = 100'000;
+  std::uint64_t n = 6'000'000, items = 100'000, max_gap_ms = 8;
   bool only_kernel = false;
   std::size_t only_ahead = 0;
   for (int i = 1; i < argc; ++i) {
@@ -88,9 +93,11 @@ int main(int argc, char** argv) {
     if (i + 1 == argc) break;
     if (std::strcmp(argv[i], "--events") == 0) n = std::strtoull(argv[i + 1], nullptr, 10);
     if (std::strcmp(argv[i], "--items") == 0) items = std::strtoull(argv[i + 1], nullptr, 10);
+    if (std::strcmp(argv[i], "--max-gap-ms") == 0)
+      max_gap_ms = std::max<std::uint64_t>(1, std::strtoull(argv[i + 1], nullptr, 10));
     if (std::strcmp(argv[i], "--ahead") == 0) only_ahead = std::strtoull(argv[i + 1], nullptr, 10);
   }
-  const auto stream = make_stream(n, items);
+  const auto stream = make_stream(n, items, max_gap_ms);
   std::vector<std::string> names(items);
   for (std::uint64_t i = 0; i < items; ++i)
     names[i] = "item" + std::to_string(i);
