@@ -101,11 +101,16 @@ template <class Seas>
 // Clipping needs e^2 = f^2 > clip^2 * max(variance, f, floor), so f above
 // max(clip^2, clip * sqrt(floor)) or below -clip * sqrt(floor). A bound on |f_j|
 // answers most runs; the forecasts themselves the rest.
-bool run_may_clip(const trending_params& p, std::span<const empty_run> runs, std::uint32_t k,
+double clip_low(const trending_params& p) {
+  return p.robust_clip * std::sqrt(p.poisson_floor);
+}
+double clip_high(const trending_params& p) {
+  return std::max(p.robust_clip * p.robust_clip, clip_low(p));
+}
+
+// The same with the bounds given (robust_clip > 0).
+bool run_may_clip(double low, double high, std::span<const empty_run> runs, std::uint32_t k,
                   double l, double t) {
-  if (p.robust_clip <= 0.0) return false;
-  const double low = p.robust_clip * std::sqrt(p.poisson_floor);
-  const double high = std::max(p.robust_clip * p.robust_clip, low);
   const empty_run& r = runs[k];
   if (r.fl_max * std::abs(l) + r.ft_max * std::abs(t) <= low) return false;
   for (std::uint32_t j = 0; j < k; ++j) {
@@ -113,6 +118,11 @@ bool run_may_clip(const trending_params& p, std::span<const empty_run> runs, std
     if (f > high || f < -low) return true;
   }
   return false;
+}
+
+bool run_may_clip(const trending_params& p, std::span<const empty_run> runs, std::uint32_t k,
+                  double l, double t) {
+  return p.robust_clip > 0.0 && run_may_clip(clip_low(p), clip_high(p), runs, k, l, t);
 }
 
 // Applies w's pending empty buckets [bucket - idle, bucket) to its values
@@ -478,6 +488,10 @@ trend_model::trend_model(trending_params p) : p_(std::move(p)) {
   for (std::size_t k = 0; k < decay_.size(); ++k)
     decay_[k] = decay_ms(static_cast<std::int64_t>(k) * p_.bucket_ms);
   runs_ = empty_runs(p_, std::min<std::size_t>(p_.horizon_buckets, max_closed_run));
+  if (p_.robust_clip > 0.0) {
+    clip_low_ = models::clip_low(p_);
+    clip_high_ = models::clip_high(p_);
+  }
 }
 
 double trend_model::decay_ms(std::int64_t ms) const {
@@ -809,12 +823,57 @@ void skip_plain(holt_packed& h, std::uint32_t horizon, std::int64_t z) {
     h = holt_packed{};
 }
 
-// Bucket count y > 0 on a forecaster without a season: work::step.
-void step_plain(holt_packed& h, const trending_params& p, std::span<const empty_run> runs,
-                double y) {
-  auto w = work_of(h, nullptr);
-  step_core(w, p, runs, 0, y);
-  store(h, w);
+// Bucket count y > 0 on a forecaster without a season: work::step (step_core,
+// apply_pending and holt_update) written out for that case, the same
+// operations in the same order (so the same bits), with the clip bounds
+// taken from the model instead of recomputed (a square root on the way).
+void step_plain(holt_packed& h, const trend_model& m, double y) {
+  const auto& p = m.params();
+  if (h.ready == 0) { // the first non-empty bucket
+    h.ready = 1;
+    h.level = static_cast<float>(y - 0.0);
+    h.trend = 0.0f;
+    h.variance = 0.0f;
+    h.idle = 0;
+    return;
+  }
+  double l = h.level, t = h.trend, v = h.variance;
+  if (const std::uint32_t k = h.idle; k != 0) { // pending empty buckets first
+    const auto runs = m.runs();
+    if (k < runs.size() &&
+        !(p.robust_clip > 0.0 && run_may_clip(m.clip_low(), m.clip_high(), runs, k, l, t))) {
+      const empty_run& r = runs[k];
+      v = r.g * v + (r.vll * l * l + r.vlt * l * t + r.vtt * t * t);
+      const double l0 = l;
+      l = r.ll * l0 + r.lt * t;
+      t = r.tl * l0 + r.tt * t;
+    } else {
+      holt_work<float> w{true, l, t, v, k, 0, nullptr};
+      for (std::uint32_t j = 0; j < k; ++j)
+        holt_update(w, p, 0, 0.0);
+      l = w.level;
+      t = w.trend;
+      v = w.variance;
+    }
+  }
+  // holt_update with no season (seas = 0).
+  const double f = l + t + 0.0;
+  double e = y - f;
+  if (p.robust_clip > 0.0) {
+    const double spread2 = std::max(v, std::max(f, p.poisson_floor));
+    if (e * e > p.robust_clip * p.robust_clip * spread2) {
+      const double lim = p.robust_clip * std::sqrt(spread2);
+      e = std::clamp(e, -lim, lim);
+    }
+  }
+  const double yc = f + e;
+  v = (1.0 - p.variance_alpha) * v + p.variance_alpha * (e * e);
+  const double next = p.alpha * (yc - 0.0) + (1.0 - p.alpha) * (l + t);
+  t = p.beta * (next - l) + (1.0 - p.beta) * t;
+  h.level = static_cast<float>(next);
+  h.trend = static_cast<float>(t);
+  h.variance = static_cast<float>(v);
+  h.idle = 0;
 }
 
 } // namespace
@@ -837,7 +896,6 @@ void item_trend::slide_plain(const trend_model& m, std::int64_t to) {
   hdr* hs = hdrs();
   const std::uint32_t n = t.n;
   const double decay_d = m.bucket_decay(d);
-  const auto runs = m.runs();
   double ys[64];
   std::uint64_t nz = 0; // bit j: bucket lo + j has a non-zero weighted count
   for (std::uint32_t i = 0; i < n; ++i) {
@@ -857,7 +915,7 @@ void item_trend::slide_plain(const trend_model& m, std::int64_t to) {
       store_cell(r, width, slot, 0);
       decayed += static_cast<double>(c) * m.bucket_decay(d - j);
       skip_plain(h, hz, j - next);
-      step_plain(h, p, runs, static_cast<double>(c));
+      step_plain(h, m, static_cast<double>(c));
       next = j + 1;
       if (wt == 0.0) continue;
       if ((nz >> j & 1) == 0) {
@@ -874,7 +932,7 @@ void item_trend::slide_plain(const trend_model& m, std::int64_t to) {
   for (; nz != 0; nz &= nz - 1) {
     const int j = std::countr_zero(nz);
     skip_plain(t.overall, hz, j - next);
-    step_plain(t.overall, p, runs, ys[j]);
+    step_plain(t.overall, m, ys[j]);
     next = j + 1;
   }
   skip_plain(t.overall, hz, d - next);

@@ -233,6 +233,10 @@ class trend_model {
   /// empty_runs(params(), min(horizon_buckets, max_closed_run)): every run a
   /// forecaster can have pending.
   std::span<const empty_run> runs() const { return runs_; }
+  /// Forecasts a robust clip can act on lie above clip_high() or below
+  /// -clip_low() (see run_may_clip in trending.cpp); 0 when robust_clip is 0.
+  double clip_low() const { return clip_low_; }
+  double clip_high() const { return clip_high_; }
   std::size_t heap_bytes() const;
 
  private:
@@ -240,6 +244,7 @@ class trend_model {
   std::int64_t mask_ = 0;      // horizon - 1 when the horizon is a power of two
   std::vector<double> decay_;  // decay_[k] = bucket_decay(k), k <= 2 * horizon
   std::vector<empty_run> runs_;
+  double clip_low_ = 0.0, clip_high_ = 0.0;
 };
 
 /// One point of a series for plotting.
