@@ -239,8 +239,10 @@ double raw_zmq(const args& a, const std::vector<std::string>& frames, std::uint6
 int main(int argc, char** argv) {
   args a;
   a.eddy = (fs::canonical("/proc/self/exe").parent_path() / "eddy").string();
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
+  for (int i = 1; i < argc; i += 2) {
+    // A flag without its value (--help among them) falls through to the usage.
+    std::string k = argv[i], v = i + 1 < argc ? argv[i + 1] : "";
+    if (v.empty()) k.clear();
     if (k == "--events") a.events = std::stoull(v);
     else if (k == "--batch") a.batch = std::stoul(v);
     else if (k == "--window") a.window = static_cast<std::uint32_t>(std::stoul(v));

@@ -48,6 +48,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -89,13 +90,24 @@ int main(int argc, char** argv) {
   bool only_kernel = false;
   std::size_t only_ahead = 0;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--only-kernel") == 0) only_kernel = true;
-    if (i + 1 == argc) break;
-    if (std::strcmp(argv[i], "--events") == 0) n = std::strtoull(argv[i + 1], nullptr, 10);
-    if (std::strcmp(argv[i], "--items") == 0) items = std::strtoull(argv[i + 1], nullptr, 10);
-    if (std::strcmp(argv[i], "--max-gap-ms") == 0)
-      max_gap_ms = std::max<std::uint64_t>(1, std::strtoull(argv[i + 1], nullptr, 10));
-    if (std::strcmp(argv[i], "--ahead") == 0) only_ahead = std::strtoull(argv[i + 1], nullptr, 10);
+    const std::string_view k = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (k == "--only-kernel") {
+      only_kernel = true;
+    } else if (v != nullptr && k == "--events") {
+      n = std::max<std::uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
+    } else if (v != nullptr && k == "--items") {
+      items = std::max<std::uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
+    } else if (v != nullptr && k == "--max-gap-ms") {
+      max_gap_ms = std::max<std::uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
+    } else if (v != nullptr && k == "--ahead") {
+      only_ahead = std::strtoull(argv[++i], nullptr, 10);
+    } else {
+      std::fprintf(stderr, "usage: bench_trending [--events N] [--items N] [--max-gap-ms N] "
+                           "[--only-kernel [--ahead N]]\n(see the top of "
+                           "bench/trending_bench.cpp for what each part measures)\n");
+      return 2;
+    }
   }
   const auto stream = make_stream(n, items, max_gap_ms);
   std::vector<std::string> names(items);
