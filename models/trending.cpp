@@ -73,7 +73,8 @@ struct holt_work {
 // robust clip included. y may be 0: this is also how empty buckets are
 // stepped one at a time. Bookkeeping (idle, reset) is the caller's.
 template <class Seas>
-[[gnu::always_inline]] inline void holt_update(holt_work<Seas>& w, const trending_params& p, std::int64_t bucket, double y) {
+[[gnu::always_inline]] inline void holt_update(holt_work<Seas>& w, const trending_params& p,
+                                               std::int64_t bucket, double y) {
   Seas* slot = w.season != nullptr ? w.season + season_slot(p, bucket) : nullptr;
   const double seas = slot != nullptr ? static_cast<double>(*slot) : 0.0;
   const double f = w.level + w.trend + seas;
@@ -129,8 +130,9 @@ bool run_may_clip(const trending_params& p, std::span<const empty_run> runs, std
 // (not to idle or steps). `runs` has at least idle + 1 entries when the closed
 // form applies (no season, idle <= max_closed_run).
 template <class Seas>
-[[gnu::always_inline]] inline void apply_pending(holt_work<Seas>& w, const trending_params& p, std::span<const empty_run> runs,
-                   std::int64_t bucket) {
+[[gnu::always_inline]] inline void apply_pending(holt_work<Seas>& w, const trending_params& p,
+                                                 std::span<const empty_run> runs,
+                                                 std::int64_t bucket) {
   const std::uint32_t k = w.idle;
   if (k == 0 || !w.ready) return;
   if (w.season == nullptr && k < runs.size() && !run_may_clip(p, runs, k, w.level, w.trend)) {
@@ -157,8 +159,9 @@ void with_runs(const trending_params& p, std::span<const empty_run> runs, std::u
 // horizon_buckets-th one resets), a non-empty one applies the pending empty
 // buckets and then steps.
 template <class Seas>
-[[gnu::always_inline]] inline void step_core(holt_work<Seas>& w, const trending_params& p, std::span<const empty_run> runs,
-               std::int64_t bucket, double y) {
+[[gnu::always_inline]] inline void step_core(holt_work<Seas>& w, const trending_params& p,
+                                             std::span<const empty_run> runs, std::int64_t bucket,
+                                             double y) {
   if (!w.ready) {
     if (y == 0.0) return; // no history yet: empty buckets teach nothing
     const double seas =
@@ -739,7 +742,8 @@ void item_trend::slide(const trend_model& m, std::int64_t to) {
     hs[i].decayed *= decay_d;
   bool folds = false; // does a bucket with events leave?
   for (std::int64_t c0 = 0; c0 < k && !folds; c0 += 64)
-    folds = ring_bits(occ, m.slot(lo + c0), static_cast<std::size_t>(std::min<std::int64_t>(64, k - c0)), h) != 0;
+    folds = ring_bits(occ, m.slot(lo + c0),
+                      static_cast<std::size_t>(std::min<std::int64_t>(64, k - c0)), h) != 0;
   if (!folds) { // every forecaster just counts d empty buckets (no bit to clear)
     for (std::uint32_t i = 0; i < t.n; ++i) {
       work w{hs[i].holt, season_of(m, static_cast<int>(i)), m.runs()};
@@ -985,13 +989,9 @@ bool bump_cell(std::byte* r, unsigned width, std::size_t s) {
 
 bool item_trend::add(const trend_model& m, std::uint8_t type, std::int64_t ts) {
   if (data_ == 0) return add_slow(m, type, ts);
-  // Ask for every other line of the block while the first one (top, series
-  // headers) is loaded: the ring cell and a slide's rings would otherwise be
-  // fetched one dependent cache miss after another. Blocks are a few lines
-  // (100 to 400 bytes with the defaults).
-  const auto line0 = data_ & ~std::uintptr_t{63};
-  for (std::uintptr_t line = 1; line <= (data_ & tag_mask); ++line)
-    __builtin_prefetch(reinterpret_cast<const void*>(line0 + 64 * line));
+  // No prefetch of the block's other lines here: measured, the one-event-at-a-
+  // time kernel ran faster without it (callers that know the next items ahead
+  // call prefetch(), see bench/trending_bench.cpp and trending_table::add).
   // Most events fall in the item's newest bucket (its occupancy bit is set
   // already), of a type the item has, in a cell with room: that case is
   // this short path; every other goes through add_slow.
@@ -1085,7 +1085,8 @@ double item_trend::decayed(const trend_model& m, int s, std::int64_t t_ms) const
 }
 
 item_trend::work item_trend::load(const trend_model& m, int s, float* season_buf) const {
-  work w{s < 0 ? (data_ != 0 ? head().overall : holt_packed{}) : hdrs()[s].holt, season_buf, m.runs()};
+  const holt_packed none_yet{};
+  work w{s >= 0 ? hdrs()[s].holt : data_ != 0 ? head().overall : none_yet, season_buf, m.runs()};
   if (season_buf != nullptr)
     std::memcpy(season_buf, season_of(m, s), m.params().season_slots * sizeof(float));
   return w;
