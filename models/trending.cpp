@@ -487,7 +487,7 @@ trend_model::trend_model(trending_params p) : p_(std::move(p)) {
   }
   const std::int64_t h = p_.horizon_buckets;
   if ((h & (h - 1)) == 0) mask_ = h - 1;
-  decay_.resize(static_cast<std::size_t>(2 * h + 1));
+  decay_.resize(static_cast<std::size_t>(4 * h + 1)); // a slide: its pending and leaving buckets
   for (std::size_t k = 0; k < decay_.size(); ++k)
     decay_[k] = decay_ms(static_cast<std::int64_t>(k) * p_.bucket_ms);
   runs_ = empty_runs(p_, std::min<std::size_t>(p_.horizon_buckets, max_closed_run));
@@ -520,10 +520,11 @@ std::size_t trend_model::heap_bytes() const {
 // ring holds buckets (newest - H, newest] and every other slot is zero. A
 // slot's occupancy bit is set when any series has a count there, so a slide
 // visits only the buckets with events. Lagging forecasters and decayed totals
-// cover the buckets below base = newest - H + 1.
+// cover the buckets below base = newest - H + 1, the last top::pending of them
+// empty and not applied yet.
 
 struct item_trend::hdr {
-  double decayed = 0.0;             // decayed total of the folded buckets as of base's start
+  double decayed = 0.0;             // total of the folded buckets decayed to base - pending
   holt_packed holt;                 // lagging forecaster of the raw counts
   std::uint64_t ring_off : 30 = 0;  // byte offset of the ring in the block (< 1 GiB)
   std::uint64_t type : 8 = 0;
@@ -562,7 +563,11 @@ struct item_trend::top {
   std::int64_t newest = none; // ring holds (newest - H, newest]
   holt_packed overall;        // lagging forecaster of the weighted series
   std::uint32_t bytes = 0;    // size of the block
-  std::uint32_t n = 0;        // type series (<= 256)
+  std::uint16_t n = 0;        // type series (<= 256)
+  // Empty buckets [base - pending, base) not yet applied to any forecaster or
+  // decayed total of the item: slides that fold nothing only count them, and
+  // the next slide that folds (or a reader, see load) applies them first.
+  std::uint16_t pending = 0;
 };
 
 item_trend::item_trend(const item_trend& o) {
@@ -681,7 +686,7 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
   top* t = new (block.get()) top{};
   if (data_ != 0) *t = head();
   t->bytes = static_cast<std::uint32_t>(off);
-  t->n = static_cast<std::uint32_t>(n);
+  t->n = static_cast<std::uint16_t>(n);
   std::size_t ring_off = rings_at;
   for (std::size_t i = 0; i < n; ++i) {
     const int f = from(i);
@@ -728,6 +733,9 @@ void item_trend::rebuild(const trend_model& m, int insert_type, int widen) {
 void item_trend::slide(const trend_model& m, std::int64_t to) {
   const auto& p = m.params();
   top& t = head();
+  // Only slide_plain counts pending buckets, and an item's model takes one of
+  // the two slides for its whole life.
+  EDDY_ASSERT(t.pending == 0);
   const std::int64_t hz = p.horizon_buckets;
   const std::int64_t d = to - t.newest;
   const std::int64_t lo = t.newest - hz + 1; // current base
@@ -897,9 +905,19 @@ void item_trend::slide_plain(const trend_model& m, std::int64_t to) {
   const std::size_t first_slot = m.slot(lo);
   std::uint64_t* occ = occupancy();
   const std::uint64_t leaving = ring_bits(occ, first_slot, k, hz);
+  if (leaving == 0 && t.pending + d <= std::numeric_limits<std::uint16_t>::max()) {
+    t.pending = static_cast<std::uint16_t>(t.pending + d); // nothing to fold: count them
+    t.newest = to;
+    return;
+  }
+  // The pending empty buckets go first: the forecasters skip them with the
+  // empty buckets before the first folded one, and the decayed totals decay
+  // over both at once.
+  const std::int64_t pending = t.pending;
+  t.pending = 0;
   hdr* hs = hdrs();
   const std::uint32_t n = t.n;
-  const double decay_d = m.bucket_decay(d);
+  const double decay_d = m.bucket_decay(pending + d);
   double ys[64];
   std::uint64_t nz = 0; // bit j: bucket lo + j has a non-zero weighted count
   for (std::uint32_t i = 0; i < n; ++i) {
@@ -909,7 +927,7 @@ void item_trend::slide_plain(const trend_model& m, std::int64_t to) {
     const double wt = p.type_weights[hd.type];
     holt_packed h = hd.holt;
     double decayed = hd.decayed * decay_d;
-    std::int64_t next = 0; // first bucket (from lo) not folded yet
+    std::int64_t next = -pending; // first bucket (from lo) not applied yet
     for (std::uint64_t bits = leaving; bits != 0; bits &= bits - 1) {
       const int j = std::countr_zero(bits);
       std::size_t slot = first_slot + static_cast<std::size_t>(j);
@@ -932,7 +950,7 @@ void item_trend::slide_plain(const trend_model& m, std::int64_t to) {
     hd.holt = h;
     hd.decayed = decayed;
   }
-  std::int64_t next = 0;
+  std::int64_t next = -pending;
   for (; nz != 0; nz &= nz - 1) {
     const int j = std::countr_zero(nz);
     skip_plain(t.overall, hz, j - next);
@@ -1069,9 +1087,10 @@ double item_trend::decayed(const trend_model& m, int s, std::int64_t t_ms) const
   const std::int64_t bt = m.bucket_of(t_ms);
   const double g = m.decay_ms(t_ms - bt * m.params().bucket_ms);
   const std::int64_t lo = base(m);
+  const std::int64_t since = lo - head().pending; // the stored totals' time
   const hdr* hs = hdrs();
   auto one = [&](const hdr& h) {
-    double d = h.decayed * m.bucket_decay(bt - lo);
+    double d = h.decayed * m.bucket_decay(bt - since);
     for (std::int64_t b = lo; b <= newest; ++b)
       if (const std::uint32_t c = load_cell(ring(h), h.width, m.slot(b)); c != 0)
         d += static_cast<double>(c) * m.bucket_decay(bt - b);
@@ -1089,6 +1108,8 @@ item_trend::work item_trend::load(const trend_model& m, int s, float* season_buf
   work w{s >= 0 ? hdrs()[s].holt : data_ != 0 ? head().overall : none_yet, season_buf, m.runs()};
   if (season_buf != nullptr)
     std::memcpy(season_buf, season_of(m, s), m.params().season_slots * sizeof(float));
+  if (data_ != 0 && head().pending != 0)
+    w.skip(m.params(), base(m) - head().pending, head().pending);
   return w;
 }
 
@@ -1177,7 +1198,7 @@ void item_trend::state_words(const trend_model& m, std::vector<std::uint64_t>& o
       out.push_back(fbits(x));
   };
   out.push_back(static_cast<std::uint64_t>(newest()));
-  out.push_back(types());
+  out.push_back(types() | (data_ != 0 ? std::uint64_t{head().pending} << 32 : 0));
   holt(overall_series);
   for (std::size_t i = 0; i < types(); ++i) {
     const hdr& h = hdrs()[i];

@@ -52,7 +52,10 @@
 // instead, and so is every run with the season on (its profile changes each
 // step). A forecaster without history forecasts 0 (plus season): a new or
 // returning item with y events scores y / sqrt(poisson_floor) once
-// y >= min_support.
+// y >= min_support. Without a season, a slide that folds nothing (no bucket
+// with events leaves the ring) only adds its buckets to a count per item; the
+// next slide that folds applies them to every forecaster and decayed total
+// first, and readers apply them to their copies.
 //
 // Stored forecaster state is float (level, trend, variance, season); every
 // non-empty step computes in double (its pending empty buckets included) and
@@ -242,7 +245,7 @@ class trend_model {
  private:
   trending_params p_;
   std::int64_t mask_ = 0;      // horizon - 1 when the horizon is a power of two
-  std::vector<double> decay_;  // decay_[k] = bucket_decay(k), k <= 2 * horizon
+  std::vector<double> decay_;  // decay_[k] = bucket_decay(k), k <= 4 * horizon (beyond: computed)
   std::vector<empty_run> runs_;
   double clip_low_ = 0.0, clip_high_ = 0.0;
 };
