@@ -279,6 +279,25 @@ std::uint64_t ring_bits(const std::uint64_t* words, std::size_t first_slot, std:
   return x;
 }
 
+// The same for a ring of at most 64 slots, whose bits are one word: the
+// window of slots first_slot, first_slot + 1, ... (len of them, wrapping at
+// `horizon`), the first lowest; and that window's mask within the word.
+std::uint64_t low_bits(std::size_t n) {
+  return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
+}
+std::uint64_t word_window(std::uint64_t word, std::size_t first_slot, std::size_t len,
+                          std::size_t horizon) {
+  std::uint64_t x = word >> first_slot;
+  if (first_slot != 0) x |= word << (horizon - first_slot);
+  return x & low_bits(len);
+}
+std::uint64_t word_mask(std::size_t first_slot, std::size_t len, std::size_t horizon) {
+  const std::uint64_t m = low_bits(len);
+  std::uint64_t x = m << first_slot;
+  if (first_slot != 0) x |= m >> (horizon - first_slot);
+  return x;
+}
+
 // Clears bits [a, a + len) of a bit array.
 void clear_bits(std::uint64_t* words, std::size_t a, std::size_t len) {
   while (len != 0) {
@@ -826,7 +845,7 @@ void skip_plain(holt_packed& h, std::uint32_t horizon, std::int64_t z) {
 // A copy of that recursion kept on purpose: against calling step_core it
 // measured 4-5% of the prefetching kernel and ~10% one event at a time; the
 // bit-for-bit tests against the whole-history reference keep the two equal.
-void step_plain(holt_packed& h, const trend_model& m, double y) {
+[[gnu::always_inline]] inline void step_plain(holt_packed& h, const trend_model& m, double y) {
   const auto& p = m.params();
   if (h.ready == 0) { // the first non-empty bucket
     h.ready = 1;
@@ -890,8 +909,8 @@ void item_trend::slide_plain(const trend_model& m, std::int64_t to) {
   const std::int64_t lo = t.newest - hz + 1; // current base
   const auto k = static_cast<std::size_t>(std::min<std::int64_t>(d, hz));
   const std::size_t first_slot = m.slot(lo);
-  std::uint64_t* occ = occupancy();
-  const std::uint64_t leaving = ring_bits(occ, first_slot, k, hz);
+  std::uint64_t& occ = *occupancy(); // hz <= 64: one word
+  const std::uint64_t leaving = word_window(occ, first_slot, k, hz);
   if (leaving == 0 && t.pending + d <= std::numeric_limits<std::uint16_t>::max()) {
     t.pending = static_cast<std::uint16_t>(t.pending + d); // nothing to fold: count them
     t.newest = to;
@@ -945,11 +964,7 @@ void item_trend::slide_plain(const trend_model& m, std::int64_t to) {
     next = j + 1;
   }
   skip_plain(t.overall, hz, d - next);
-  if (leaving != 0) {
-    const std::size_t head = std::min(k, hz - first_slot);
-    clear_bits(occ, first_slot, head);
-    clear_bits(occ, 0, k - head);
-  }
+  occ &= ~word_mask(first_slot, k, hz);
   t.newest = to;
 }
 
