@@ -609,7 +609,7 @@ void item_trend::set_block(std::byte* b, std::size_t bytes) {
   const auto a = reinterpret_cast<std::uintptr_t>(b);
   EDDY_ASSERT((a & tag_mask) == 0); // operator new[] aligns to 16
   const std::size_t lines = ((a & 63) + bytes + 63) / 64;
-  data_ = a | (std::min<std::size_t>(lines, tag_mask + 1) - 1);
+  data_ = a | (std::min(lines, prefetch_lines) - 1);
 }
 
 item_trend::top& item_trend::head() const {
