@@ -33,7 +33,7 @@ void shard_data::count(std::span<const event_view> events_of_batch,
       if (auto it = item_counts.find(key); it != item_counts.end())
         ++it->second; // new in this chunk, inserted by an earlier event
       else
-        item_counts.emplace(std::string{key.id}, 1);
+        item_counts.try_emplace(models::item_id{key.id}, 1);
     }
   }
   events += events_of_batch.size();

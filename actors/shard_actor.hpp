@@ -27,7 +27,7 @@ struct shard_data {
   std::unique_ptr<cluster::shard_log> log;
   /// Events per item; looked up by string_view (no key is built for a known item),
   /// in an open-addressing map (fewer cache misses per event than a node map).
-  absl::flat_hash_map<std::string, std::uint64_t, models::item_key_hash, models::item_key_eq>
+  absl::flat_hash_map<models::item_id, std::uint64_t, models::item_key_hash, models::item_key_eq>
     item_counts;
   std::uint64_t events = 0;
   /// The shard's trending state while it is rebuilt by replay (null when trending

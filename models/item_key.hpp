@@ -3,8 +3,9 @@
 // table it meets on its way through a node: the ingest gateway computes it to
 // route the event (cluster::shard_of), the batch part carries it, and the shard's
 // counts and trending table look the item up by it instead of hashing the id
-// again (hashed_item). Tables keyed by std::string use item_key_hash and
-// item_key_eq, which accept the id alone too.
+// again (hashed_item). Those tables are keyed by item_id (ids of up to 31 bytes
+// stored in the table's own slot) and use item_key_hash and item_key_eq, which
+// accept the id alone too.
 
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,69 @@
 #include <vector>
 
 namespace eddy::models {
+
+/// An item id as a table key, 32 bytes like std::string: ids of up to 31 bytes
+/// are stored inline (std::string keeps 15), longer ones in a heap buffer. A
+/// lookup compares the id with the key in the table's slot, which the lookup
+/// brought into cache anyway; for ids of 16 to 31 bytes a std::string key sent
+/// it to the heap for one more cache miss per event, the largest cost of the
+/// trending table in a node (SKUs and prefixed ids are often that long).
+class item_id {
+ public:
+  static constexpr std::size_t inline_max = 31;
+
+  item_id() noexcept { b_[tag_at] = 0; }
+  explicit item_id(std::string_view id) {
+    if (id.size() <= inline_max) {
+      if (!id.empty()) std::memcpy(b_, id.data(), id.size());
+      b_[tag_at] = static_cast<char>(id.size());
+      return;
+    }
+    char* p = new char[id.size()];
+    std::memcpy(p, id.data(), id.size());
+    const std::size_t n = id.size();
+    std::memcpy(b_, &p, sizeof p);
+    std::memcpy(b_ + sizeof p, &n, sizeof n);
+    b_[tag_at] = heap_tag;
+  }
+  item_id(const item_id& o) : item_id(o.view()) {}
+  item_id(item_id&& o) noexcept {
+    std::memcpy(b_, o.b_, sizeof b_);
+    o.b_[tag_at] = 0; // o is empty now; the heap buffer, if any, is ours
+  }
+  item_id& operator=(item_id o) noexcept { // copy or move, then swap
+    char t[sizeof b_];
+    std::memcpy(t, b_, sizeof b_);
+    std::memcpy(b_, o.b_, sizeof b_);
+    std::memcpy(o.b_, t, sizeof b_);
+    return *this;
+  }
+  ~item_id() {
+    if (on_heap()) delete[] heap_data();
+  }
+
+  std::string_view view() const noexcept {
+    if (!on_heap()) return {b_, static_cast<std::size_t>(b_[tag_at])};
+    std::size_t n;
+    std::memcpy(&n, b_ + sizeof(char*), sizeof n);
+    return {heap_data(), n};
+  }
+  operator std::string_view() const noexcept { return view(); }
+  /// Bytes of the heap buffer (0 when inline).
+  std::size_t heap_size() const noexcept { return on_heap() ? view().size() : 0; }
+
+ private:
+  static constexpr std::size_t tag_at = 31;               // the length when inline,
+  static constexpr char heap_tag = static_cast<char>(64); // or this when on the heap
+  bool on_heap() const noexcept { return b_[tag_at] == heap_tag; }
+  char* heap_data() const noexcept {
+    char* p;
+    std::memcpy(&p, b_, sizeof p);
+    return p;
+  }
+  alignas(8) char b_[32];
+};
+static_assert(sizeof(item_id) == 32);
 
 /// xxh64 of the id's bytes, seed 0 (Debian's libxxhash): also the shard
 /// router's hash (cluster::shard_of).

@@ -1266,7 +1266,7 @@ add_status trending_table::add(const hashed_item& item, std::uint8_t type, std::
   if (ts > max_ts_) max_ts_ = ts;
   if (known == nullptr) {
     auto it = items_.find(item);
-    if (it == items_.end()) it = items_.emplace(std::string{item.id}, item_trend{}).first;
+    if (it == items_.end()) it = items_.try_emplace(item_id{item.id}).first;
     known = &it->second;
   }
   if (known->add(m_, type, ts)) ++series_;
@@ -1293,14 +1293,16 @@ top_k<std::string> trending_table::top_trending(const trend_query& q) const {
   const double support = q.min_support.value_or(p.min_support);
   for (const auto& [name, it] : items_) {
     if (!q.type) {
-      if (const double sc = it.overall_score(m_, scored, support); sc > 0.0) top.push(name, sc);
+      if (const double sc = it.overall_score(m_, scored, support); sc > 0.0)
+        top.push(std::string{name.view()}, sc);
       continue;
     }
     const auto s = it.series_of(*q.type);
     if (!s) continue;
     const double y = it.count(m_, *s, scored);
     if (!(y > 0.0 && y >= support)) continue; // cannot score above 0
-    if (const double sc = it.score(m_, *s, scored, support); sc > 0.0) top.push(name, sc);
+    if (const double sc = it.score(m_, *s, scored, support); sc > 0.0)
+      top.push(std::string{name.view()}, sc);
   }
   return top;
 }
@@ -1312,7 +1314,8 @@ top_k<std::string> trending_table::top_popular(const trend_query& q) const {
   const std::int64_t end = m_.bucket_of(t) + 1;
   for (const auto& [name, it] : items_)
     if (const auto s = series_for(it, q.type))
-      if (const double c = it.window_count(m_, *s, end); c > 0.0) top.push(name, c);
+      if (const double c = it.window_count(m_, *s, end); c > 0.0)
+        top.push(std::string{name.view()}, c);
   return top;
 }
 
@@ -1322,7 +1325,8 @@ top_k<std::string> trending_table::top_decayed(const trend_query& q) const {
   if (t == no_time || q.k == 0) return top;
   for (const auto& [name, it] : items_)
     if (const auto s = series_for(it, q.type))
-      if (const double d = it.decayed(m_, *s, t); d > 0.0) top.push(name, d);
+      if (const double d = it.decayed(m_, *s, t); d > 0.0)
+        top.push(std::string{name.view()}, d);
   return top;
 }
 
@@ -1356,7 +1360,7 @@ std::uint64_t trending_table::digest() const {
   std::vector<std::uint64_t> words;
   for (const auto& [name, it] : items_) {
     std::uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a of the key, then the state
-    for (char c : name)
+    for (char c : name.view())
       h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
     words.clear();
     it.state_words(m_, words);
@@ -1373,11 +1377,11 @@ std::uint64_t trending_table::digest() const {
 std::size_t trending_table::memory_bytes() const {
   // absl's flat map: one slot (the pair) and one control byte per capacity entry,
   // empty ones included.
-  constexpr std::size_t slot = sizeof(std::pair<const std::string, item_trend>) + 1;
+  constexpr std::size_t slot = sizeof(std::pair<const item_id, item_trend>) + 1;
   std::size_t bytes = sizeof(*this) + m_.heap_bytes() + items_.capacity() * slot;
   for (const auto& [name, it] : items_) {
     bytes += it.heap_bytes(m_);
-    if (name.capacity() > 15) bytes += chunk(name.capacity() + 1);
+    if (const std::size_t heap = name.heap_size(); heap != 0) bytes += chunk(heap);
   }
   return bytes;
 }

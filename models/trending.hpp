@@ -458,7 +458,7 @@ class trending_table {
   // misses the cache about twice (control bytes, slot) where std::unordered_map's
   // bucket, node chain and node missed four times; this lookup was the largest
   // cost of trending in a node.
-  absl::flat_hash_map<std::string, item_trend, item_key_hash, item_key_eq> items_;
+  absl::flat_hash_map<item_id, item_trend, item_key_hash, item_key_eq> items_;
   std::vector<item_trend*> found_; // add(span)'s lookups, reused
 };
 
