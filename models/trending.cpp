@@ -49,6 +49,16 @@ std::uint64_t dbits(double x) {
   return std::bit_cast<std::uint64_t>(x);
 }
 
+// a * b + c (b > 0), clamped to the range of int64.
+std::int64_t mul_add_clamped(std::int64_t a, std::int64_t b, std::int64_t c) {
+  constexpr auto lo = std::numeric_limits<std::int64_t>::min();
+  constexpr auto hi = std::numeric_limits<std::int64_t>::max();
+  std::int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) return a < 0 ? lo : hi;
+  if (__builtin_add_overflow(r, c, &r)) return c < 0 ? lo : hi;
+  return r;
+}
+
 std::uint64_t mix64(std::uint64_t x) { // murmur3 fmix64
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdULL;
@@ -1259,11 +1269,20 @@ add_status trending_table::add(const hashed_item& item, std::uint8_t type, std::
     ++stats_.rejected;
     return add_status::rejected;
   }
-  if (max_ts_ != no_time && m_.bucket_of(ts) < first_open()) {
+  // bucket_of(ts) < first_open() without a division per event: the first open
+  // bucket's start moves only when max_ts_ enters a later bucket.
+  if (ts < open_from_ms_) {
     ++stats_.late;
     return add_status::late;
   }
-  if (ts > max_ts_) max_ts_ = ts;
+  if (ts > max_ts_) {
+    max_ts_ = ts;
+    if (ts >= reopen_at_ms_) { // the first open bucket moved
+      const std::int64_t f = first_open();
+      open_from_ms_ = mul_add_clamped(f, params().bucket_ms, 0);
+      reopen_at_ms_ = mul_add_clamped(f + 1, params().bucket_ms, params().lateness_ms);
+    }
+  }
   if (known == nullptr) {
     auto it = items_.find(item);
     if (it == items_.end()) it = items_.try_emplace(item_id{item.id}).first;

@@ -452,6 +452,10 @@ class trending_table {
 
   trend_model m_;
   std::int64_t max_ts_ = no_time;
+  // first_open() * bucket_ms (events before it are late), and the max event
+  // time from which first_open() is later: add() divides only then.
+  std::int64_t open_from_ms_ = no_time;
+  std::int64_t reopen_at_ms_ = no_time;
   trending_stats stats_;
   std::size_t series_ = 0;
   // Open addressing, entries in the table's own array: a lookup of a cold item
