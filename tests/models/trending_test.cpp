@@ -596,6 +596,30 @@ TEST(trending_table, late_events_inside_lateness_update_their_bucket) {
   EXPECT_EQ(t.digest(), before);
 }
 
+// The late rule, as the table applies it without dividing per event, against
+// its definition: late iff bucket_of(ts) < floor((max event time - lateness) /
+// bucket), over times going back and forth around 0 and odd bucket widths.
+TEST(trending_table, late_rule_matches_its_definition) {
+  for (std::int64_t bucket_ms : {1, 7, 1'000, 60'000}) {
+    trending_params p;
+    p.bucket_ms = bucket_ms;
+    p.lateness_ms = 3 * bucket_ms + bucket_ms / 2;
+    trending_table t{p};
+    rng r{static_cast<std::uint64_t>(bucket_ms)};
+    std::int64_t ts = -50 * bucket_ms, max_ts = no_time;
+    for (int i = 0; i < 20'000; ++i) {
+      ts += static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(4 * bucket_ms))) -
+            static_cast<std::int64_t>(r.below(static_cast<std::uint64_t>(3 * bucket_ms)));
+      const bool late =
+        max_ts != no_time &&
+        floor_div(ts, bucket_ms) < floor_div(max_ts - p.lateness_ms, bucket_ms);
+      ASSERT_EQ(t.add("x", 1, ts), late ? add_status::late : add_status::accepted)
+        << "bucket_ms " << bucket_ms << ", event " << i << " at " << ts;
+      if (!late) max_ts = std::max(max_ts, ts);
+    }
+  }
+}
+
 // --- popularity
 // ---------------------------------------------------------------------
 
