@@ -10,7 +10,8 @@
 // each on fresh state:
 //   kernel    item_trend::add on pre-resolved items (no key lookup): counts,
 //             ring slides, folding buckets into the forecasters; one event
-//             at a time (the original definition, kernel_events_per_s)
+//             at a time (the first figure this bench reported,
+//             kernel_events_per_s)
 //   kernel, prefetching ahead
 //             the same adds in the same order, while the loop asks for the
 //             state of the event 8 ahead (item_trend::prefetch) and the
@@ -18,9 +19,10 @@
 //             same order, so the same state (a prefetch changes nothing); what
 //             changes is that the cache misses of a cold item (its object,
 //             then its block) overlap with other events' work instead of
-//             stalling one after another. Any consumer of event batches (the
-//             shard's trending feed) can do this. kernel_prefetch_events_per_s.
-//   table     trending_table::add (string key lookup + late check + kernel)
+//             stalling one after another. Any consumer of event batches can
+//             do this, and the node's does (trending_table::add(span), fed by
+//             the shard's trending actor). kernel_prefetch_events_per_s.
+//   table     trending_table::add (id lookup + late check + kernel)
 //   table, by parts
 //             trending_table::add(span) on parts of 16 events with their
 //             items' hashes known, as a node's trending actor is fed; must end
